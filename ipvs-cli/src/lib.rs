@@ -1,0 +1,1 @@
+//! ipvsadm-rs library: argument parsing and rendering.

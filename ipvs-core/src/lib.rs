@@ -1,0 +1,1 @@
+//! Typed generic-netlink interface to Linux IPVS.

@@ -1,0 +1,1 @@
+//! A minimal VRRP daemon and library.
