@@ -1,4 +1,5 @@
 //! Typed generic-netlink interface to Linux IPVS.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 //!
 //! ```no_run
 //! use ipvs_core::Handle;
@@ -13,6 +14,8 @@
 //! # Ok::<(), ipvs_core::Error>(())
 //! ```
 
+pub mod codec;
+mod conn;
 mod error;
 mod handle;
 mod model;
