@@ -135,7 +135,9 @@ pub struct Server {
 /// ```
 ///
 /// The client's default route points at the director; the real servers' default route
-/// too (NAT and the return path of the others). Forwarding is on in the director.
+/// too (NAT needs it; direct routing and tunnels use it as the return path, for which
+/// the director accepts packets from the VIP it also holds). Forwarding is on in the
+/// director.
 #[derive(Debug)]
 pub struct Topology {
     /// The forwarding method it is wired for.
@@ -229,6 +231,15 @@ impl Topology {
                 }
             })
             .collect();
+        if kind != TopologyKind::Nat {
+            // Real servers answer from the VIP through their default route, the
+            // director, which holds the VIP too: accept such packets instead of dropping
+            // them as martians, and forward them to the client.
+            must(
+                "sysctl -qw net.ipv4.conf.all.accept_local=1 net.ipv4.conf.br-rs.accept_local=1 \
+                 net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.br-rs.rp_filter=0",
+            );
+        }
         if kind == TopologyKind::Tunnel {
             must("ip link set tunl0 up");
         }

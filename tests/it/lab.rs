@@ -145,3 +145,71 @@ lab_test! {
         assert!(inbytes >= payload.len() as u64, "{stats}");
     }
 }
+
+/// Connects from the client to `vip:80` and returns what the server said.
+fn fetch(topo: &Topology, vip: std::net::IpAddr) -> String {
+    let addr = SocketAddr::new(vip, 80);
+    topo.client
+        .spawn(move || {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to VIP");
+            s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            let mut reply = String::new();
+            s.read_to_string(&mut reply).expect("read reply");
+            reply
+        })
+        .join()
+        .expect("client")
+}
+
+/// Each real server answers with its own name on `port` of `bind`'s address (the VIP for
+/// direct routing and tunnels, the server's own address for NAT).
+fn name_servers(topo: &Topology, bind: impl Fn(&ipvs_lab::Server) -> std::net::IpAddr, port: u16) -> Vec<TcpServer> {
+    topo.servers
+        .iter()
+        .enumerate()
+        .map(|(i, rs)| TcpServer::reply(&rs.ns, SocketAddr::new(bind(rs), port), format!("rs{i}")))
+        .collect()
+}
+
+/// Round robin over three real servers: six connections, each server answers twice.
+fn assert_round_robin(topo: &Topology, vip: std::net::IpAddr) {
+    let mut seen: Vec<String> = (0..6).map(|_| fetch(topo, vip)).collect();
+    seen.sort();
+    assert_eq!(seen, ["rs0", "rs0", "rs1", "rs1", "rs2", "rs2"]);
+}
+
+lab_test! {
+    /// Direct routing: the director rewrites only the MAC address; real servers hold the
+    /// VIP on loopback and answer the client themselves.
+    fn direct_routing_reaches_every_server() {
+        let topo = Topology::direct_routing(3);
+        let _servers = name_servers(&topo, |_| topo.vip, 80);
+        must(&format!("ipvsadm -A -t {}:80 -s rr", topo.vip));
+        for rs in &topo.servers {
+            must(&format!("ipvsadm -a -t {}:80 -r {} -g", topo.vip, rs.addr));
+        }
+        assert_round_robin(&topo, topo.vip);
+    }
+
+    /// IPIP tunnelling: real servers decapsulate on tunl0, where they hold the VIP.
+    fn tunnel_reaches_every_server() {
+        let topo = Topology::tunnel(3);
+        let _servers = name_servers(&topo, |_| topo.vip, 80);
+        must(&format!("ipvsadm -A -t {}:80 -s rr", topo.vip));
+        for rs in &topo.servers {
+            must(&format!("ipvsadm -a -t {}:80 -r {} -i", topo.vip, rs.addr));
+        }
+        assert_round_robin(&topo, topo.vip);
+    }
+
+    /// NAT over IPv6: client to the IPv6 VIP, masqueraded to the servers' IPv6 addresses.
+    fn nat_ipv6_reaches_every_server() {
+        let topo = Topology::nat(3);
+        let _servers = name_servers(&topo, |rs| rs.addr6, 8080);
+        must(&format!("ipvsadm -A -t [{}]:80 -s rr", topo.vip6));
+        for rs in &topo.servers {
+            must(&format!("ipvsadm -a -t [{}]:80 -r [{}]:8080 -m", topo.vip6, rs.addr6));
+        }
+        assert_round_robin(&topo, topo.vip6);
+    }
+}
