@@ -20,6 +20,7 @@ mod error;
 mod handle;
 mod model;
 
+pub use conn::{connections, parse_connections, PROC_IP_VS_CONN};
 pub use error::{Error, Result};
 pub use handle::{Batch, BatchItem, BatchReport, DestinationDump, Handle, Request, ServiceDump};
 pub use model::{
