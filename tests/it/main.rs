@@ -5,3 +5,4 @@
 
 mod lab;
 mod core;
+mod core_fixtures;
