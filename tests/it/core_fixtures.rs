@@ -111,7 +111,7 @@ fn name(set: &str, kind: u16) -> (&'static str, Option<&'static str>) {
         ("daemon", 4) => n("IPVS_DAEMON_ATTR_SYNC_MAXLEN (u16)"),
         ("daemon", 5) => n("IPVS_DAEMON_ATTR_MCAST_GROUP (in_addr)"),
         ("daemon", 6) => n("IPVS_DAEMON_ATTR_MCAST_GROUP6 (in6_addr)"),
-        ("daemon", 7) => n("IPVS_DAEMON_ATTR_MCAST_PORT (be16)"),
+        ("daemon", 7) => n("IPVS_DAEMON_ATTR_MCAST_PORT (u16, host order)"),
         ("daemon", 8) => n("IPVS_DAEMON_ATTR_MCAST_TTL (u8)"),
         ("stats", 1) => n("IPVS_STATS_ATTR_CONNS"),
         ("stats", 2) => n("IPVS_STATS_ATTR_INPKTS"),

@@ -283,19 +283,21 @@ pub fn daemon_attrs(d: &SyncDaemon) -> Result<Vec<DaemonAttr>, Error> {
         DaemonAttr::McastIfn(d.mcast_ifn.clone()),
         DaemonAttr::SyncId(d.syncid),
     ];
+    // The order the kernel uses in its own dumps, so a full daemon encodes
+    // exactly like the kernel's description of it.
     if let Some(v) = d.sync_maxlen {
         attrs.push(DaemonAttr::SyncMaxlen(v));
-    }
-    match d.mcast_group {
-        Some(IpAddr::V4(a)) => attrs.push(DaemonAttr::McastGroup(a)),
-        Some(IpAddr::V6(a)) => attrs.push(DaemonAttr::McastGroup6(a)),
-        None => {}
     }
     if let Some(v) = d.mcast_port {
         attrs.push(DaemonAttr::McastPort(v));
     }
     if let Some(v) = d.mcast_ttl {
         attrs.push(DaemonAttr::McastTtl(v));
+    }
+    match d.mcast_group {
+        Some(IpAddr::V4(a)) => attrs.push(DaemonAttr::McastGroup(a)),
+        Some(IpAddr::V6(a)) => attrs.push(DaemonAttr::McastGroup6(a)),
+        None => {}
     }
     Ok(attrs)
 }

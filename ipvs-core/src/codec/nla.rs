@@ -489,7 +489,8 @@ pub enum DaemonAttr {
     McastGroup(std::net::Ipv4Addr),
     /// `IPVS_DAEMON_ATTR_MCAST_GROUP6`: IPv6 group.
     McastGroup6(std::net::Ipv6Addr),
-    /// `IPVS_DAEMON_ATTR_MCAST_PORT`: network byte order on the wire.
+    /// `IPVS_DAEMON_ATTR_MCAST_PORT`: host byte order on the wire (unlike
+    /// the service and tunnel ports; seen in kernel replies).
     McastPort(u16),
     /// `IPVS_DAEMON_ATTR_MCAST_TTL`.
     McastTtl(u8),
@@ -527,10 +528,9 @@ impl Nla for DaemonAttr {
         match self {
             Self::State(v) | Self::SyncId(v) => buffer[..4].copy_from_slice(&v.to_ne_bytes()),
             Self::McastIfn(s) => emit_string(s, buffer),
-            Self::SyncMaxlen(v) => buffer[..2].copy_from_slice(&v.to_ne_bytes()),
+            Self::SyncMaxlen(v) | Self::McastPort(v) => buffer[..2].copy_from_slice(&v.to_ne_bytes()),
             Self::McastGroup(a) => buffer[..4].copy_from_slice(&a.octets()),
             Self::McastGroup6(a) => buffer[..16].copy_from_slice(&a.octets()),
-            Self::McastPort(v) => buffer[..2].copy_from_slice(&v.to_be_bytes()),
             Self::McastTtl(v) => buffer[0] = *v,
             Self::Other(o) => o.emit_value(buffer),
         }
@@ -561,7 +561,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
                 Self::McastGroup6(raw.into())
             }
             IPVS_DAEMON_ATTR_MCAST_PORT => {
-                Self::McastPort(ctx!(parse_u16_be(p), "IPVS_DAEMON_ATTR_MCAST_PORT")?)
+                Self::McastPort(ctx!(parse_u16(p), "IPVS_DAEMON_ATTR_MCAST_PORT")?)
             }
             IPVS_DAEMON_ATTR_MCAST_TTL => Self::McastTtl(ctx!(parse_u8(p), "IPVS_DAEMON_ATTR_MCAST_TTL")?),
             _ => Self::Other(DefaultNla::parse(buf)?),
