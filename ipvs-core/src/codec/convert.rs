@@ -70,17 +70,12 @@ pub fn service_key_attrs(key: &ServiceKey) -> Result<Vec<ServiceAttr>, Error> {
     })
 }
 
-/// Check a netmask against the service family, as ipvsadm does before sending.
+/// Check a netmask against the service family. The IPv6 prefix range is
+/// left to the kernel, which answers `EINVAL`.
 fn netmask_raw(netmask: &Netmask, family: AddressFamily) -> Result<[u8; 4], Error> {
     match (netmask, family) {
-        (Netmask::V4(mask), AddressFamily::Inet) => {
-            let bits = u32::from(*mask);
-            // A mask is contiguous ones from the top.
-            if bits.leading_ones() + bits.trailing_zeros() != 32 {
-                return Err(invalid(format!("netmask {mask} (not a contiguous IPv4 mask)")));
-            }
-            Ok(mask.octets())
-        }
+        // The kernel (and ipvsadm) accept any IPv4 mask, contiguous or not.
+        (Netmask::V4(mask), AddressFamily::Inet) => Ok(mask.octets()),
         // The kernel keeps an IPv6 prefix length in host order in the __be32 field.
         (Netmask::V6(plen), AddressFamily::Inet6) => Ok(u32::from(*plen).to_ne_bytes()),
         (Netmask::V4(mask), AddressFamily::Inet6) => {
