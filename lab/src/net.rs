@@ -307,11 +307,17 @@ impl TcpServer {
         })
     }
 
-    /// A server that answers each connection with `reply` and closes it.
+    /// A server that answers each connection with `reply` and closes it (reading and
+    /// discarding whatever the client sends, such as a request).
     #[track_caller]
     pub fn reply(ns: &Netns, addr: std::net::SocketAddr, reply: String) -> TcpServer {
         TcpServer::start(ns, addr, move |mut s| {
             let _ = std::io::Write::write_all(&mut s, reply.as_bytes());
+            // Half-close, then drain what the client sent until it closes: closing a
+            // socket with unread data would answer with a reset instead.
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(2)));
+            let _ = std::io::copy(&mut s, &mut std::io::sink());
         })
     }
 }

@@ -213,3 +213,29 @@ lab_test! {
         assert_round_robin(&topo, topo.vip6);
     }
 }
+
+lab_test! {
+    /// Many cases in one boot: each gets its own empty table, and a failing case is
+    /// reported by name while the others still run.
+    fn cases_run_isolated_and_report_failures_by_name() {
+        let add = |i: u8| move || {
+            let table = std::fs::read_to_string(PROC_IP_VS).expect(PROC_IP_VS);
+            assert_eq!(table.lines().count(), 3, "table not empty:\n{table}");
+            must(&format!("ipvsadm -A -t 192.0.2.{i}:80"));
+        };
+        ipvs_lab::run_cases((1..=3).map(|i| (format!("add{i}"), add(i))));
+
+        let outcome = std::panic::catch_unwind(|| {
+            ipvs_lab::run_cases([
+                ("passes", Box::new(|| ()) as Box<dyn FnOnce() + Send>),
+                ("fails", Box::new(|| panic!("boom"))),
+                ("runs-after", Box::new(|| {
+                    must("ipvsadm -A -t 192.0.2.9:80");
+                })),
+            ])
+        });
+        let msg = outcome.expect_err("a failing case fails the group");
+        let msg = msg.downcast_ref::<String>().expect("message");
+        assert!(msg.contains("1 of 3 cases failed") && msg.contains("case fails: boom"), "{msg}");
+    }
+}
