@@ -6,3 +6,4 @@
 mod lab;
 mod core;
 mod core_fixtures;
+mod core_bench;
