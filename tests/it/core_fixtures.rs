@@ -132,7 +132,40 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("0x{b:02x},")).collect::<Vec<_>>().join(" ")
 }
 
-fn value_hint(v: &[u8]) -> String {
+fn value_hint(attr: &str, v: &[u8]) -> String {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let arr16 = <[u8; 16]>::try_from(v).ok();
+    let arr4 = <[u8; 4]>::try_from(v).ok();
+    if attr.contains("FLAGS (flags u32, mask u32)") && v.len() == 8 {
+        let f = u32::from_ne_bytes([v[0], v[1], v[2], v[3]]);
+        let m = u32::from_ne_bytes([v[4], v[5], v[6], v[7]]);
+        return format!("flags {f:#x}, mask {m:#x}");
+    }
+    if attr.contains("(nf_inet_addr)") {
+        if let Some(a) = arr16 {
+            return format!(
+                "{} if AF_INET (first 4 bytes), {} if AF_INET6",
+                Ipv4Addr::new(a[0], a[1], a[2], a[3]),
+                Ipv6Addr::from(a)
+            );
+        }
+    }
+    if let (true, Some(a)) = (attr.contains("(in_addr)"), arr4) {
+        return Ipv4Addr::from(a).to_string();
+    }
+    if let (true, Some(a)) = (attr.contains("(in6_addr)"), arr16) {
+        return Ipv6Addr::from(a).to_string();
+    }
+    if let (true, Some(a)) = (attr.contains("NETMASK"), arr4) {
+        return format!(
+            "{} as an IPv4 mask, or prefix length {} for IPv6 (host order)",
+            Ipv4Addr::from(a),
+            u32::from_ne_bytes(a)
+        );
+    }
+    if attr.contains("IPVS_STATS_ATTR_PAD") && v.is_empty() {
+        return "none (empty: aligns the next 64-bit counter)".into();
+    }
     let printable = v.len() > 1 && v[..v.len() - 1].iter().all(|b| b.is_ascii_graphic()) && v[v.len() - 1] == 0;
     match v.len() {
         _ if printable => format!("{:?}", String::from_utf8_lossy(&v[..v.len() - 1])),
@@ -165,7 +198,7 @@ fn annotate_attrs(out: &mut String, bytes: &[u8], set: &str, depth: usize) {
                 annotate_attrs(out, value, inner, depth + 1);
             }
             None => {
-                let _ = writeln!(out, "{pad}// {attr}: nla_len {len}, nla_type {kind}, value {}", value_hint(value));
+                let _ = writeln!(out, "{pad}// {attr}: nla_len {len}, nla_type {kind}, value {}", value_hint(attr, value));
                 let _ = writeln!(out, "{pad}{} {}", hex(&bytes[pos..pos + 4]), hex(value));
             }
         }
