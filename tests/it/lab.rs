@@ -68,6 +68,23 @@ fn every_scheduler_is_loaded() {
     assert!(out.stdout.contains("ip_vs_pe_sip "), "{out}");
 }
 
+/// `IPVS_LAB=host` runs lab tests directly on a kernel that has IPVS: shown by running
+/// a lab test that way inside the lab kernel, with the lab's own marker removed.
+#[test]
+fn host_mode_runs_tests_directly_where_ipvs_is() {
+    if skip_boot_tests("host_mode_runs_tests_directly_where_ipvs_is") {
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary").display().to_string();
+    let name = "lab::service_shows_in_proc";
+    let argv: Vec<String> = ["env", "-u", ipvs_lab::INSIDE_ENV, "IPVS_LAB=host", &exe, name, "--exact"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = boot(&argv, &BootOptions::default()).expect("lab boots");
+    assert!(out.success() && out.stdout.contains(&format!("test {name} ... ok")), "{out}");
+}
+
 /// Host-side boot tests need the lab kernel; under IPVS_LAB=host or skip they are not
 /// about this machine. Says so by name (never silently), and refuses under CI.
 fn skip_boot_tests(name: &str) -> bool {
