@@ -25,5 +25,6 @@
 //! assert_eq!(m.state(), State::Master);
 //! ```
 
+pub mod config;
 pub mod packet;
 pub mod state;
