@@ -896,14 +896,14 @@ fn parse_instance(
                 while let Some(a) = p.next_stmt(true)? {
                     a.no_block()?;
                     match a.kw() {
-                        "auth_type" => {
-                            match a.one_arg()? {
-                                "PASS" => typ = Some(()),
-                                v => return Err(a.err(format!(
+                        "auth_type" => match a.one_arg()? {
+                            "PASS" => typ = Some(()),
+                            v => {
+                                return Err(a.err(format!(
                                     "auth_type: unsupported value '{v}', only PASS is supported"
-                                ))),
+                                )))
                             }
-                        }
+                        },
                         "auth_pass" => pass = Some(a.one_arg()?.to_string()),
                         _ => return Err(a.unsupported("authentication")),
                     }

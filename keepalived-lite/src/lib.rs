@@ -25,6 +25,11 @@
 //! assert_eq!(m.state(), State::Master);
 //! ```
 
+pub mod check;
 pub mod config;
+pub mod daemon;
+pub mod net;
 pub mod packet;
+pub mod rtnl;
 pub mod state;
+pub mod track;
