@@ -37,6 +37,8 @@ pub struct Config {
     pub scripts: Vec<VrrpScript>,
     /// `vrrp_instance` blocks, in file order.
     pub instances: Vec<Instance>,
+    /// Settings adjusted the way keepalived adjusts them, with keepalived's reason.
+    pub warnings: Vec<String>,
 }
 
 /// `global_defs`.
@@ -607,6 +609,36 @@ fn parse_tokens(toks: Vec<Token>, path: &Path) -> Result<Config, ConfigError> {
                 inst.version = Version::V3;
             }
         }
+        // keepalived 2.2.7 drops these combinations with a warning; so do we.
+        if inst.initial_state == Some(InitialState::Master) && inst.nopreempt {
+            inst.nopreempt = false;
+            cfg.warnings.push(format!(
+                "{loc}: ({}) nopreempt will not work with initial state MASTER - clearing",
+                inst.name
+            ));
+        }
+        if inst.initial_state == Some(InitialState::Master) && !inst.preempt_delay.is_zero() {
+            inst.preempt_delay = Duration::ZERO;
+            cfg.warnings.push(format!(
+                "{loc}: ({}) preempt_delay will not work with initial state MASTER - clearing",
+                inst.name
+            ));
+        }
+        if inst.nopreempt && !inst.preempt_delay.is_zero() {
+            inst.preempt_delay = Duration::ZERO;
+            cfg.warnings.push(format!(
+                "{loc}: ({}) preempt_delay is incompatible with nopreempt - resetting",
+                inst.name
+            ));
+        }
+        if let Some(p) = &inst.auth_pass {
+            if p.len() > 8 && inst.version == Version::V2 {
+                cfg.warnings.push(format!(
+                    "{loc}: ({}) auth_pass is cut to 8 characters on the wire",
+                    inst.name
+                ));
+            }
+        }
         if inst.is_ipv6() && inst.version == Version::V2 {
             return Err(err("IPv6 virtual addresses need version 3".into()));
         }
@@ -1037,7 +1069,11 @@ vrrp_instance VI_API {
                 weight: None
             }]
         );
-        assert_eq!(i.preempt_delay, Duration::from_secs(30));
+        // keepalived: "preempt delay will not work with initial state MASTER - clearing".
+        assert_eq!(i.preempt_delay, Duration::ZERO);
+        assert_eq!(c.warnings.len(), 2, "{:?}", c.warnings);
+        assert!(c.warnings[0]
+            .contains(":15: (VI_API) preempt_delay will not work with initial state MASTER"));
         assert_eq!(i.version, Version::V2);
         assert_eq!(i.location.line, 15);
     }

@@ -217,28 +217,58 @@ fn command(argv: &[String], uid_gid: Option<(u32, u32)>) -> Command {
     c
 }
 
+fn is_executable(p: &Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
+/// The script's program as found (absolute, or on PATH), or `None` when keepalived
+/// would disable the script ("not found/accessible").
+fn find_program(prog: &str) -> Option<PathBuf> {
+    if prog.contains('/') {
+        return is_executable(Path::new(prog)).then(|| PathBuf::from(prog));
+    }
+    std::env::var_os("PATH")
+        .map(|paths| {
+            std::env::split_paths(&paths)
+                .map(|d| d.join(prog))
+                .collect::<Vec<_>>()
+        })
+        .unwrap_or_default()
+        .into_iter()
+        .find(|p| is_executable(p))
+}
+
+/// Prepares a `vrrp_script`; `Ok(None)` when its program does not exist (keepalived
+/// then disables the script: it neither fails nor lowers the priority).
 fn script_rt(
     cfg: &VrrpScript,
     global: &config::GlobalDefs,
     now: Instant,
-) -> Result<ScriptRt, DaemonError> {
+    log: &Logger,
+) -> Result<Option<ScriptRt>, DaemonError> {
+    let Some(program) = find_program(&cfg.command[0]) else {
+        log.log(&format!(
+            "Disabling track script {} since not found/accessible",
+            cfg.name
+        ));
+        return Ok(None);
+    };
     if global.enable_script_security {
-        track::check_script_security(Path::new(&cfg.command[0])).map_err(|message| {
-            DaemonError::ScriptSecurity {
-                script: cfg.name.clone(),
-                message,
-            }
+        track::check_script_security(&program).map_err(|message| DaemonError::ScriptSecurity {
+            script: cfg.name.clone(),
+            message,
         })?;
     }
     let user = cfg.user.as_ref().or(global.script_user.as_ref());
     let uid_gid = user.map(lookup_user).transpose()?;
-    Ok(ScriptRt {
+    Ok(Some(ScriptRt {
         cfg: cfg.clone(),
         health: ScriptHealth::new(cfg.fall, cfg.rise),
         next_run: now,
         running: None,
         uid_gid,
-    })
+    }))
 }
 
 fn same_instance(a: &Instance, b: &Instance) -> bool {
@@ -260,8 +290,13 @@ impl Daemon {
         let mut rtnl = Rtnl::open()?;
         let now = Instant::now();
         let mut scripts = HashMap::new();
+        for w in &config.warnings {
+            log.log(w);
+        }
         for s in &config.scripts {
-            scripts.insert(s.name.clone(), script_rt(s, &config.global, now)?);
+            if let Some(rt) = script_rt(s, &config.global, now, &log)? {
+                scripts.insert(s.name.clone(), rt);
+            }
         }
         let mut instances = Vec::new();
         for i in &config.instances {
@@ -747,10 +782,11 @@ impl Daemon {
         for s in &new.scripts {
             match self.scripts.get(&s.name) {
                 Some(old) if same_script(&old.cfg, s) && new.global == self.config.global => {}
-                _ => match script_rt(s, &new.global, now) {
-                    Ok(rt) => {
+                _ => match script_rt(s, &new.global, now, &self.log) {
+                    Ok(Some(rt)) => {
                         scripts.insert(s.name.clone(), rt);
                     }
+                    Ok(None) => {}
                     Err(e) => {
                         self.log.log(&format!(
                             "reload failed, keeping the running configuration: {e}"

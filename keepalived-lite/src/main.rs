@@ -67,7 +67,12 @@ fn main() -> ExitCode {
     }
     if cli.config_test {
         return match config::parse_file(&cli.use_file) {
-            Ok(_) => ExitCode::SUCCESS,
+            Ok(c) => {
+                for w in &c.warnings {
+                    eprintln!("{w}");
+                }
+                ExitCode::SUCCESS
+            }
             Err(e) => {
                 eprintln!("{e}");
                 ExitCode::from(EXIT_CONFIG)

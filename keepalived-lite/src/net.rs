@@ -377,3 +377,41 @@ pub fn send_unsolicited_na(ifname: &str, ifindex: u32, mac: &[u8], ip: Ipv6Addr)
     }
     Ok(())
 }
+
+/// Sends one hand-made IPv4 packet with protocol 112 and any TTL on `ifname`: the test
+/// and diagnostics path (`vrrp-send`), not used by the daemon.
+pub fn send_ipv4_raw(
+    ifname: &str,
+    src: Ipv4Addr,
+    dst: Ipv4Addr,
+    ttl: u8,
+    payload: &[u8],
+) -> io::Result<()> {
+    let fd = socket(
+        libc::AF_INET,
+        libc::SOCK_RAW,
+        libc::c_int::from(IPPROTO_VRRP),
+    )?;
+    let raw = fd.as_raw_fd();
+    bind_to_device(raw, ifname)?;
+    let one: libc::c_int = 1;
+    setsockopt(raw, libc::IPPROTO_IP, libc::IP_HDRINCL, &one)?;
+    let mut pkt = Ipv4Header::build(src, dst, ttl, payload.len()).to_vec();
+    pkt.extend_from_slice(payload);
+    let sa = sockaddr_v4(dst);
+    // SAFETY: buffer and sockaddr are valid for the call.
+    let r = unsafe {
+        libc::sendto(
+            raw,
+            pkt.as_ptr() as *const libc::c_void,
+            pkt.len(),
+            0,
+            &sa as *const _ as *const libc::sockaddr,
+            size_of::<libc::sockaddr_in>() as u32,
+        )
+    };
+    if r < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
