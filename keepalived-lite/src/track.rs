@@ -94,6 +94,12 @@ pub fn check_script_security(path: &Path) -> Result<(), String> {
         let md = std::fs::metadata(p).map_err(|e| format!("{}: {e}", p.display()))?;
         let mode = md.mode();
         let what = if p == path { "script" } else { "directory" };
+        // A sticky root-owned directory (/tmp) lets nobody replace another's files.
+        let sticky_root_dir = p != path && mode & 0o1000 != 0 && md.uid() == 0;
+        if sticky_root_dir {
+            cur = p.parent();
+            continue;
+        }
         if mode & 0o002 != 0 {
             return Err(format!("{what} {} is writable by everyone", p.display()));
         }
@@ -210,9 +216,13 @@ mod tests {
         let e = check_script_security(&f).expect_err("world writable");
         assert!(e.contains("writable by everyone"), "{e}");
         std::fs::set_permissions(&f, std::fs::Permissions::from_mode(0o755)).expect("chmod");
-        let r = check_script_security(&f);
-        // /tmp itself is world-writable (sticky); keepalived refuses that too.
-        let e = r.expect_err("/tmp is world writable");
+        assert_eq!(
+            check_script_security(&f),
+            Ok(()),
+            "root-owned 0755 script in a 0755 dir"
+        );
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let e = check_script_security(&f).expect_err("world-writable directory");
         assert!(e.contains("directory"), "{e}");
         assert!(check_script_security(Path::new("relative.sh")).is_err());
         assert!(

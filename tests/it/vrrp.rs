@@ -1,0 +1,119 @@
+//! keepalived-lite beside the real keepalived 2.2.7 on one segment.
+//!
+//! VRRP needs no IPVS, so these tests run on the host, but only inside network
+//! namespaces they create: a bridge namespace per segment, one namespace per node, one
+//! per client. Addresses are 192.0.2.0/24 and 2001:db8::/64. Every daemon and namespace
+//! is removed by `Drop` guards, also when a test fails.
+//!
+//! They need root and keepalived; elsewhere they report `SKIPPED vrrp test NAME` (and
+//! fail under `CI`). They need `keepalived-lite` and `vrrp-send` built
+//! (`cargo build -p keepalived-lite`).
+
+mod harness;
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use harness::{
+    holders, master_down, prerequisites, skew, wait_for, who_answers, Daemon, Inst, Node, Segment,
+};
+
+const VIP: &str = "192.0.2.100";
+const ELECTION: Duration = Duration::from_secs(8);
+
+fn vip_sock() -> SocketAddr {
+    "192.0.2.100:6443".parse().expect("addr")
+}
+
+/// Waits until exactly `want` of `nodes` holds `vip`; panics with every log otherwise.
+#[track_caller]
+fn expect_holder(nodes: &[&Node], vip: &str, want: &str, timeout: Duration) -> Duration {
+    let t = wait_for(timeout, || holders(nodes, vip) == [want]);
+    match t {
+        Some(t) => t,
+        None => {
+            let mut msg = format!(
+                "expected only {want} to hold {vip}, holders: {:?}\n",
+                holders(nodes, vip)
+            );
+            for n in nodes {
+                msg += &format!("--- {} ---\n{}\n{}\n", n.name, n.log(), n.state());
+            }
+            panic!("{msg}");
+        }
+    }
+}
+
+/// Asserts a takeover after the master's death took between Master_Down_Interval minus
+/// one advert interval and Master_Down_Interval (plus slack for polling and VIP set-up).
+#[track_caller]
+fn assert_takeover_window(who: &str, took: Duration, priority: u8) {
+    let mdi = master_down(priority);
+    let lo = mdi - Duration::from_millis(1100);
+    let hi = mdi + Duration::from_millis(400);
+    assert!(
+        took >= lo && took <= hi,
+        "{who} took over after {took:?}, expected {lo:?}..{hi:?} (MDI {mdi:?})"
+    );
+}
+
+#[test]
+fn v2_multicast_mixed_group_elects_highest_and_survives_node_death() {
+    if !prerequisites("v2_multicast_mixed_group_elects_highest_and_survives_node_death") {
+        return;
+    }
+    let seg = Segment::new();
+    let client = seg.client(200);
+    let mut o1 = seg.node("ours-200", 1);
+    let mut k1 = seg.node("keepalived-150", 2);
+    let mut o2 = seg.node("ours-100", 3);
+    for n in [&mut o1, &mut k1, &mut o2] {
+        n.serve();
+    }
+    o1.start(Daemon::Ours, &Inst::v2(200).conf());
+    k1.start(Daemon::Keepalived, &Inst::v2(150).conf());
+    o2.start(Daemon::Ours, &Inst::v2(100).conf());
+    expect_holder(&[&o1, &k1, &o2], VIP, "ours-200", ELECTION);
+    // Stable: still only the highest after a few adverts.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders(&[&o1, &k1, &o2], VIP), ["ours-200"]);
+    assert_eq!(
+        who_answers(&client, vip_sock()).as_deref(),
+        Some("ours-200")
+    );
+
+    // Our master dies: keepalived (150) must take over, not ours (100).
+    let t0 = Instant::now();
+    o1.kill_node();
+    expect_holder(&[&k1, &o2], VIP, "keepalived-150", Duration::from_secs(6));
+    let keepalived_took = t0.elapsed();
+    assert_takeover_window("keepalived", keepalived_took, 150);
+    let answered = wait_for(Duration::from_secs(2), || {
+        who_answers(&client, vip_sock()).as_deref() == Some("keepalived-150")
+    });
+    assert!(
+        answered.is_some(),
+        "client does not reach the VIP on keepalived-150"
+    );
+
+    // keepalived's node dies: ours (100) takes over.
+    std::thread::sleep(Duration::from_millis(1500));
+    let t1 = Instant::now();
+    k1.kill_node();
+    expect_holder(&[&o2], VIP, "ours-100", Duration::from_secs(6));
+    let ours_took = t1.elapsed();
+    assert_takeover_window("keepalived-lite", ours_took, 100);
+    let answered = wait_for(Duration::from_secs(2), || {
+        who_answers(&client, vip_sock()).as_deref() == Some("ours-100")
+    });
+    assert!(
+        answered.is_some(),
+        "client does not reach the VIP on ours-100"
+    );
+    eprintln!(
+        "TAKEOVER after SIGKILL of the master (advert_int 1): keepalived prio 150 {keepalived_took:?} (MDI {:?}), \
+         keepalived-lite prio 100 {ours_took:?} (MDI {:?})",
+        master_down(150),
+        master_down(100)
+    );
+}
