@@ -391,18 +391,15 @@ impl Daemon {
                     } else {
                         self.rtnl.link(*ifx).map(|l| l.mac).unwrap_or_default()
                     };
-                    for _ in 0..5 {
-                        let r = match v.addr {
-                            IpAddr::V4(a) => net::send_garp(*ifx, &mac, a),
-                            IpAddr::V6(a) => net::send_unsolicited_na(dev, *ifx, &mac, a),
-                        };
-                        if let Err(e) = r {
-                            self.log.log(&format!(
-                                "({}) cannot announce {} on {dev}: {e}",
-                                inst.cfg.name, v.addr
-                            ));
-                            break;
-                        }
+                    let r = match v.addr {
+                        IpAddr::V4(a) => net::send_garp(*ifx, &mac, a, 5),
+                        IpAddr::V6(a) => net::send_unsolicited_na(dev, *ifx, &mac, a, 5),
+                    };
+                    if let Err(e) = r {
+                        self.log.log(&format!(
+                            "({}) cannot announce {} on {dev}: {e}",
+                            inst.cfg.name, v.addr
+                        ));
                     }
                 }
             }
@@ -649,6 +646,10 @@ impl Daemon {
                     inst.counters.adverts_received += 1;
                     if adv.priority == 0 {
                         inst.counters.priority_zero_received += 1;
+                        self.log.log(&format!(
+                            "({}) received priority 0 advert from {}",
+                            inst.cfg.name, rx.src
+                        ));
                     }
                     if inst.cfg.version == Version::V3
                         && rx.src.is_ipv4()

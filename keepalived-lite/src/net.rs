@@ -297,8 +297,9 @@ impl VrrpSocket {
     }
 }
 
-/// Sends one gratuitous ARP request for `ip` from `mac` on interface `ifindex`.
-pub fn send_garp(ifindex: u32, mac: &[u8], ip: Ipv4Addr) -> io::Result<()> {
+/// Sends `count` gratuitous ARP requests for `ip` from `mac` on interface `ifindex`
+/// (one socket: closing a packet socket waits for an RCU grace period).
+pub fn send_garp(ifindex: u32, mac: &[u8], ip: Ipv4Addr, count: u32) -> io::Result<()> {
     if mac.len() != 6 {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -323,25 +324,33 @@ pub fn send_garp(ifindex: u32, mac: &[u8], ip: Ipv4Addr) -> io::Result<()> {
     sa.sll_ifindex = ifindex as i32;
     sa.sll_halen = 6;
     sa.sll_addr[..6].copy_from_slice(&[0xff; 6]);
-    // SAFETY: buffer and sockaddr are valid for the call.
-    let r = unsafe {
-        libc::sendto(
-            fd.as_raw_fd(),
-            arp.as_ptr() as *const libc::c_void,
-            arp.len(),
-            0,
-            &sa as *const _ as *const libc::sockaddr,
-            size_of::<libc::sockaddr_ll>() as u32,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
+    for _ in 0..count {
+        // SAFETY: buffer and sockaddr are valid for the call.
+        let r = unsafe {
+            libc::sendto(
+                fd.as_raw_fd(),
+                arp.as_ptr() as *const libc::c_void,
+                arp.len(),
+                0,
+                &sa as *const _ as *const libc::sockaddr,
+                size_of::<libc::sockaddr_ll>() as u32,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
     }
     Ok(())
 }
 
-/// Sends one unsolicited neighbour advertisement (override flag) for `ip` to ff02::1.
-pub fn send_unsolicited_na(ifname: &str, ifindex: u32, mac: &[u8], ip: Ipv6Addr) -> io::Result<()> {
+/// Sends `count` unsolicited neighbour advertisements (override flag) for `ip` to ff02::1.
+pub fn send_unsolicited_na(
+    ifname: &str,
+    ifindex: u32,
+    mac: &[u8],
+    ip: Ipv6Addr,
+    count: u32,
+) -> io::Result<()> {
     let fd = socket(libc::AF_INET6, libc::SOCK_RAW, libc::IPPROTO_ICMPV6)?;
     let raw = fd.as_raw_fd();
     bind_to_device(raw, ifname)?;
@@ -361,19 +370,21 @@ pub fn send_unsolicited_na(ifname: &str, ifindex: u32, mac: &[u8], ip: Ipv6Addr)
     }
     let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
     let sa = sockaddr_v6(all_nodes, ifindex);
-    // SAFETY: buffer and sockaddr are valid for the call.
-    let r = unsafe {
-        libc::sendto(
-            raw,
-            na.as_ptr() as *const libc::c_void,
-            na.len(),
-            0,
-            &sa as *const _ as *const libc::sockaddr,
-            size_of::<libc::sockaddr_in6>() as u32,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
+    for _ in 0..count {
+        // SAFETY: buffer and sockaddr are valid for the call.
+        let r = unsafe {
+            libc::sendto(
+                raw,
+                na.as_ptr() as *const libc::c_void,
+                na.len(),
+                0,
+                &sa as *const _ as *const libc::sockaddr,
+                size_of::<libc::sockaddr_in6>() as u32,
+            )
+        };
+        if r < 0 {
+            return Err(io::Error::last_os_error());
+        }
     }
     Ok(())
 }

@@ -117,3 +117,151 @@ fn v2_multicast_mixed_group_elects_highest_and_survives_node_death() {
         master_down(100)
     );
 }
+
+#[test]
+fn v2_unicast_graceful_stop_and_preemption() {
+    if !prerequisites("v2_unicast_graceful_stop_and_preemption") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut k1 = seg.node("keepalived-200", 11);
+    let mut o1 = seg.node("ours-100", 12);
+    let mut kc = Inst::v2(200);
+    kc.unicast = Some((k1.addr(), vec![o1.addr()]));
+    let mut oc = Inst::v2(100);
+    oc.unicast = Some((o1.addr(), vec![k1.addr()]));
+    k1.start(Daemon::Keepalived, &kc.conf());
+    o1.start(Daemon::Ours, &oc.conf());
+    expect_holder(&[&k1, &o1], VIP, "keepalived-200", ELECTION);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders(&[&k1, &o1], VIP), ["keepalived-200"]);
+
+    // Graceful stop: keepalived resigns with priority 0, ours takes over after Skew_Time.
+    let t0 = Instant::now();
+    k1.terminate();
+    expect_holder(&[&k1, &o1], VIP, "ours-100", Duration::from_secs(3));
+    let took = t0.elapsed();
+    k1.wait_stopped();
+    assert!(o1.counter("priority_zero_received") >= 1, "{}", o1.state());
+    assert!(
+        took <= skew(100) + Duration::from_millis(400),
+        "graceful takeover took {took:?}"
+    );
+    eprintln!("TAKEOVER after keepalived's graceful stop (unicast): keepalived-lite prio 100 {took:?} (skew {:?})", skew(100));
+
+    // keepalived comes back with the higher priority and preempts us.
+    k1.spawn();
+    expect_holder(&[&k1, &o1], VIP, "keepalived-200", ELECTION);
+    assert_eq!(o1.state_str("state").as_deref(), Some("BACKUP"));
+    assert_eq!(o1.counter("dropped_unknown_peer"), 0);
+}
+
+#[test]
+fn v3_ipv4_mixed_group_and_checksum_variants() {
+    if !prerequisites("v3_ipv4_mixed_group_and_checksum_variants") {
+        return;
+    }
+    // Segment A: keepalived's default checksum (IPv4 pseudo-header included).
+    let seg = Segment::new();
+    let mut k1 = seg.node("keepalived-200", 21);
+    let mut o1 = seg.node("ours-150", 22);
+    let mut kc = Inst::v2(200);
+    kc.version = Some(3);
+    kc.pass = None;
+    let mut oc = kc.clone();
+    oc.priority = 150;
+    // Segment B: a master with v3_checksum_as_v2 (RFC 9568's reading; keepalived 2.2.7
+    // has no such keyword) and one of ours with the default, which recognises it.
+    let seg_b = Segment::new();
+    let mut o2 = seg_b.node("ours-b-as-v2-200", 23);
+    let mut o3 = seg_b.node("ours-b-150", 24);
+    let mut oc2 = kc.clone();
+    oc2.extra.push("v3_checksum_as_v2".into());
+    let oc3 = oc.clone();
+
+    k1.start(Daemon::Keepalived, &kc.conf());
+    o1.start(Daemon::Ours, &oc.conf());
+    o2.start(Daemon::Ours, &oc2.conf());
+    o3.start(Daemon::Ours, &oc3.conf());
+    expect_holder(&[&k1, &o1], VIP, "keepalived-200", ELECTION);
+    expect_holder(&[&o2, &o3], VIP, "ours-b-as-v2-200", ELECTION);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders(&[&k1, &o1], VIP), ["keepalived-200"]);
+    assert_eq!(holders(&[&o2, &o3], VIP), ["ours-b-as-v2-200"]);
+    assert_eq!(
+        o1.state_str("peer_checksum").as_deref(),
+        Some("PseudoHeader"),
+        "{}",
+        o1.state()
+    );
+    assert_eq!(
+        o3.state_str("peer_checksum").as_deref(),
+        Some("VrrpOnly"),
+        "{}",
+        o3.state()
+    );
+    assert_eq!(o1.counter("dropped_checksum"), 0);
+
+    // The master dies; ours takes over within the v3 Master_Down_Interval.
+    let t0 = Instant::now();
+    k1.kill_node();
+    expect_holder(&[&o1], VIP, "ours-150", Duration::from_secs(6));
+    let took = t0.elapsed();
+    assert_takeover_window("keepalived-lite (v3)", took, 150);
+    eprintln!(
+        "TAKEOVER after SIGKILL (VRRPv3 IPv4): keepalived-lite prio 150 {took:?} (MDI {:?})",
+        master_down(150)
+    );
+}
+
+#[test]
+fn v3_ipv6_mixed_group_and_our_graceful_stop() {
+    if !prerequisites("v3_ipv6_mixed_group_and_our_graceful_stop") {
+        return;
+    }
+    let vip6 = "2001:db8::100";
+    let seg = Segment::new();
+    let client = seg.client(200);
+    let mut o1 = seg.node("ours-200", 31);
+    let mut k1 = seg.node("keepalived-150", 32);
+    o1.serve();
+    k1.serve();
+    let mut oc = Inst::v2(200);
+    oc.version = Some(3);
+    oc.pass = None;
+    oc.vips = vec![format!("{vip6}/64")];
+    let mut kc = oc.clone();
+    kc.priority = 150;
+    o1.start(Daemon::Ours, &oc.conf());
+    k1.start(Daemon::Keepalived, &kc.conf());
+    expect_holder(&[&o1, &k1], vip6, "ours-200", ELECTION);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders(&[&o1, &k1], vip6), ["ours-200"]);
+    let sock: SocketAddr = format!("[{vip6}]:6443").parse().expect("addr");
+    assert_eq!(who_answers(&client, sock).as_deref(), Some("ours-200"));
+
+    // Our graceful stop: priority 0, keepalived takes over after its Skew_Time.
+    let t0 = Instant::now();
+    o1.terminate();
+    expect_holder(&[&o1, &k1], vip6, "keepalived-150", Duration::from_secs(3));
+    let took = t0.elapsed();
+    o1.wait_stopped();
+    assert!(
+        took <= skew(150) + Duration::from_millis(400),
+        "graceful takeover took {took:?}"
+    );
+    assert!(
+        k1.log().contains("priority 0"),
+        "keepalived saw no priority 0 advert:\n{}",
+        k1.log()
+    );
+    // The unsolicited neighbour advertisement moves the client at once.
+    let answered = wait_for(Duration::from_secs(2), || {
+        who_answers(&client, sock).as_deref() == Some("keepalived-150")
+    });
+    assert!(
+        answered.is_some(),
+        "client does not reach [{vip6}] on keepalived"
+    );
+    eprintln!("TAKEOVER after keepalived-lite's graceful stop (VRRPv3 IPv6): keepalived prio 150 {took:?} (skew {:?})", skew(150));
+}

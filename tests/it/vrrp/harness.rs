@@ -230,14 +230,20 @@ impl Node {
         }
     }
 
-    /// Graceful stop: SIGTERM to the daemon, waits for it to exit (at most 10 s).
-    pub fn stop(&mut self) {
-        if let Some(mut c) = self.child.take() {
+    /// Graceful stop: SIGTERM to the daemon, without waiting for it to exit.
+    pub fn terminate(&self) {
+        if let Some(c) = &self.child {
             let pid = std::fs::read_to_string(self.path("daemon.pid"))
                 .ok()
                 .and_then(|p| p.trim().parse::<u32>().ok())
                 .unwrap_or(c.id());
             must(&format!("kill -TERM {pid}"));
+        }
+    }
+
+    /// Waits (at most 10 s) for the daemon to exit after [`Node::terminate`].
+    pub fn wait_stopped(&mut self) {
+        if let Some(mut c) = self.child.take() {
             let exited = wait_for(Duration::from_secs(10), || {
                 matches!(c.try_wait(), Ok(Some(_)))
             });
@@ -248,6 +254,12 @@ impl Node {
                 self.log()
             );
         }
+    }
+
+    /// Graceful stop: SIGTERM, then wait for the exit.
+    pub fn stop(&mut self) {
+        self.terminate();
+        self.wait_stopped();
     }
 
     /// Sends `sig` (e.g. "HUP") to the daemon.
