@@ -373,3 +373,101 @@ fn preemption_nopreempt_and_preempt_delay_match_keepalived() {
         );
     }
 }
+
+#[test]
+fn track_script_weight_hands_vip_over_and_back() {
+    if !prerequisites("track_script_weight_hands_vip_over_and_back") {
+        return;
+    }
+    let seg = Segment::new();
+    let client = seg.client(200);
+    let mut o1 = seg.node("ours-100", 51);
+    let mut k1 = seg.node("keepalived-80", 52);
+    o1.serve();
+    k1.serve();
+    let healthy = o1.dir.path().join("healthy");
+    std::fs::write(&healthy, "").expect("write");
+    let notify_log = o1.dir.path().join("notify.log");
+    let notify = o1.dir.path().join("notify.sh");
+    std::fs::write(
+        &notify,
+        format!(
+            "#!/bin/sh\necho \"$@\" >> {}\ncat \"$KEEPALIVED_LITE_STATE_FILE\" > {}.state\n",
+            notify_log.display(),
+            notify_log.display()
+        ),
+    )
+    .expect("write");
+    ipvs_lab::must(&format!("chmod 755 {}", notify.display()));
+    let conf = format!(
+        "global_defs {{\n    router_id it-node\n}}\nvrrp_script chk {{\n    script \"/usr/bin/test -e {}\"\n    interval 0.5\n    weight -60\n    fall 2\n    rise 1\n}}\n{}",
+        healthy.display(),
+        {
+            let mut i = Inst::v2(100);
+            i.extra = vec![
+                "track_script {".into(),
+                "    chk".into(),
+                "}".into(),
+                format!("notify {}", notify.display()),
+            ];
+            i.conf()
+        }
+    );
+    o1.start(Daemon::Ours, &conf);
+    k1.start(Daemon::Keepalived, &Inst::v2(80).conf());
+    expect_holder(&[&o1, &k1], VIP, "ours-100", ELECTION);
+    assert_eq!(o1.counter("effective_priority"), 100);
+
+    // The health check fails twice (fall 2): priority 100 - 60 = 40 < 80, keepalived
+    // preempts.
+    std::fs::remove_file(&healthy).expect("rm");
+    let t0 = Instant::now();
+    expect_holder(&[&o1, &k1], VIP, "keepalived-80", Duration::from_secs(8));
+    eprintln!(
+        "TRACK SCRIPT: failing check moved the VIP to keepalived after {:?}",
+        t0.elapsed()
+    );
+    assert_eq!(o1.counter("effective_priority"), 40, "{}", o1.state());
+    assert_eq!(o1.state_str("state").as_deref(), Some("BACKUP"));
+    let answered = wait_for(Duration::from_secs(2), || {
+        who_answers(&client, vip_sock()).as_deref() == Some("keepalived-80")
+    });
+    assert!(
+        answered.is_some(),
+        "client does not follow the VIP to keepalived"
+    );
+
+    // Recovery (rise 1): back to 100 > 80, we preempt.
+    std::fs::write(&healthy, "").expect("write");
+    let t1 = Instant::now();
+    expect_holder(&[&o1, &k1], VIP, "ours-100", Duration::from_secs(8));
+    eprintln!(
+        "TRACK SCRIPT: recovery moved the VIP back after {:?}",
+        t1.elapsed()
+    );
+    assert_eq!(o1.counter("effective_priority"), 100);
+
+    // notify ran on every transition with keepalived's arguments, and could read the
+    // state file.
+    let ok = wait_for(Duration::from_secs(2), || {
+        std::fs::read_to_string(&notify_log)
+            .unwrap_or_default()
+            .lines()
+            .count()
+            >= 4
+    });
+    let lines = std::fs::read_to_string(&notify_log).unwrap_or_default();
+    assert!(ok.is_some(), "notify log:\n{lines}");
+    let lines: Vec<&str> = lines.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "INSTANCE VI_T BACKUP 100",
+            "INSTANCE VI_T MASTER 100",
+            "INSTANCE VI_T BACKUP 40",
+            "INSTANCE VI_T MASTER 100"
+        ]
+    );
+    let state = std::fs::read_to_string(notify_log.with_extension("log.state")).unwrap_or_default();
+    assert!(state.contains("\"router_id\": \"it-node\""), "{state}");
+}
