@@ -471,3 +471,62 @@ fn track_script_weight_hands_vip_over_and_back() {
     let state = std::fs::read_to_string(notify_log.with_extension("log.state")).unwrap_or_default();
     assert!(state.contains("\"router_id\": \"it-node\""), "{state}");
 }
+
+#[test]
+fn bad_packets_are_dropped_and_counted() {
+    if !prerequisites("bad_packets_are_dropped_and_counted") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut o1 = seg.node("ours-100", 61);
+    let attacker = seg.client(62);
+    o1.start(Daemon::Ours, &Inst::v2(100).conf());
+    expect_holder(&[&o1], VIP, "ours-100", ELECTION);
+    let send = ipvs_lab::workspace_bin("vrrp-send");
+    // Every packet claims priority 254, so an accepted one would make us step down.
+    let base = format!(
+        "{} --interface eth0 --src 192.0.2.62 --vrid 51 --priority 254 --vip {VIP} --count 3",
+        send.display()
+    );
+    let cases = [
+        ("--pass wrong123", "dropped_auth"),
+        ("--pass secret12 --vrid 52", "other_vrid"),
+        ("--pass secret12 --corrupt-checksum", "dropped_checksum"),
+        ("--pass secret12 --ttl 64", "dropped_ttl"),
+        ("--pass secret12 --truncate 10", "dropped_truncated"),
+        ("--pass secret12 --pad 4", "dropped_oversized"),
+        ("--pass secret12 --interval-cs 200", "dropped_interval"),
+        ("--vrrp-version 3", "dropped_version"),
+    ];
+    for (args, counter) in cases {
+        let before = o1.counter(counter);
+        attacker.must(&format!("{base} {args}"));
+        let counted = wait_for(Duration::from_secs(2), || o1.counter(counter) >= before + 3);
+        assert!(
+            counted.is_some(),
+            "{args}: {counter} not counted:\n{}",
+            o1.state()
+        );
+        assert_eq!(
+            o1.state_str("state").as_deref(),
+            Some("MASTER"),
+            "{args}:\n{}",
+            o1.log()
+        );
+    }
+    assert_eq!(o1.counter("became_master"), 1);
+    assert_eq!(o1.counter("adverts_received"), 0);
+    assert!(o1.has_vip(VIP));
+
+    // Control: the same packet done right is accepted and we yield at once.
+    attacker.must(&format!("{base} --pass secret12 --count 1"));
+    let yielded = wait_for(Duration::from_secs(1), || !o1.has_vip(VIP));
+    assert!(
+        yielded.is_some(),
+        "a valid higher-priority advert was not accepted:\n{}",
+        o1.log()
+    );
+    assert_eq!(o1.counter("adverts_received"), 1);
+    // Nobody advertises any more: we come back after Master_Down_Interval.
+    expect_holder(&[&o1], VIP, "ours-100", Duration::from_secs(6));
+}

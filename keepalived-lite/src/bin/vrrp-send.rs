@@ -12,7 +12,7 @@ use keepalived_lite::packet::{Advert, Auth, ChecksumMode, Version, VRRP_MCAST_V4
 
 /// Send one crafted VRRP advertisement.
 #[derive(Debug, Parser)]
-#[command(name = "vrrp-send")]
+#[command(name = "vrrp-send", args_override_self = true)]
 struct Cli {
     /// Interface to send on.
     #[arg(long)]
