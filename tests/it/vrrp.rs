@@ -530,3 +530,93 @@ fn bad_packets_are_dropped_and_counted() {
     // Nobody advertises any more: we come back after Master_Down_Interval.
     expect_holder(&[&o1], VIP, "ours-100", Duration::from_secs(6));
 }
+
+#[test]
+fn sigkill_and_restart_leaves_no_duplicate_vip() {
+    if !prerequisites("sigkill_and_restart_leaves_no_duplicate_vip") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut o1 = seg.node("ours-200", 71);
+    let mut k1 = seg.node("keepalived-100", 72);
+    o1.start(Daemon::Ours, &Inst::v2(200).conf());
+    k1.start(Daemon::Keepalived, &Inst::v2(100).conf());
+    expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
+    // SIGKILL: no chance to resign, the VIP stays behind on our interface.
+    o1.kill_node();
+    assert!(
+        o1.has_vip(VIP),
+        "the kernel keeps the address of a killed daemon"
+    );
+    wait_for(Duration::from_secs(6), || k1.has_vip(VIP)).expect("keepalived takes over");
+    assert_eq!(
+        holders(&[&o1, &k1], VIP),
+        ["ours-200", "keepalived-100"],
+        "duplicate while we are dead"
+    );
+    // Restart: the stale VIP goes at once, then we preempt and keepalived lets go.
+    o1.spawn();
+    let cleaned = wait_for(Duration::from_secs(2), || !o1.has_vip(VIP));
+    assert!(
+        cleaned.is_some(),
+        "stale VIP not removed at start:\n{}",
+        o1.log()
+    );
+    assert_eq!(o1.state_str("state").as_deref(), Some("BACKUP"));
+    expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(holders(&[&o1, &k1], VIP), ["ours-200"]);
+}
+
+#[test]
+fn sighup_reload_keeps_state_and_applies_changes() {
+    if !prerequisites("sighup_reload_keeps_state_and_applies_changes") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut o1 = seg.node("ours-200", 81);
+    let inst = Inst::v2(200);
+    o1.start(Daemon::Ours, &inst.conf());
+    expect_holder(&[&o1], VIP, "ours-200", ELECTION);
+    let conf = o1.dir.path().join("keepalived.conf");
+
+    // Unchanged configuration: same state, the VIP never leaves.
+    o1.signal("HUP");
+    let start = Instant::now();
+    while start.elapsed() < Duration::from_millis(1500) {
+        assert!(
+            o1.has_vip(VIP),
+            "VIP dropped during an unchanged reload:\n{}",
+            o1.log()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert!(o1.log().contains("Reloading configuration"), "{}", o1.log());
+    assert_eq!(o1.counter("became_master"), 1);
+
+    // A broken file: logged, nothing changes.
+    std::fs::write(&conf, inst.conf().replace("priority 200", "priority 300")).expect("write");
+    o1.signal("HUP");
+    let logged = wait_for(Duration::from_secs(2), || {
+        o1.log().contains("reload failed")
+    });
+    assert!(logged.is_some(), "{}", o1.log());
+    assert!(
+        o1.log()
+            .contains("priority: invalid value '300', expected an integer 1-255"),
+        "{}",
+        o1.log()
+    );
+    assert!(o1.has_vip(VIP));
+
+    // A changed instance (another VIP) restarts: the old VIP goes, the new one comes.
+    let mut changed = inst.clone();
+    changed.vips = vec!["192.0.2.101/24".into()];
+    std::fs::write(&conf, changed.conf()).expect("write");
+    o1.signal("HUP");
+    let gone = wait_for(Duration::from_secs(2), || !o1.has_vip(VIP));
+    assert!(gone.is_some(), "{}", o1.log());
+    expect_holder(&[&o1], "192.0.2.101", "ours-200", ELECTION);
+    o1.stop();
+    assert!(!o1.has_vip("192.0.2.101"), "VIP left after SIGTERM");
+}
