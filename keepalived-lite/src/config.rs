@@ -658,14 +658,18 @@ fn parse_tokens(toks: Vec<Token>, path: &Path) -> Result<Config, ConfigError> {
         if inst.version == Version::V3 && inst.advert_int_cs > 4095 {
             return Err(err("advert_int: VRRPv3 allows 0.01-40.95 seconds".into()));
         }
-        for t in &inst.track_scripts {
-            if !cfg.scripts.iter().any(|s| s.name == t.name) {
-                return Err(err(format!(
-                    "track_script {} is not a defined vrrp_script",
-                    t.name
-                )));
-            }
+        // keepalived ignores a track_script that names no vrrp_script, with a warning.
+        let (known, unknown): (Vec<TrackRef>, Vec<TrackRef>) =
+            std::mem::take(&mut inst.track_scripts)
+                .into_iter()
+                .partition(|t| cfg.scripts.iter().any(|s| s.name == t.name));
+        for t in unknown {
+            cfg.warnings.push(format!(
+                "{loc}: ({}) track script {} not found, ignoring...",
+                inst.name, t.name
+            ));
         }
+        inst.track_scripts = known;
         if cfg.instances.iter().any(|o: &Instance| {
             o.vrid == inst.vrid && o.interface == inst.interface && o.is_ipv6() == inst.is_ipv6()
         }) {
@@ -1092,7 +1096,16 @@ vrrp_instance VI_API {
         let c = parse_file(&main).expect("parses");
         std::fs::remove_dir_all(&dir).ok();
         let i = &c.instances[0];
+        assert_eq!(i.track_scripts.len(), 1);
         assert_eq!(i.unicast_src_ip, Some("10.0.0.10".parse().expect("ip")));
+        // Alone, as in the use case, the unicast config names an undefined script:
+        // keepalived ignores it with a warning, and so do we.
+        let alone = parse(UNICAST).expect("parses alone");
+        assert!(alone.instances[0].track_scripts.is_empty());
+        assert!(alone
+            .warnings
+            .iter()
+            .any(|w| w.contains("(VI_API) track script chk_apiserver not found, ignoring...")));
         assert_eq!(i.unicast_peers.len(), 2);
         assert_eq!(c.scripts[0].location.file, dir.join("conf.d/scripts.conf"));
     }
@@ -1166,11 +1179,6 @@ vrrp_instance VI_API {
                 "state MASTER",
                 "state master",
                 "state: invalid value 'master', expected MASTER or BACKUP",
-            ),
-            (
-                "chk_apiserver\n    }\n    preempt",
-                "chk_other\n    }\n    preempt",
-                "track_script chk_other is not a defined vrrp_script",
             ),
         ];
         for (from, to, want) in cases {

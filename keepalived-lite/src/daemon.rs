@@ -351,6 +351,7 @@ impl Daemon {
                     let bytes = adv.encode(inst.src, *dst, inst.cfg.checksum_mode);
                     match inst.sock.send(inst.src, *dst, &bytes) {
                         Ok(()) => {
+                            self.dirty = true;
                             inst.counters.adverts_sent += 1;
                             if priority == 0 {
                                 inst.counters.priority_zero_sent += 1;
@@ -903,15 +904,7 @@ fn open_instance(rtnl: &mut Rtnl, i: &Instance, log: &Logger) -> Result<Instance
         )
     })?;
     let auth = match (&i.auth_pass, i.version) {
-        (Some(p), Version::V2) => {
-            if p.len() > 8 {
-                log.log(&format!(
-                    "({}) auth_pass is cut to 8 characters on the wire",
-                    i.name
-                ));
-            }
-            Auth::pass(p)
-        }
+        (Some(p), Version::V2) => Auth::pass(p),
         _ => Auth::None,
     };
     let expect = Expect {

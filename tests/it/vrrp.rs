@@ -344,7 +344,7 @@ fn preemption_nopreempt_and_preempt_delay_match_keepalived() {
             (None, None) => assert_eq!(extra, ["nopreempt"], "nobody preempted:\n{report}"),
             (Some(a), Some(b)) => {
                 assert_ne!(extra, ["nopreempt"], "nopreempt preempted:\n{report}");
-                let diff = if a > b { a - b } else { b - a };
+                let diff = a.abs_diff(b);
                 assert!(
                     diff < Duration::from_millis(1200),
                     "ours and keepalived differ:\n{report}"
@@ -619,4 +619,192 @@ fn sighup_reload_keeps_state_and_applies_changes() {
     expect_holder(&[&o1], "192.0.2.101", "ours-200", ELECTION);
     o1.stop();
     assert!(!o1.has_vip("192.0.2.101"), "VIP left after SIGTERM");
+}
+
+/// The multicast configuration of ../shared/USE-CASE.md, verbatim.
+const USE_CASE_MULTICAST: &str = r#"global_defs {
+    router_id kube-apiserver
+    script_user root
+    enable_script_security
+}
+
+vrrp_script chk_apiserver {
+    script "/usr/local/bin/health_check.sh"
+    interval 2
+    weight -5
+    fall 2
+    rise 1
+}
+
+vrrp_instance VI_API {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    advert_int 1
+    authentication {
+        auth_type PASS
+        auth_pass YourStrongPass123!
+    }
+    virtual_ipaddress {
+        192.168.1.100/24 dev eth0
+    }
+    track_script {
+        chk_apiserver
+    }
+    preempt_delay 30
+}
+"#;
+
+/// The unicast configuration of ../shared/USE-CASE.md, verbatim.
+const USE_CASE_UNICAST: &str = r#"vrrp_instance VI_API {
+    state MASTER
+    interface eth0
+    virtual_router_id 51
+    priority 100
+    unicast_src_ip 10.0.0.10
+    unicast_peer {
+        10.0.0.11
+        10.0.0.12
+    }
+    authentication {
+        auth_type PASS
+        auth_pass YourStrongPass123!
+    }
+    virtual_ipaddress {
+        192.168.1.100/24 dev eth0
+    }
+    track_script {
+        chk_apiserver
+    }
+}
+"#;
+
+#[test]
+fn use_case_configs_check_and_run() {
+    if !prerequisites("use_case_configs_check_and_run") {
+        return;
+    }
+    let bin = ipvs_lab::workspace_bin("keepalived-lite");
+    let dir = tempfile::tempdir().expect("temp dir");
+    for (name, text) in [
+        ("multicast.conf", USE_CASE_MULTICAST),
+        ("unicast.conf", USE_CASE_UNICAST),
+    ] {
+        let f = dir.path().join(name);
+        std::fs::write(&f, text).expect("write");
+        let out = ipvs_lab::run(&[
+            &bin.display().to_string(),
+            "-t",
+            "-f",
+            &f.display().to_string(),
+        ]);
+        assert_eq!(out.status, 0, "{name}: {out}");
+    }
+    // An unknown keyword: an error naming file, line and keyword (keepalived only warns
+    // and goes on). A bad value names the range, as keepalived's message does.
+    let f = dir.path().join("bad.conf");
+    let fs = f.display().to_string();
+    for (from, to, ours, theirs) in [
+        (
+            "    preempt_delay 30\n",
+            "    preempt_delay 30\n    bogus_keyword 1\n",
+            format!("{fs}:32: unsupported keyword 'bogus_keyword' in vrrp_instance VI_API"),
+            "Unknown keyword 'bogus_keyword'",
+        ),
+        (
+            "priority 100",
+            "priority 256",
+            format!("{fs}:19: priority: invalid value '256', expected an integer 1-255"),
+            "outside range [1, 255]",
+        ),
+    ] {
+        std::fs::write(&f, USE_CASE_MULTICAST.replace(from, to)).expect("write");
+        let out = ipvs_lab::run(&[
+            &bin.display().to_string(),
+            "--config-test",
+            "--use-file",
+            &fs,
+        ]);
+        assert_eq!(out.status, 5, "{out}");
+        assert_eq!(out.stderr.trim(), ours, "{out}");
+        let pid = dir.path().join("k.pid").display().to_string();
+        let k = ipvs_lab::run(&[
+            "keepalived",
+            "-t",
+            "-f",
+            &fs,
+            "-p",
+            &pid,
+            "-r",
+            &pid,
+            "-c",
+            &pid,
+        ]);
+        assert_ne!(k.status, 0, "{k}");
+        assert!(k.stderr.contains(theirs), "{k}");
+    }
+
+    // Run them: only the addresses become documentation addresses and the health check
+    // a local script (exit 0); everything else unchanged.
+    let seg = Segment::new();
+    let mut om = seg.node("ours-multicast", 1);
+    let mut km = seg.node("keepalived-multicast-90", 2);
+    let seg_u = Segment::new();
+    let mut ou = seg_u.node("ours-unicast", 10);
+    let mut ku = seg_u.node("keepalived-unicast-90", 11);
+    for n in [&om, &km, &ou, &ku] {
+        let script = n.dir.path().join("health_check.sh");
+        std::fs::write(&script, "#!/bin/bash\nexit 0\n").expect("write");
+        ipvs_lab::must(&format!("chmod 755 {}", script.display()));
+    }
+    let script = |n: &Node| n.dir.path().join("health_check.sh").display().to_string();
+    let doc = |s: &str| {
+        s.replace("192.168.1.100", VIP)
+            .replace("10.0.0.", "192.0.2.")
+    };
+    let multicast =
+        |n: &Node| doc(USE_CASE_MULTICAST).replace("/usr/local/bin/health_check.sh", &script(n));
+    om.start(Daemon::Ours, &multicast(&om));
+    km.start(
+        Daemon::Keepalived,
+        &multicast(&km).replace("priority 100", "priority 90"),
+    );
+    let scripts = |n: &Node| {
+        format!(
+            "vrrp_script chk_apiserver {{\n    script \"{}\"\n    interval 2\n    weight -5\n    fall 2\n    rise 1\n}}\n",
+            script(n)
+        )
+    };
+    ou.start(
+        Daemon::Ours,
+        &format!("{}{}", scripts(&ou), doc(USE_CASE_UNICAST)),
+    );
+    let ku_conf = doc(USE_CASE_UNICAST)
+        .replace("unicast_src_ip 192.0.2.10", "unicast_src_ip 192.0.2.11")
+        .replace("        192.0.2.11\n", "        192.0.2.10\n")
+        .replace("priority 100", "priority 90");
+    ku.start(Daemon::Keepalived, &format!("{}{}", scripts(&ku), ku_conf));
+    expect_holder(&[&om, &km], VIP, "ours-multicast", ELECTION);
+    expect_holder(&[&ou, &ku], VIP, "ours-unicast", ELECTION);
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(holders(&[&om, &km], VIP), ["ours-multicast"]);
+    assert_eq!(holders(&[&ou, &ku], VIP), ["ours-unicast"]);
+    assert_eq!(
+        om.counter("effective_priority"),
+        100,
+        "the health script passes"
+    );
+    assert!(
+        om.log()
+            .contains("preempt_delay will not work with initial state MASTER"),
+        "{}",
+        om.log()
+    );
+    assert!(
+        ou.counter("adverts_sent") >= 2 * 3,
+        "unicast adverts go to both peers:\n{}\n{}",
+        ou.state(),
+        ou.log()
+    );
 }
