@@ -417,39 +417,78 @@ mod tests {
         IpAddr::V4(Ipv4Addr::new(a, b, c, d))
     }
 
-    /// A VRRPv2 advert laid out as RFC 3768 section 5.1 and keepalived's PASS
-    /// config give it (VRID 51, prio 100, 1 s, password cut to 8 bytes, VIP 192.0.2.100).
+    // Fixtures captured from keepalived 2.2.7 on a veth in a network namespace:
+    //   keepalived -n -l -P -f cap.conf   (vrrp_instance: interface eth0, priority 150,
+    //   advert_int 1, virtual_ipaddress 192.0.2.100/24; VRID 51 with
+    //   authentication PASS secret12; VRID 52 with version 3)
+    //   tcpdump -i eth0 -c 2 -xx -n 'ip proto 112'    (from 192.0.2.1 to 224.0.0.18)
+    // The IPv4 header keepalived sent: 45 c0 (DSCP CS6) 0028 0001 0000 ff (TTL 255) 70
+    // (protocol 112) 1891 c0000201 e0000012.
+
+    /// keepalived's VRRPv2 advertisement, VRID 51.
     const KEEPALIVED_V2: [u8; 20] = [
         0x21, // version 2, type 1 (advertisement)
         0x33, // VRID 51
-        0x64, // priority 100
+        0x96, // priority 150
         0x01, // one address
-        0x01, // auth type 1 (PASS)
+        0x01, // auth type 1 (simple text password)
         0x01, // advert interval 1 s
-        0x00, 0x00, // checksum (patched in the test)
+        0x17, 0xe7, // checksum over the VRRP message only
         0xc0, 0x00, 0x02, 0x64, // 192.0.2.100
-        b'Y', b'o', b'u', b'r', b'S', b't', b'r', b'o', // password cut to 8 bytes
+        b's', b'e', b'c', b'r', b'e', b't', b'1', b'2', // password, 8 bytes
+    ];
+
+    /// keepalived's VRRPv3 advertisement, VRID 52.
+    const KEEPALIVED_V3: [u8; 12] = [
+        0x31, // version 3, type 1
+        0x34, // VRID 52
+        0x96, // priority 150
+        0x01, // one address
+        0x00, 0x64, // 4 reserved bits, max advert interval 100 cs
+        0xd3, 0x70, // checksum including the IPv4 pseudo-header
+        0xc0, 0x00, 0x02, 0x64, // 192.0.2.100
     ];
 
     #[test]
-    fn v2_roundtrip_and_fixture() {
-        let adv = Advert {
-            version: Version::V2,
-            vrid: 51,
-            priority: 100,
-            interval_cs: 100,
-            addrs: vec![v4(192, 0, 2, 100)],
-            auth: Auth::pass("YourStrongPass123!"),
-        };
+    fn keepalived_fixtures_both_ways() {
         let src = v4(192, 0, 2, 1);
         let dst = IpAddr::V4(VRRP_MCAST_V4);
-        let bytes = adv.encode(src, dst, ChecksumMode::PseudoHeader);
-        assert_eq!(bytes[..6], KEEPALIVED_V2[..6]);
-        assert_eq!(bytes[8..], KEEPALIVED_V2[8..]);
-        assert_eq!(checksum(&bytes, src, dst, false), 0);
-        let (back, mode) = Advert::decode(&bytes, src, dst).expect("decodes");
-        assert_eq!(back, adv);
-        assert_eq!(mode, ChecksumMode::VrrpOnly);
+        let v2 = Advert {
+            version: Version::V2,
+            vrid: 51,
+            priority: 150,
+            interval_cs: 100,
+            addrs: vec![v4(192, 0, 2, 100)],
+            auth: Auth::pass("secret12"),
+        };
+        assert_eq!(
+            Advert::decode(&KEEPALIVED_V2, src, dst),
+            Ok((v2.clone(), ChecksumMode::VrrpOnly))
+        );
+        assert_eq!(
+            v2.encode(src, dst, ChecksumMode::PseudoHeader),
+            KEEPALIVED_V2
+        );
+        let v3 = Advert {
+            version: Version::V3,
+            vrid: 52,
+            auth: Auth::None,
+            ..v2
+        };
+        assert_eq!(
+            Advert::decode(&KEEPALIVED_V3, src, dst),
+            Ok((v3.clone(), ChecksumMode::PseudoHeader))
+        );
+        assert_eq!(
+            v3.encode(src, dst, ChecksumMode::PseudoHeader),
+            KEEPALIVED_V3
+        );
+        // The same advert under v3_checksum_as_v2 differs only in the checksum.
+        let as_v2 = v3.encode(src, dst, ChecksumMode::VrrpOnly);
+        assert_eq!(as_v2[..6], KEEPALIVED_V3[..6]);
+        assert_ne!(as_v2[6..8], KEEPALIVED_V3[6..8]);
+        // A long password is cut to 8 bytes on the wire, as keepalived does.
+        assert_eq!(Auth::pass("YourStrongPass123!"), Auth::pass("YourStro"));
     }
 
     #[test]
