@@ -808,3 +808,89 @@ fn use_case_configs_check_and_run() {
         ou.log()
     );
 }
+
+#[test]
+fn track_interface_down_means_fault() {
+    if !prerequisites("track_interface_down_means_fault") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut o1 = seg.node("ours-200", 91);
+    let mut k1 = seg.node("keepalived-100", 92);
+    // A second link inside our node whose carrier the test controls.
+    o1.ns.must(
+        "ip link add eth1 type veth peer name eth1p && ip link set eth1 up && ip link set eth1p up",
+    );
+    let mut oc = Inst::v2(200);
+    oc.extra = vec!["track_interface {".into(), "    eth1".into(), "}".into()];
+    o1.start(Daemon::Ours, &oc.conf());
+    k1.start(Daemon::Keepalived, &Inst::v2(100).conf());
+    expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
+
+    // Carrier lost: FAULT, priority 0 sent, keepalived takes over after its skew.
+    o1.ns.must("ip link set eth1p down");
+    let t0 = Instant::now();
+    expect_holder(&[&o1, &k1], VIP, "keepalived-100", Duration::from_secs(3));
+    let took = t0.elapsed();
+    assert_eq!(
+        o1.state_str("state").as_deref(),
+        Some("FAULT"),
+        "{}",
+        o1.log()
+    );
+    assert!(
+        took < skew(100) + Duration::from_millis(700),
+        "fault hand-over took {took:?}"
+    );
+    eprintln!("TRACK INTERFACE: link down handed the VIP to keepalived after {took:?}");
+    // Still FAULT while the link is down: no VIP, no adverts.
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(holders(&[&o1, &k1], VIP), ["keepalived-100"]);
+
+    // Carrier back: BACKUP, then we preempt with the higher priority.
+    o1.ns.must("ip link set eth1p up");
+    expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
+}
+
+#[test]
+fn v3_backup_learns_the_master_advert_interval() {
+    if !prerequisites("v3_backup_learns_the_master_advert_interval") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut k1 = seg.node("keepalived-200-2s", 95);
+    let mut o1 = seg.node("ours-100-1s", 96);
+    let mut kc = Inst::v2(200);
+    kc.version = Some(3);
+    kc.pass = None;
+    let oc = Inst {
+        priority: 100,
+        ..kc.clone()
+    };
+    k1.start(
+        Daemon::Keepalived,
+        &kc.conf().replace("advert_int 1", "advert_int 2"),
+    );
+    o1.start(Daemon::Ours, &oc.conf());
+    expect_holder(
+        &[&k1, &o1],
+        VIP,
+        "keepalived-200-2s",
+        Duration::from_secs(12),
+    );
+    // Let our backup hear a few 2 s adverts.
+    std::thread::sleep(Duration::from_secs(3));
+    assert_eq!(holders(&[&k1, &o1], VIP), ["keepalived-200-2s"]);
+    let t0 = Instant::now();
+    k1.kill_node();
+    expect_holder(&[&o1], VIP, "ours-100-1s", Duration::from_secs(10));
+    let took = t0.elapsed();
+    // Master_Down_Interval with the learned 2 s: 6 s + 156/256 * 2 s = 7.22 s; without
+    // learning it would be 3.6 s.
+    let mdi = Duration::from_millis(6000) + skew(100) * 2;
+    assert!(
+        took > mdi - Duration::from_millis(2100) && took < mdi + Duration::from_millis(400),
+        "took {took:?}, MDI {mdi:?}"
+    );
+    eprintln!("TAKEOVER with a learned 2 s master interval (VRRPv3): keepalived-lite {took:?} (MDI {mdi:?})");
+}
