@@ -798,42 +798,49 @@ impl Daemon {
                 },
             }
         }
-        // Open the new instances first so a failure leaves everything as it was.
-        let mut opened = Vec::new();
-        for i in &new.instances {
-            if self.instances.iter().any(|o| same_instance(&o.cfg, i)) {
-                continue;
-            }
-            let mut probe = self.instances.iter().position(|o| o.cfg.name == i.name);
-            // A changed instance must release its VIPs before the new one cleans up.
-            if let Some(p) = probe.take() {
-                self.feed(p, Input::Shutdown);
-            }
-            match open_instance(&mut self.rtnl, i, &self.log) {
-                Ok(rt) => opened.push(rt),
-                Err(e) => self.log.log(&format!("reload: {e}")),
-            }
-        }
+        // From here on the new configuration is applied. Instances removed or changed
+        // resign first (priority 0, VIPs removed), so a changed one restarting on the
+        // same VIPs starts clean.
         for (name, rt) in scripts {
             self.scripts.insert(name, rt);
         }
         self.scripts
             .retain(|n, _| new.scripts.iter().any(|s| &s.name == n));
         let mut kept = Vec::new();
-        for (idx, old) in std::mem::take(&mut self.instances).into_iter().enumerate() {
-            let _ = idx;
-            if new.instances.iter().any(|i| same_instance(&old.cfg, i)) {
-                kept.push(old);
-            } else if old.machine.state() != State::Initialize {
-                self.instances.push(old);
-                let last = self.instances.len() - 1;
-                self.feed(last, Input::Shutdown);
-                self.instances.pop();
+        for idx in 0..self.instances.len() {
+            if new
+                .instances
+                .iter()
+                .any(|i| same_instance(&self.instances[idx].cfg, i))
+            {
+                kept.push(idx);
+            } else {
+                self.feed(idx, Input::Shutdown);
+            }
+        }
+        let old = std::mem::take(&mut self.instances);
+        let mut kept: Vec<InstanceRt> = old
+            .into_iter()
+            .enumerate()
+            .filter(|(idx, _)| kept.contains(idx))
+            .map(|(_, rt)| rt)
+            .collect();
+        let mut opened = Vec::new();
+        for i in &new.instances {
+            if kept.iter().any(|o| same_instance(&o.cfg, i)) {
+                continue;
+            }
+            match open_instance(&mut self.rtnl, i, &self.log) {
+                Ok(rt) => opened.push(rt),
+                Err(e) => self.log.log(&format!("reload: {e}")),
             }
         }
         let first_new = kept.len();
         kept.extend(opened);
         self.instances = kept;
+        for w in &new.warnings {
+            self.log.log(w);
+        }
         self.config = new;
         for idx in 0..self.instances.len() {
             self.update_tracking(idx, true);
