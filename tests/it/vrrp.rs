@@ -539,9 +539,13 @@ fn sigkill_and_restart_leaves_no_duplicate_vip() {
     let seg = Segment::new();
     let mut o1 = seg.node("ours-200", 71);
     let mut k1 = seg.node("keepalived-100", 72);
-    o1.start(Daemon::Ours, &Inst::v2(200).conf());
+    let mut oc = Inst::v2(200);
+    oc.vips = vec!["192.0.2.100/24 label eth0:api".into()];
+    o1.start(Daemon::Ours, &oc.conf());
     k1.start(Daemon::Keepalived, &Inst::v2(100).conf());
     expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
+    let addrs = o1.ns.must("ip -4 addr show dev eth0").stdout;
+    assert!(addrs.contains("192.0.2.100/24 scope global secondary eth0:api"), "{addrs}");
     // SIGKILL: no chance to resign, the VIP stays behind on our interface.
     o1.kill_node();
     assert!(
@@ -893,4 +897,63 @@ fn v3_backup_learns_the_master_advert_interval() {
         "took {took:?}, MDI {mdi:?}"
     );
     eprintln!("TAKEOVER with a learned 2 s master interval (VRRPv3): keepalived-lite {took:?} (MDI {mdi:?})");
+}
+
+#[test]
+fn scripts_run_as_script_user_and_insecure_scripts_are_refused() {
+    if !prerequisites("scripts_run_as_script_user_and_insecure_scripts_are_refused") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut o1 = seg.node("ours", 97);
+    // A world-readable directory for a script that `nobody` may run, and a world-writable
+    // one it reports into.
+    let pub_dir = tempfile::tempdir().expect("temp dir");
+    ipvs_lab::must(&format!("chmod 755 {}", pub_dir.path().display()));
+    let out_dir = pub_dir.path().join("out");
+    std::fs::create_dir(&out_dir).expect("mkdir");
+    ipvs_lab::must(&format!("chmod 777 {}", out_dir.display()));
+    let script = pub_dir.path().join("check.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\nid -un > {}/user\n", out_dir.display()),
+    )
+    .expect("write");
+    ipvs_lab::must(&format!("chmod 755 {}", script.display()));
+    let conf = |user: &str, security: &str| {
+        format!(
+            "global_defs {{\n    script_user {user}\n    {security}\n}}\nvrrp_script chk {{\n    script \"{}\"\n    interval 1\n    weight -10\n}}\n{}",
+            script.display(),
+            Inst { extra: vec!["track_script {".into(), "    chk".into(), "}".into()], ..Inst::v2(100) }.conf()
+        )
+    };
+    o1.start(Daemon::Ours, &conf("nobody", "enable_script_security"));
+    let ran = wait_for(Duration::from_secs(4), || out_dir.join("user").exists());
+    assert!(ran.is_some(), "script did not run:\n{}", o1.log());
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("user"))
+            .unwrap_or_default()
+            .trim(),
+        "nobody"
+    );
+    o1.stop();
+
+    // Writable by a non-root user: refused at start with a clear error, exit code 3.
+    ipvs_lab::must(&format!("chmod 757 {}", script.display()));
+    o1.start(Daemon::Ours, &conf("root", "enable_script_security"));
+    let exited = wait_for(Duration::from_secs(4), || {
+        o1.log().contains("SECURITY VIOLATION")
+    });
+    assert!(exited.is_some(), "{}", o1.log());
+    assert!(
+        o1.log().contains(&format!(
+            "vrrp_script chk: SECURITY VIOLATION: script {} is writable by everyone",
+            script.display()
+        )),
+        "{}",
+        o1.log()
+    );
+    let status = o1.wait_exit();
+    assert_eq!(status, Some(3), "{}", o1.log());
+    assert!(!o1.has_vip(VIP));
 }

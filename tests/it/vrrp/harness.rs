@@ -256,6 +256,20 @@ impl Node {
         }
     }
 
+    /// Waits (at most 10 s) for the daemon to exit by itself; its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let mut code = None;
+        wait_for(Duration::from_secs(10), || match c.try_wait() {
+            Ok(Some(s)) => {
+                code = s.code();
+                true
+            }
+            _ => false,
+        })?;
+        code
+    }
+
     /// Graceful stop: SIGTERM, then wait for the exit.
     pub fn stop(&mut self) {
         self.terminate();
