@@ -294,7 +294,8 @@ export {inside}=1"#,
     let _ = writeln!(s, "cd {} || fail \"cd\"", quote(&opts.cwd.display().to_string()));
     let cmd: Vec<String> = argv.iter().map(|a| quote(a)).collect();
     if opts.interactive {
-        let _ = writeln!(s, "{}\necho $? > \"$D/status\"", cmd.join(" "));
+        // A session of its own with the console as controlling terminal: job control.
+        let _ = writeln!(s, "setsid -c -w {}\necho $? > \"$D/status\"", cmd.join(" "));
     } else {
         let _ = writeln!(
             s,
