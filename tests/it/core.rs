@@ -500,6 +500,46 @@ lab_test! {
         assert!(exact.lines().skip(3).all(|l| l.split_whitespace().skip(2).all(|v| v == "0")), "{exact}");
     }
 
+    /// IPv6 traffic through an IPv6 NAT service is counted, in 64-bit stats that
+    /// agree with ipvsadm's exact numbers.
+    fn ipv6_stats_grow_with_traffic() {
+        let topo = Topology::nat(2);
+        let _echo: Vec<TcpServer> =
+            topo.servers.iter().map(|s| TcpServer::echo(&s.ns, SocketAddr::new(s.addr6, 8080))).collect();
+        let mut h = handle();
+        let key = ServiceKey::tcp(SocketAddr::new(topo.vip6, 80));
+        h.add_service(&Service::new(key, Scheduler::Wrr)).unwrap();
+        for s in &topo.servers {
+            h.add_destination(&key, &Destination::new(SocketAddr::new(s.addr6, 8080), ForwardMethod::Masquerade)).unwrap();
+        }
+        let vip = SocketAddr::new(topo.vip6, 80);
+        topo.client
+            .spawn(move || {
+                for _ in 0..3 {
+                    let mut s = TcpStream::connect_timeout(&vip, Duration::from_secs(5)).expect("connect");
+                    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+                    s.write_all(b"ipv6 bytes").expect("write");
+                    let mut b = [0u8; 10];
+                    s.read_exact(&mut b).expect("echo");
+                }
+            })
+            .join()
+            .expect("client");
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while h.service(&key).unwrap().stats.conns < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let st = h.service(&key).unwrap().stats;
+        assert_eq!(st.conns, 3, "{st:?}");
+        assert!(st.inbytes > 30 && st.outbytes > 30, "{st:?}");
+        let exact = must("ipvsadm -Ln --stats --exact").stdout;
+        let line = exact.lines().find(|l| l.starts_with("TCP")).unwrap_or_default();
+        let cols: Vec<u64> = line.split_whitespace().skip(2).filter_map(|v| v.parse().ok()).collect();
+        assert_eq!(cols, vec![st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes], "{exact}");
+        let conns = connections().unwrap();
+        assert_eq!(conns.iter().filter(|c| c.virtual_addr == vip && c.client.is_ipv6()).count(), 3, "{conns:?}");
+    }
+
     /// Every error a user can hit comes back typed, and ipvsadm agrees it is an error.
     fn typed_errors() {
         let mut h = handle();
