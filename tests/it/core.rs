@@ -540,6 +540,47 @@ lab_test! {
         assert_eq!(conns.iter().filter(|c| c.virtual_addr == vip && c.client.is_ipv6()).count(), 3, "{conns:?}");
     }
 
+    /// A SIP message through a `pe sip` service: the kernel's connection entries
+    /// carry the persistence engine and the Call-ID, and connections() reads them.
+    fn pe_sip_connections_carry_call_id() {
+        let topo = Topology::nat(1);
+        let rs = topo.servers[0].addr;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server = topo.servers[0].ns.spawn(move || {
+            let sock = std::net::UdpSocket::bind(SocketAddr::new(rs, 5060)).expect("bind");
+            sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            tx.send(()).expect("ready");
+            let mut buf = [0u8; 2048];
+            sock.recv_from(&mut buf).map(|(n, _)| n).unwrap_or(0)
+        });
+        rx.recv().expect("server ready");
+        let mut h = handle();
+        let key = ServiceKey::udp(SocketAddr::new(topo.vip, 5060));
+        let mut svc = Service::new(key, Scheduler::Rr).persistent(120);
+        svc.pe_name = Some("sip".into());
+        h.add_service(&svc).unwrap();
+        h.add_destination(&key, &Destination::new(SocketAddr::new(rs, 5060), ForwardMethod::Masquerade)).unwrap();
+        let vip = SocketAddr::new(topo.vip, 5060);
+        topo.client
+            .spawn(move || {
+                let sock = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
+                let msg = "OPTIONS sip:rs@example.invalid SIP/2.0\r\n\
+                           Via: SIP/2.0/UDP 203.0.113.2:5060\r\n\
+                           Call-ID: a84b4c76e66710@client.example.invalid\r\n\
+                           CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+                sock.send_to(msg.as_bytes(), vip).expect("send");
+            })
+            .join()
+            .expect("client");
+        assert!(server.join().expect("server") > 0, "the real server got the SIP message");
+        let conns = connections().unwrap();
+        let raw = std::fs::read_to_string(PROC_IP_VS_CONN).unwrap_or_default();
+        let sip: Vec<_> = conns.iter().filter(|c| c.pe_name.as_deref() == Some("sip")).collect();
+        assert!(!sip.is_empty(), "no sip entries:\n{raw}");
+        assert!(sip.iter().all(|c| c.pe_data.as_deref() == Some("a84b4c76e66710@client.example.invalid")), "{raw}");
+        assert!(sip.iter().any(|c| c.protocol == "UDP" && c.destination == SocketAddr::new(rs, 5060)), "{raw}");
+    }
+
     /// Every error a user can hit comes back typed, and ipvsadm agrees it is an error.
     fn typed_errors() {
         let mut h = handle();
