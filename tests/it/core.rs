@@ -425,6 +425,21 @@ lab_test! {
         assert!(h.daemons().unwrap().is_empty());
         assert_eq!(must("ipvsadm -L --daemon").stdout, "");
         assert!(matches!(h.stop_daemon(DaemonState::Backup), Err(Error::NoSuchDaemon)), "stopping a stopped daemon");
+        // An IPv6 multicast group (IPVS_DAEMON_ATTR_MCAST_GROUP6) on a multicast-capable interface.
+        must("ip link add sync0 type dummy && ip link set sync0 multicast on up");
+        let v6 = SyncDaemon {
+            state: DaemonState::Master,
+            mcast_ifn: "sync0".into(),
+            syncid: 200,
+            sync_maxlen: Some(1200),
+            mcast_group: Some("ff15::8848".parse().unwrap()),
+            mcast_port: Some(8850),
+            mcast_ttl: Some(5),
+        };
+        h.start_daemon(&v6).unwrap();
+        assert_eq!(h.daemons().unwrap(), vec![v6.clone()]);
+        assert_eq!(must("ipvsadm -L --daemon").stdout.trim(), render(&v6));
+        h.stop_daemon(DaemonState::Master).unwrap();
     }
 
     /// Counters grow with traffic through NAT, agree with ipvsadm --stats --exact,
