@@ -340,9 +340,25 @@ lab_test! {
         assert_same_dest(&h.destinations(&key).unwrap()[0], &d);
         assert_save(&["-A -t 192.0.2.1:80 -s wlc -p 600 -M 255.255.0.0", "-a -t 192.0.2.1:80 -r 198.51.100.2:80 -g -w 42"]);
         assert_agree(&mut h);
+        // Switch the destination to a GUE tunnel and the service to sh with flags.
+        d.forward = ForwardMethod::Tunnel;
+        d.tunnel_type = TunnelType::Gue;
+        d.tunnel_port = 5555;
+        d.tunnel_checksum = TunnelChecksum::Csum;
+        h.edit_destination(&key, &d).unwrap();
+        assert_same_dest(&h.destinations(&key).unwrap()[0], &d);
+        edited.scheduler = Scheduler::Sh;
+        edited.flags |= ServiceFlags::SH_PORT;
+        h.edit_service(&edited).unwrap();
+        assert_same_settings(&h.service(&key).unwrap(), &edited);
+        assert_save(&[
+            "-A -t 192.0.2.1:80 -s sh -p 600 -M 255.255.0.0 -b sh-port",
+            "-a -t 192.0.2.1:80 -r 198.51.100.2:80 -i -w 42 --tun-type gue --tun-port 5555 --tun-csum",
+        ]);
+        assert_agree(&mut h);
         h.delete_destination(&key, d.socket_addr()).unwrap();
         assert!(h.destinations(&key).unwrap().is_empty());
-        assert_save(&["-A -t 192.0.2.1:80 -s wlc -p 600 -M 255.255.0.0"]);
+        assert_save(&["-A -t 192.0.2.1:80 -s sh -p 600 -M 255.255.0.0 -b sh-port"]);
         h.delete_service(&key).unwrap();
         assert!(h.services().unwrap().is_empty());
         assert_save(&[]);
@@ -650,6 +666,16 @@ lab_test! {
             Error::InvalidArgument { what } => assert!(what.contains("198.51.100.3:80"), "{what}"),
             other => panic!("{other}"),
         }
+        // A destination of another family is only valid for tunnelling.
+        let mixed = Destination::new(sa("[2001:db8::5]:80"), ForwardMethod::Masquerade);
+        match e(h.add_destination(&key, &mixed)) {
+            Error::InvalidArgument { what } => assert!(what.contains("[2001:db8::5]:80"), "{what}"),
+            other => panic!("{other}"),
+        }
+        // GUE needs a tunnel port.
+        let mut gue = Destination::new(sa("198.51.100.4:80"), ForwardMethod::Tunnel);
+        gue.tunnel_type = TunnelType::Gue;
+        assert!(matches!(e(h.add_destination(&key, &gue)), Error::InvalidArgument { .. }));
         match e(h.add_service(&Service::new(ServiceKey::fwmark(0, AddressFamily::Inet), Scheduler::Rr))) {
             Error::InvalidArgument { what } => assert!(what.contains("mark"), "{what}"),
             other => panic!("{other}"),
