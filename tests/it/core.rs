@@ -139,6 +139,22 @@ fn assert_same_dest(read: &Destination, written: &Destination) {
     assert_eq!(*read, w);
 }
 
+/// The service's counters once traffic is over: the kernel folds per-CPU
+/// counters in every 2 s, so wait until two readings an estimator period apart agree.
+fn settled_stats(h: &mut Handle, key: &ServiceKey) -> Stats {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = h.service(key).expect("service").stats;
+    loop {
+        std::thread::sleep(Duration::from_millis(2100));
+        let now = h.service(key).expect("service").stats;
+        let counters = |s: &Stats| (s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes);
+        if counters(&now) == counters(&last) || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
 lab_test! {
     /// IPv4 TCP service with masquerading destinations and thresholds.
     fn ipv4_service_and_destinations() {
@@ -496,7 +512,8 @@ lab_test! {
         while h.service(&key).unwrap().stats.conns < 4 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(250));
         }
-        let svc = h.service(&key).unwrap();
+        let mut svc = h.service(&key).unwrap();
+        svc.stats = settled_stats(&mut h, &key);
         assert_eq!(svc.stats.conns, 4, "{:?}", svc.stats);
         assert!(svc.stats.inpkts >= 4 * 4 && svc.stats.inbytes > 40 && svc.stats.outbytes > 40, "{:?}", svc.stats);
         let dests = h.destinations(&key).unwrap();
@@ -560,7 +577,7 @@ lab_test! {
         while h.service(&key).unwrap().stats.conns < 3 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(250));
         }
-        let st = h.service(&key).unwrap().stats;
+        let st = settled_stats(&mut h, &key);
         assert_eq!(st.conns, 3, "{st:?}");
         assert!(st.inbytes > 30 && st.outbytes > 30, "{st:?}");
         let exact = must("ipvsadm -Ln --stats --exact").stdout;
