@@ -63,7 +63,9 @@ pub enum Request {
 /// }
 /// let report = batch.execute()?;
 /// for (i, item) in report.failures() {
-///     eprintln!("request {i} ({:?}) failed: {}", item.request, item.result.as_ref().unwrap_err());
+///     if let Err(e) = &item.result {
+///         eprintln!("request {i} ({:?}) failed: {e}", item.request);
+///     }
 /// }
 /// # Ok::<(), ipvs_core::Error>(())
 /// ```
