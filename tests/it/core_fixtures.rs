@@ -339,4 +339,52 @@ lab_test! {
             }
         }
     }
+
+    /// IPv6 destinations, a mixed-family (IPv4) tunnel destination and a GRE
+    /// destination under an IPv6 service, and a backup daemon with an IPv6 group;
+    /// written when IPVS_CORE_FIXTURE_DIR is set.
+    fn capture_kernel_fixtures_v6() {
+        must(
+            "ip link add sync0 type dummy && ip link set sync0 multicast on up \
+             && ipvsadm -A -t [2001:db8::1]:443 -s wrr \
+             && ipvsadm -a -t [2001:db8::1]:443 -r [2001:db8::2]:8443 -m -w 5 -x 50 -y 5 \
+             && ipvsadm -a -t [2001:db8::1]:443 -r [2001:db8::3]:443 -i --tun-type gre --tun-csum -w 9",
+        );
+        // ipvsadm refuses a destination of another family; the kernel takes it
+        // for tunnelling, so ipvs-core adds it (the dump below is still the kernel's).
+        let mut mixed = ipvs_core::Destination::new("192.0.2.77:443".parse().unwrap(), ipvs_core::ForwardMethod::Tunnel);
+        mixed.tunnel_type = ipvs_core::TunnelType::Gue;
+        mixed.tunnel_port = 7777;
+        mixed.tunnel_checksum = ipvs_core::TunnelChecksum::RemCsum;
+        let v6svc = ipvs_core::ServiceKey::tcp("[2001:db8::1]:443".parse().unwrap());
+        let mut h = Handle::new().expect("handle");
+        h.add_destination(&v6svc, &mixed).expect("mixed-family tunnel destination");
+        let mut rec = Recorder::new();
+        let key = ipvs_core::codec::nla::IpvsCmdAttr::Service(
+            ipvs_core::codec::convert::service_key_attrs(&ipvs_core::ServiceKey::tcp("[2001:db8::1]:443".parse().unwrap())).unwrap(),
+        );
+        let dests = rec.record(IpvsMessage::new(IpvsCmd::GetDest, vec![key]), true);
+        // The kernel refuses a sync daemon while mixed-family destinations exist
+        // (and mixed-family destinations while a daemon runs).
+        h.delete_destination(&v6svc, mixed.socket_addr()).expect("delete the mixed-family destination");
+        must(
+            "ipvsadm --start-daemon backup --mcast-interface sync0 --syncid 42 --mcast-group ff15::8848 \
+             --mcast-port 9999 --mcast-ttl 3 --sync-maxlen 1000",
+        );
+        let captures: Vec<(&str, &str, Vec<Vec<u8>>)> = vec![
+            ("dest_dump_v6", "GET_DEST dump of TCP [2001:db8::1]:443: Masq [2001:db8::2]:8443 weight 5 thresholds 50/5; IPv4 GUE tunnel 192.0.2.77 port 7777 remcsum (mixed family, added through ipvs-core since ipvsadm refuses it); GRE [2001:db8::3]:443 csum weight 9",
+                dests),
+            ("daemon_dump_v6", "GET_DAEMON dump after `ipvsadm --start-daemon backup --mcast-interface sync0 --syncid 42 --mcast-group ff15::8848 --mcast-port 9999 --mcast-ttl 3 --sync-maxlen 1000`",
+                rec.record(IpvsMessage::new(IpvsCmd::GetDaemon, vec![]), true)),
+        ];
+        for (name, _, msgs) in &captures {
+            assert_round_trip(name, msgs);
+        }
+        if let Ok(dir) = std::env::var("IPVS_CORE_FIXTURE_DIR") {
+            for (name, recipe, msgs) in &captures {
+                let path = format!("{dir}/{name}.rs");
+                std::fs::write(&path, fixture_source(name, recipe, msgs)).unwrap_or_else(|e| panic!("{path}: {e}"));
+            }
+        }
+    }
 }
