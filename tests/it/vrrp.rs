@@ -545,7 +545,10 @@ fn sigkill_and_restart_leaves_no_duplicate_vip() {
     k1.start(Daemon::Keepalived, &Inst::v2(100).conf());
     expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
     let addrs = o1.ns.must("ip -4 addr show dev eth0").stdout;
-    assert!(addrs.contains("192.0.2.100/24 scope global secondary eth0:api"), "{addrs}");
+    assert!(
+        addrs.contains("192.0.2.100/24 scope global secondary eth0:api"),
+        "{addrs}"
+    );
     // SIGKILL: no chance to resign, the VIP stays behind on our interface.
     o1.kill_node();
     assert!(
@@ -956,4 +959,41 @@ fn scripts_run_as_script_user_and_insecure_scripts_are_refused() {
     let status = o1.wait_exit();
     assert_eq!(status, Some(3), "{}", o1.log());
     assert!(!o1.has_vip(VIP));
+}
+
+#[test]
+fn v3_ipv6_unicast_mixed_group_survives_node_death() {
+    if !prerequisites("v3_ipv6_unicast_mixed_group_survives_node_death") {
+        return;
+    }
+    let vip6 = "2001:db8::100";
+    let seg = Segment::new();
+    let mut o1 = seg.node("ours-200", 0x21);
+    let mut k1 = seg.node("keepalived-150", 0x22);
+    let mut oc = Inst::v2(200);
+    oc.version = Some(3);
+    oc.pass = None;
+    oc.vips = vec![format!("{vip6}/64")];
+    let mut kc = oc.clone();
+    kc.priority = 150;
+    oc.unicast = Some(("2001:db8::21".into(), vec!["2001:db8::22".into()]));
+    kc.unicast = Some(("2001:db8::22".into(), vec!["2001:db8::21".into()]));
+    o1.start(Daemon::Ours, &oc.conf());
+    k1.start(Daemon::Keepalived, &kc.conf());
+    expect_holder(&[&o1, &k1], vip6, "ours-200", ELECTION);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders(&[&o1, &k1], vip6), ["ours-200"]);
+    let t0 = Instant::now();
+    o1.kill_node();
+    expect_holder(&[&k1], vip6, "keepalived-150", Duration::from_secs(6));
+    let took = t0.elapsed();
+    assert_takeover_window("keepalived (v3 IPv6 unicast)", took, 150);
+    // And back: ours restarts and preempts over unicast.
+    o1.spawn();
+    expect_holder(&[&o1, &k1], vip6, "ours-200", ELECTION);
+    assert!(o1.counter("adverts_received") >= 1, "{}", o1.state());
+    eprintln!(
+        "TAKEOVER after SIGKILL (VRRPv3 IPv6 unicast): keepalived prio 150 {took:?} (MDI {:?})",
+        master_down(150)
+    );
 }
