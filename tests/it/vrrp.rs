@@ -997,3 +997,49 @@ fn v3_ipv6_unicast_mixed_group_survives_node_death() {
         master_down(150)
     );
 }
+
+#[test]
+fn equal_priority_higher_address_wins() {
+    if !prerequisites("equal_priority_higher_address_wins") {
+        return;
+    }
+    // A backup never preempts an equal priority (RFC 5798 6.4.2), so the address only
+    // decides between two masters: each segment starts split, both become master, then
+    // the split heals. Segment A: ours has the higher address; segment B: keepalived.
+    let seg_a = Segment::new();
+    let mut ka = seg_a.node("keepalived-low-addr", 0x31);
+    let mut oa = seg_a.node("ours-high-addr", 0x32);
+    let seg_b = Segment::new();
+    let mut ob = seg_b.node("ours-low-addr", 0x33);
+    let mut kb = seg_b.node("keepalived-high-addr", 0x34);
+    seg_a.set_port(&oa, false);
+    seg_b.set_port(&kb, false);
+    let conf = Inst::v2(100).conf();
+    ka.start(Daemon::Keepalived, &conf);
+    oa.start(Daemon::Ours, &conf);
+    ob.start(Daemon::Ours, &conf);
+    kb.start(Daemon::Keepalived, &conf);
+    let split = wait_for(ELECTION, || {
+        [&ka, &oa, &ob, &kb].iter().all(|n| n.has_vip(VIP))
+    });
+    assert!(split.is_some(), "every node should be master while split");
+    seg_a.set_port(&oa, true);
+    seg_b.set_port(&kb, true);
+    expect_holder(&[&ka, &oa], VIP, "ours-high-addr", Duration::from_secs(3));
+    expect_holder(
+        &[&ob, &kb],
+        VIP,
+        "keepalived-high-addr",
+        Duration::from_secs(3),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders(&[&ka, &oa], VIP), ["ours-high-addr"]);
+    assert_eq!(holders(&[&ob, &kb], VIP), ["keepalived-high-addr"]);
+    assert_eq!(
+        ob.state_str("master").as_deref(),
+        Some("192.0.2.52"),
+        "{}",
+        ob.state()
+    );
+    assert_eq!(ob.state_str("state").as_deref(), Some("BACKUP"));
+}
