@@ -142,6 +142,7 @@ struct InstanceRt {
     peer_checksum: Option<ChecksumMode>,
     tracked: Tracked,
     link_up: HashMap<String, bool>,
+    last_drop_log: Option<Instant>,
 }
 
 /// One instance's entry in the JSON state file.
@@ -678,9 +679,14 @@ impl Daemon {
                 }
                 Err(Drop::Own) => {}
                 Err(d) => {
-                    if !matches!(d, Drop::OtherVrid(_)) {
+                    // At most one line a second: a flood must not flood the log too.
+                    let quiet = inst
+                        .last_drop_log
+                        .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+                    if !matches!(d, Drop::OtherVrid(_)) && !quiet {
+                        inst.last_drop_log = Some(Instant::now());
                         self.log.log(&format!(
-                            "({}) dropped packet from {}: {d:?}",
+                            "({}) dropped packet from {}: {d:?} (counters in the state file)",
                             inst.cfg.name, rx.src
                         ));
                     }
@@ -948,5 +954,6 @@ fn open_instance(rtnl: &mut Rtnl, i: &Instance, log: &Logger) -> Result<Instance
             fault: false,
         },
         link_up: HashMap::new(),
+        last_drop_log: None,
     })
 }
