@@ -878,13 +878,13 @@ mod tests {
             assert!(rounds < 1000, "advert storm at {t:?}");
             let src = nodes[from].m.params().primary_addr;
             let interval_cs = nodes[from].m.params().advert_int_cs;
-            for i in 0..nodes.len() {
-                if i == from || !nodes[i].alive {
+            for (i, node) in nodes.iter_mut().enumerate() {
+                if i == from || !node.alive {
                     continue;
                 }
                 let mut out = Vec::new();
                 feed(
-                    &mut nodes[i],
+                    node,
                     t,
                     Input::Advert {
                         src,
