@@ -37,9 +37,9 @@ pub enum DaemonError {
         message: String,
     },
     /// A script refused by `enable_script_security`.
-    #[error("vrrp_script {script}: SECURITY VIOLATION: {message}")]
+    #[error("{script}: SECURITY VIOLATION: {message}")]
     ScriptSecurity {
-        /// Script name.
+        /// Which script (`vrrp_script NAME` or `vrrp_instance NAME notify`).
         script: String,
         /// Why.
         message: String,
@@ -257,7 +257,7 @@ fn script_rt(
     };
     if global.enable_script_security {
         track::check_script_security(&program).map_err(|message| DaemonError::ScriptSecurity {
-            script: cfg.name.clone(),
+            script: format!("vrrp_script {}", cfg.name),
             message,
         })?;
     }
@@ -270,6 +270,34 @@ fn script_rt(
         running: None,
         uid_gid,
     }))
+}
+
+/// With `enable_script_security`, notify programs must be safe too (keepalived checks
+/// every script it runs).
+fn check_notify_security(config: &Config) -> Result<(), DaemonError> {
+    if !config.global.enable_script_security {
+        return Ok(());
+    }
+    for i in &config.instances {
+        let notifies = [
+            &i.notify_master,
+            &i.notify_backup,
+            &i.notify_fault,
+            &i.notify_stop,
+            &i.notify,
+        ];
+        for argv in notifies.into_iter().flatten() {
+            if let Some(program) = find_program(&argv[0]) {
+                track::check_script_security(&program).map_err(|message| {
+                    DaemonError::ScriptSecurity {
+                        script: format!("vrrp_instance {} notify", i.name),
+                        message,
+                    }
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn same_instance(a: &Instance, b: &Instance) -> bool {
@@ -299,6 +327,7 @@ impl Daemon {
                 scripts.insert(s.name.clone(), rt);
             }
         }
+        check_notify_security(&config)?;
         let mut instances = Vec::new();
         for i in &config.instances {
             instances.push(open_instance(&mut rtnl, i, &log)?);
@@ -803,6 +832,12 @@ impl Daemon {
                     }
                 },
             }
+        }
+        if let Err(e) = check_notify_security(&new) {
+            self.log.log(&format!(
+                "reload failed, keeping the running configuration: {e}"
+            ));
+            return;
         }
         // From here on the new configuration is applied. Instances removed or changed
         // resign first (priority 0, VIPs removed), so a changed one restarting on the

@@ -931,7 +931,9 @@ fn scripts_run_as_script_user_and_insecure_scripts_are_refused() {
         )
     };
     o1.start(Daemon::Ours, &conf("nobody", "enable_script_security"));
-    let ran = wait_for(Duration::from_secs(4), || out_dir.join("user").exists());
+    let ran = wait_for(Duration::from_secs(4), || {
+        std::fs::read_to_string(out_dir.join("user")).is_ok_and(|u| u.ends_with('\n'))
+    });
     assert!(ran.is_some(), "script did not run:\n{}", o1.log());
     assert_eq!(
         std::fs::read_to_string(out_dir.join("user"))
@@ -959,6 +961,26 @@ fn scripts_run_as_script_user_and_insecure_scripts_are_refused() {
     let status = o1.wait_exit();
     assert_eq!(status, Some(3), "{}", o1.log());
     assert!(!o1.has_vip(VIP));
+
+    // Notify programs are held to the same rule.
+    ipvs_lab::must(&format!("chmod 755 {}", script.display()));
+    let notify = pub_dir.path().join("notify.sh");
+    std::fs::write(&notify, "#!/bin/sh\nexit 0\n").expect("write");
+    ipvs_lab::must(&format!("chmod 777 {}", notify.display()));
+    o1.start(
+        Daemon::Ours,
+        &conf("root", "enable_script_security").replace(
+            "    track_script {",
+            &format!("    notify {}\n    track_script {{", notify.display()),
+        ),
+    );
+    assert_eq!(o1.wait_exit(), Some(3), "{}", o1.log());
+    assert!(
+        o1.log()
+            .contains("vrrp_instance VI_T notify: SECURITY VIOLATION"),
+        "{}",
+        o1.log()
+    );
 }
 
 #[test]
