@@ -143,6 +143,7 @@ struct InstanceRt {
     tracked: Tracked,
     link_up: HashMap<String, bool>,
     last_drop_log: Option<Instant>,
+    reannounce_at: Option<Instant>,
 }
 
 /// One instance's entry in the JSON state file.
@@ -414,25 +415,10 @@ impl Daemon {
                 }
             }
             Action::Announce => {
-                // keepalived's default: 5 gratuitous ARPs / unsolicited NAs at once.
-                for (v, ifx) in inst.cfg.vips.iter().zip(&inst.vip_ifindex) {
-                    let dev = v.dev.as_deref().unwrap_or(&inst.cfg.interface);
-                    let mac = if *ifx == inst.ifindex {
-                        inst.mac.clone()
-                    } else {
-                        self.rtnl.link(*ifx).map(|l| l.mac).unwrap_or_default()
-                    };
-                    let r = match v.addr {
-                        IpAddr::V4(a) => net::send_garp(*ifx, &mac, a, 5),
-                        IpAddr::V6(a) => net::send_unsolicited_na(dev, *ifx, &mac, a, 5),
-                    };
-                    if let Err(e) = r {
-                        self.log.log(&format!(
-                            "({}) cannot announce {} on {dev}: {e}",
-                            inst.cfg.name, v.addr
-                        ));
-                    }
-                }
+                // keepalived's defaults: 5 gratuitous ARPs / unsolicited NAs at once and
+                // 5 more after vrrp_garp_master_delay (5 s).
+                inst.reannounce_at = Some(Instant::now() + Duration::from_secs(5));
+                self.announce(idx);
             }
             Action::Transition { from, to } => {
                 self.dirty = true;
@@ -470,6 +456,28 @@ impl Daemon {
                 for argv in specific.into_iter().chain(generic) {
                     self.run_notify(&argv);
                 }
+            }
+        }
+    }
+
+    fn announce(&mut self, idx: usize) {
+        let inst = &self.instances[idx];
+        for (v, ifx) in inst.cfg.vips.iter().zip(&inst.vip_ifindex) {
+            let dev = v.dev.as_deref().unwrap_or(&inst.cfg.interface);
+            let mac = if *ifx == inst.ifindex {
+                inst.mac.clone()
+            } else {
+                self.rtnl.link(*ifx).map(|l| l.mac).unwrap_or_default()
+            };
+            let r = match v.addr {
+                IpAddr::V4(a) => net::send_garp(*ifx, &mac, a, 5),
+                IpAddr::V6(a) => net::send_unsolicited_na(dev, *ifx, &mac, a, 5),
+            };
+            if let Err(e) = r {
+                self.log.log(&format!(
+                    "({}) cannot announce {} on {dev}: {e}",
+                    inst.cfg.name, v.addr
+                ));
             }
         }
     }
@@ -756,7 +764,7 @@ impl Daemon {
             // SAFETY: fds is a live array of pollfd of the given length.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
             for (idx, p) in fds.iter().enumerate() {
-                if p.revents & libc::POLLIN != 0 {
+                if p.revents & (libc::POLLIN | libc::POLLERR) != 0 {
                     self.receive(idx);
                 }
             }
@@ -768,6 +776,15 @@ impl Daemon {
             if scripts_changed || check_links {
                 for idx in 0..self.instances.len() {
                     self.update_tracking(idx, check_links);
+                }
+            }
+            for idx in 0..self.instances.len() {
+                let inst = &mut self.instances[idx];
+                if inst.reannounce_at.is_some_and(|t| t <= Instant::now()) {
+                    inst.reannounce_at = None;
+                    if inst.machine.state() == State::Master {
+                        self.announce(idx);
+                    }
                 }
             }
             let now = self.now();
@@ -990,5 +1007,6 @@ fn open_instance(rtnl: &mut Rtnl, i: &Instance, log: &Logger) -> Result<Instance
         },
         link_up: HashMap::new(),
         last_drop_log: None,
+        reannounce_at: None,
     })
 }
