@@ -294,7 +294,8 @@ export {inside}=1"#,
     let _ = writeln!(s, "cd {} || fail \"cd\"", quote(&opts.cwd.display().to_string()));
     let cmd: Vec<String> = argv.iter().map(|a| quote(a)).collect();
     if opts.interactive {
-        let _ = writeln!(s, "{}\necho $? > \"$D/status\"", cmd.join(" "));
+        // A session of its own with the console as controlling terminal: job control.
+        let _ = writeln!(s, "setsid -c -w {}\necho $? > \"$D/status\"", cmd.join(" "));
     } else {
         let _ = writeln!(
             s,
@@ -380,17 +381,23 @@ fn run_in_uml(path: &str) {
 /// re-raises its panic.
 fn run_isolated<F: FnOnce() + Send + 'static>(body: F) {
     let handle = std::thread::spawn(move || {
-        // A network namespace is per thread: this one, and every process it starts,
-        // gets a private IPVS table.
-        if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
-            panic!("unshare(CLONE_NEWNET): {e} (lab tests need root)");
-        }
-        crate::must("ip link set lo up");
+        enter_fresh_netns();
         body();
     });
     if let Err(panic) = handle.join() {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// Moves the calling thread into a new network namespace with loopback up.
+///
+/// A network namespace is per thread: this one, and every process it starts, gets a
+/// private IPVS table.
+pub(crate) fn enter_fresh_netns() {
+    if let Err(e) = nix::sched::unshare(nix::sched::CloneFlags::CLONE_NEWNET) {
+        panic!("unshare(CLONE_NEWNET): {e} (lab tests need root)");
+    }
+    crate::must("ip link set lo up");
 }
 
 #[cfg(test)]

@@ -151,6 +151,56 @@ pub fn workspace_bin(name: &str) -> PathBuf {
     path
 }
 
+/// Runs many cases inside one lab test (one boot), each on its own thread in its own
+/// fresh network namespace, so each starts with an empty IPVS table. Every case runs
+/// even when an earlier one failed; then, if any failed, panics naming each failed case
+/// with its message.
+///
+/// ```no_run
+/// ipvs_lab::lab_test! {
+///     fn schedulers() {
+///         let cases: Vec<(String, Box<dyn FnOnce() + Send>)> = ["rr", "wrr", "sh"]
+///             .iter()
+///             .map(|s| {
+///                 let s = s.to_string();
+///                 let f: Box<dyn FnOnce() + Send> = Box::new(move || {
+///                     ipvs_lab::must(&format!("ipvsadm -A -t 192.0.2.1:80 -s {s}"));
+///                 });
+///                 (s.clone(), f)
+///             })
+///             .collect();
+///         ipvs_lab::run_cases(cases);
+///     }
+/// }
+/// ```
+pub fn run_cases<N, F>(cases: impl IntoIterator<Item = (N, F)>)
+where
+    N: Into<String>,
+    F: FnOnce() + Send + 'static,
+{
+    let mut failed = Vec::new();
+    let mut count = 0;
+    for (name, case) in cases {
+        let name = name.into();
+        count += 1;
+        let result = std::thread::spawn(move || {
+            boot::enter_fresh_netns();
+            case();
+        })
+        .join();
+        if let Err(panic) = result {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failed.push(format!("case {name}: {msg}"));
+        }
+    }
+    assert!(count > 0, "run_cases: no cases");
+    assert!(failed.is_empty(), "{} of {count} cases failed:\n{}", failed.len(), failed.join("\n\n"));
+}
+
 #[doc(hidden)]
 pub mod __private {
     pub use crate::boot::run_lab_test;

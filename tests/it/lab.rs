@@ -80,6 +80,23 @@ fn every_scheduler_is_loaded() {
     assert!(out.stdout.contains("ip_vs_pe_sip "), "{out}");
 }
 
+/// `IPVS_LAB=host` runs lab tests directly on a kernel that has IPVS: shown by running
+/// a lab test that way inside the lab kernel, with the lab's own marker removed.
+#[test]
+fn host_mode_runs_tests_directly_where_ipvs_is() {
+    if skip_boot_tests("host_mode_runs_tests_directly_where_ipvs_is") {
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary").display().to_string();
+    let name = "lab::service_shows_in_proc";
+    let argv: Vec<String> = ["env", "-u", ipvs_lab::INSIDE_ENV, "IPVS_LAB=host", &exe, name, "--exact"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+    let out = boot(&argv, &BootOptions::default()).expect("lab boots");
+    assert!(out.success() && out.stdout.contains(&format!("test {name} ... ok")), "{out}");
+}
+
 /// Host-side boot tests need the lab kernel; under IPVS_LAB=host or skip they are not
 /// about this machine. Says so by name (never silently), and refuses under CI.
 fn skip_boot_tests(name: &str) -> bool {
@@ -235,5 +252,31 @@ lab_test! {
             must(&format!("ipvsadm -a -t [{}]:80 -r [{}]:8080 -m", topo.vip6, rs.addr6));
         }
         assert_round_robin(&topo, topo.vip6);
+    }
+}
+
+lab_test! {
+    /// Many cases in one boot: each gets its own empty table, and a failing case is
+    /// reported by name while the others still run.
+    fn cases_run_isolated_and_report_failures_by_name() {
+        let add = |i: u8| move || {
+            let table = std::fs::read_to_string(PROC_IP_VS).expect(PROC_IP_VS);
+            assert_eq!(table.lines().count(), 3, "table not empty:\n{table}");
+            must(&format!("ipvsadm -A -t 192.0.2.{i}:80"));
+        };
+        ipvs_lab::run_cases((1..=3).map(|i| (format!("add{i}"), add(i))));
+
+        let outcome = std::panic::catch_unwind(|| {
+            ipvs_lab::run_cases([
+                ("passes", Box::new(|| ()) as Box<dyn FnOnce() + Send>),
+                ("fails", Box::new(|| panic!("boom"))),
+                ("runs-after", Box::new(|| {
+                    must("ipvsadm -A -t 192.0.2.9:80");
+                })),
+            ])
+        });
+        let msg = outcome.expect_err("a failing case fails the group");
+        let msg = msg.downcast_ref::<String>().expect("message");
+        assert!(msg.contains("1 of 3 cases failed") && msg.contains("case fails: boom"), "{msg}");
     }
 }
