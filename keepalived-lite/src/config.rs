@@ -18,7 +18,7 @@ use crate::packet::{ChecksumMode, Version};
 
 /// A configuration error with its location.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}: {message}", file.display())]
+#[error("{}{}: {message}", file.display(), if *line == 0 { String::new() } else { format!(":{line}") })]
 pub struct ConfigError {
     /// File the error is in.
     pub file: PathBuf,
@@ -1221,6 +1221,12 @@ vrrp_instance VI_API {
         assert!(e.to_string().contains("missing 'virtual_ipaddress'"), "{e}");
         let e = parse("include /nonexistent/keepalived.conf\n").expect_err("missing include");
         assert!(e.to_string().contains("does not exist"), "{e}");
+        let e = parse_file(Path::new("/nonexistent/keepalived.conf")).expect_err("no file");
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/keepalived.conf: cannot read: "),
+            "{e}"
+        );
         assert_eq!(parse_centis("0.05"), Some(5));
         assert_eq!(parse_centis("2"), Some(200));
         assert_eq!(parse_centis("1.234"), None);
