@@ -18,7 +18,7 @@ use crate::packet::{ChecksumMode, Version};
 
 /// A configuration error with its location.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("{}:{line}: {message}", file.display())]
+#[error("{}{}: {message}", file.display(), if *line == 0 { String::new() } else { format!(":{line}") })]
 pub struct ConfigError {
     /// File the error is in.
     pub file: PathBuf,
@@ -1221,9 +1221,150 @@ vrrp_instance VI_API {
         assert!(e.to_string().contains("missing 'virtual_ipaddress'"), "{e}");
         let e = parse("include /nonexistent/keepalived.conf\n").expect_err("missing include");
         assert!(e.to_string().contains("does not exist"), "{e}");
+        let e = parse_file(Path::new("/nonexistent/keepalived.conf")).expect_err("no file");
+        assert!(
+            e.to_string()
+                .starts_with("/nonexistent/keepalived.conf: cannot read: "),
+            "{e}"
+        );
         assert_eq!(parse_centis("0.05"), Some(5));
         assert_eq!(parse_centis("2"), Some(200));
         assert_eq!(parse_centis("1.234"), None);
         assert_eq!(parse_centis("x"), None);
+    }
+
+    #[test]
+    fn syntax_details_as_keepalived_reads_them() {
+        let c = parse(concat!(
+            "# comment\n",
+            "! another comment\n",
+            "global_defs\n",
+            "{\n",
+            "    router_id r1 # trailing comment\n",
+            "}\n",
+            "vrrp_script s { \n",
+            "    script \"/bin/check --flag value\"\n",
+            "    timeout 0.5\n",
+            "}\n",
+            "vrrp_instance I {\n",
+            "    interface e0\n",
+            "    virtual_router_id 7\n",
+            "    authentication {\n",
+            "        auth_type PASS\n",
+            "        auth_pass a!b#c\n",
+            "    }\n",
+            "    virtual_ipaddress {\n",
+            "        192.0.2.1\n",
+            "        192.0.2.2/24 label e0:x\n",
+            "    }\n",
+            "    track_script {\n",
+            "        s weight 10\n",
+            "    }\n",
+            "    track_interface {\n",
+            "        e1\n",
+            "        e2 weight -20\n",
+            "    }\n",
+            "    nopreempt\n",
+            "    notify_master \"/bin/echo up\"\n",
+            "}\n",
+        ))
+        .expect("parses");
+        assert_eq!(c.global.router_id.as_deref(), Some("r1"));
+        let s = &c.scripts[0];
+        assert_eq!(s.command, ["/bin/check", "--flag", "value"]);
+        assert_eq!(
+            (s.interval, s.timeout),
+            (Duration::from_secs(1), Duration::from_millis(500))
+        );
+        let i = &c.instances[0];
+        assert_eq!(
+            i.auth_pass.as_deref(),
+            Some("a!b#c"),
+            "comment characters inside a word stay"
+        );
+        assert_eq!(i.vips[0].prefix_len, 32);
+        assert_eq!(i.vips[1].label.as_deref(), Some("e0:x"));
+        assert_eq!(
+            i.track_scripts,
+            [TrackRef {
+                name: "s".into(),
+                weight: Some(10)
+            }]
+        );
+        assert_eq!(
+            i.track_interfaces,
+            [
+                TrackRef {
+                    name: "e1".into(),
+                    weight: None
+                },
+                TrackRef {
+                    name: "e2".into(),
+                    weight: Some(-20)
+                }
+            ]
+        );
+        assert!(i.nopreempt);
+        assert_eq!(i.notify_master, Some(vec!["/bin/echo".into(), "up".into()]));
+        assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+    }
+
+    #[test]
+    fn duplicate_and_misplaced_things_are_errors() {
+        let inst = "vrrp_instance I {\n interface e0\n virtual_router_id 7\n virtual_ipaddress {\n  192.0.2.1\n }\n}\n";
+        let e = parse(&format!("{inst}{inst}")).expect_err("twice");
+        assert!(
+            e.to_string().contains("vrrp_instance I defined twice"),
+            "{e}"
+        );
+        let e = parse(&format!(
+            "{inst}{}",
+            inst.replace("instance I", "instance J")
+        ))
+        .expect_err("same vrid");
+        assert!(
+            e.to_string()
+                .contains("virtual_router_id 7 already used on e0"),
+            "{e}"
+        );
+        let e = parse("global_defs {\n router_id\n}\n").expect_err("no value");
+        assert_eq!(
+            e.to_string(),
+            "/etc/keepalived/keepalived.conf:2: router_id: missing value"
+        );
+        let e = parse("global_defs {\n nopreempt\n}\n").expect_err("wrong block");
+        assert!(
+            e.to_string()
+                .contains(":2: unsupported keyword 'nopreempt' in global_defs"),
+            "{e}"
+        );
+        let e =
+            parse(&inst.replace(" interface e0\n", " interface e0 e1\n")).expect_err("two values");
+        assert!(
+            e.to_string()
+                .contains(":2: interface: takes one value, got 2"),
+            "{e}"
+        );
+        let e = parse(&inst.replace("  192.0.2.1\n", "  192.0.2.1 brd 192.0.2.255\n"))
+            .expect_err("brd");
+        assert!(
+            e.to_string()
+                .contains(":5: unsupported keyword 'brd' in virtual_ipaddress"),
+            "{e}"
+        );
+        let e = parse(&inst.replace("  192.0.2.1\n", "  192.0.2.1\n  2001:db8::1\n"))
+            .expect_err("mixed");
+        assert!(e.to_string().contains("mixes IPv4 and IPv6"), "{e}");
+        let e = parse("vrrp_script s {\n interval 1\n}\n").expect_err("no script");
+        assert!(
+            e.to_string()
+                .contains(":1: vrrp_script s: missing 'script'"),
+            "{e}"
+        );
+        let e = parse("vrrp_script s {\n script \"/bin/true\n}\n").expect_err("quote");
+        assert!(
+            e.to_string().contains(":2: unterminated quoted string"),
+            "{e}"
+        );
     }
 }

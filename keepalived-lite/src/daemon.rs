@@ -37,9 +37,9 @@ pub enum DaemonError {
         message: String,
     },
     /// A script refused by `enable_script_security`.
-    #[error("vrrp_script {script}: SECURITY VIOLATION: {message}")]
+    #[error("{script}: SECURITY VIOLATION: {message}")]
     ScriptSecurity {
-        /// Script name.
+        /// Which script (`vrrp_script NAME` or `vrrp_instance NAME notify`).
         script: String,
         /// Why.
         message: String,
@@ -142,6 +142,8 @@ struct InstanceRt {
     peer_checksum: Option<ChecksumMode>,
     tracked: Tracked,
     link_up: HashMap<String, bool>,
+    last_drop_log: Option<Instant>,
+    reannounce_at: Option<Instant>,
 }
 
 /// One instance's entry in the JSON state file.
@@ -256,7 +258,7 @@ fn script_rt(
     };
     if global.enable_script_security {
         track::check_script_security(&program).map_err(|message| DaemonError::ScriptSecurity {
-            script: cfg.name.clone(),
+            script: format!("vrrp_script {}", cfg.name),
             message,
         })?;
     }
@@ -269,6 +271,34 @@ fn script_rt(
         running: None,
         uid_gid,
     }))
+}
+
+/// With `enable_script_security`, notify programs must be safe too (keepalived checks
+/// every script it runs).
+fn check_notify_security(config: &Config) -> Result<(), DaemonError> {
+    if !config.global.enable_script_security {
+        return Ok(());
+    }
+    for i in &config.instances {
+        let notifies = [
+            &i.notify_master,
+            &i.notify_backup,
+            &i.notify_fault,
+            &i.notify_stop,
+            &i.notify,
+        ];
+        for argv in notifies.into_iter().flatten() {
+            if let Some(program) = find_program(&argv[0]) {
+                track::check_script_security(&program).map_err(|message| {
+                    DaemonError::ScriptSecurity {
+                        script: format!("vrrp_instance {} notify", i.name),
+                        message,
+                    }
+                })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn same_instance(a: &Instance, b: &Instance) -> bool {
@@ -298,6 +328,7 @@ impl Daemon {
                 scripts.insert(s.name.clone(), rt);
             }
         }
+        check_notify_security(&config)?;
         let mut instances = Vec::new();
         for i in &config.instances {
             instances.push(open_instance(&mut rtnl, i, &log)?);
@@ -384,25 +415,10 @@ impl Daemon {
                 }
             }
             Action::Announce => {
-                // keepalived's default: 5 gratuitous ARPs / unsolicited NAs at once.
-                for (v, ifx) in inst.cfg.vips.iter().zip(&inst.vip_ifindex) {
-                    let dev = v.dev.as_deref().unwrap_or(&inst.cfg.interface);
-                    let mac = if *ifx == inst.ifindex {
-                        inst.mac.clone()
-                    } else {
-                        self.rtnl.link(*ifx).map(|l| l.mac).unwrap_or_default()
-                    };
-                    let r = match v.addr {
-                        IpAddr::V4(a) => net::send_garp(*ifx, &mac, a, 5),
-                        IpAddr::V6(a) => net::send_unsolicited_na(dev, *ifx, &mac, a, 5),
-                    };
-                    if let Err(e) = r {
-                        self.log.log(&format!(
-                            "({}) cannot announce {} on {dev}: {e}",
-                            inst.cfg.name, v.addr
-                        ));
-                    }
-                }
+                // keepalived's defaults: 5 gratuitous ARPs / unsolicited NAs at once and
+                // 5 more after vrrp_garp_master_delay (5 s).
+                inst.reannounce_at = Some(Instant::now() + Duration::from_secs(5));
+                self.announce(idx);
             }
             Action::Transition { from, to } => {
                 self.dirty = true;
@@ -440,6 +456,28 @@ impl Daemon {
                 for argv in specific.into_iter().chain(generic) {
                     self.run_notify(&argv);
                 }
+            }
+        }
+    }
+
+    fn announce(&mut self, idx: usize) {
+        let inst = &self.instances[idx];
+        for (v, ifx) in inst.cfg.vips.iter().zip(&inst.vip_ifindex) {
+            let dev = v.dev.as_deref().unwrap_or(&inst.cfg.interface);
+            let mac = if *ifx == inst.ifindex {
+                inst.mac.clone()
+            } else {
+                self.rtnl.link(*ifx).map(|l| l.mac).unwrap_or_default()
+            };
+            let r = match v.addr {
+                IpAddr::V4(a) => net::send_garp(*ifx, &mac, a, 5),
+                IpAddr::V6(a) => net::send_unsolicited_na(dev, *ifx, &mac, a, 5),
+            };
+            if let Err(e) = r {
+                self.log.log(&format!(
+                    "({}) cannot announce {} on {dev}: {e}",
+                    inst.cfg.name, v.addr
+                ));
             }
         }
     }
@@ -678,9 +716,14 @@ impl Daemon {
                 }
                 Err(Drop::Own) => {}
                 Err(d) => {
-                    if !matches!(d, Drop::OtherVrid(_)) {
+                    // At most one line a second: a flood must not flood the log too.
+                    let quiet = inst
+                        .last_drop_log
+                        .is_some_and(|t| t.elapsed() < Duration::from_secs(1));
+                    if !matches!(d, Drop::OtherVrid(_)) && !quiet {
+                        inst.last_drop_log = Some(Instant::now());
                         self.log.log(&format!(
-                            "({}) dropped packet from {}: {d:?}",
+                            "({}) dropped packet from {}: {d:?} (counters in the state file)",
                             inst.cfg.name, rx.src
                         ));
                     }
@@ -721,7 +764,7 @@ impl Daemon {
             // SAFETY: fds is a live array of pollfd of the given length.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, ms) };
             for (idx, p) in fds.iter().enumerate() {
-                if p.revents & libc::POLLIN != 0 {
+                if p.revents & (libc::POLLIN | libc::POLLERR) != 0 {
                     self.receive(idx);
                 }
             }
@@ -733,6 +776,15 @@ impl Daemon {
             if scripts_changed || check_links {
                 for idx in 0..self.instances.len() {
                     self.update_tracking(idx, check_links);
+                }
+            }
+            for idx in 0..self.instances.len() {
+                let inst = &mut self.instances[idx];
+                if inst.reannounce_at.is_some_and(|t| t <= Instant::now()) {
+                    inst.reannounce_at = None;
+                    if inst.machine.state() == State::Master {
+                        self.announce(idx);
+                    }
                 }
             }
             let now = self.now();
@@ -797,6 +849,12 @@ impl Daemon {
                     }
                 },
             }
+        }
+        if let Err(e) = check_notify_security(&new) {
+            self.log.log(&format!(
+                "reload failed, keeping the running configuration: {e}"
+            ));
+            return;
         }
         // From here on the new configuration is applied. Instances removed or changed
         // resign first (priority 0, VIPs removed), so a changed one restarting on the
@@ -948,5 +1006,7 @@ fn open_instance(rtnl: &mut Rtnl, i: &Instance, log: &Logger) -> Result<Instance
             fault: false,
         },
         link_up: HashMap::new(),
+        last_drop_log: None,
+        reannounce_at: None,
     })
 }

@@ -96,6 +96,14 @@ fn main() -> ExitCode {
         eprintln!("{e}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    // daemon(3) changes to /: every path must be absolute before.
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let mut cli = cli;
+    for p in [&mut cli.use_file, &mut cli.pid, &mut cli.state_file] {
+        if p.is_relative() {
+            *p = cwd.join(&*p);
+        }
+    }
     if !cli.dont_fork {
         if let Err(e) = nix::unistd::daemon(false, cli.log_console) {
             eprintln!("keepalived-lite: cannot fork: {e}");

@@ -449,6 +449,43 @@ mod tests {
         0xc0, 0x00, 0x02, 0x64, // 192.0.2.100
     ];
 
+    /// keepalived's VRRPv3 advertisement over IPv6, VRID 53 (same recipe with
+    /// `version 3` and `virtual_ipaddress { 2001:db8::100/64 }`, captured with
+    /// `tcpdump -xx 'ip6 proto 112'`; sent from fe80::c412:f6ff:fe6f:e302 to ff02::12
+    /// with hop limit 255).
+    const KEEPALIVED_V3_IPV6: [u8; 24] = [
+        0x31, // version 3, type 1
+        0x35, // VRID 53
+        0x96, // priority 150
+        0x01, // one address
+        0x00, 0x64, // max advert interval 100 cs
+        0x6f, 0x08, // checksum including the IPv6 pseudo-header
+        0x20, 0x01, 0x0d, 0xb8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01, 0x00, // 2001:db8::100
+    ];
+
+    #[test]
+    fn keepalived_ipv6_fixture_both_ways() {
+        let src: IpAddr = "fe80::c412:f6ff:fe6f:e302".parse().expect("addr");
+        let dst = IpAddr::V6(VRRP_MCAST_V6);
+        let adv = Advert {
+            version: Version::V3,
+            vrid: 53,
+            priority: 150,
+            interval_cs: 100,
+            addrs: vec!["2001:db8::100".parse().expect("addr")],
+            auth: Auth::None,
+        };
+        assert_eq!(
+            Advert::decode(&KEEPALIVED_V3_IPV6, src, dst),
+            Ok((adv.clone(), ChecksumMode::PseudoHeader))
+        );
+        assert_eq!(
+            adv.encode(src, dst, ChecksumMode::VrrpOnly),
+            KEEPALIVED_V3_IPV6,
+            "IPv6 always uses the pseudo-header"
+        );
+    }
+
     #[test]
     fn keepalived_fixtures_both_ways() {
         let src = v4(192, 0, 2, 1);

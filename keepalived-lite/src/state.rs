@@ -801,4 +801,216 @@ mod tests {
             "B preempted at {tb:?}"
         );
     }
+
+    /// A tiny deterministic generator (no dependency needed for a fuzz-style test).
+    struct Lcg(u64);
+    impl Lcg {
+        fn next(&mut self, n: u64) -> u64 {
+            self.0 = self
+                .0
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (self.0 >> 33) % n
+        }
+    }
+
+    /// A simulated node: its machine and what the I/O edge would hold.
+    struct SimNode {
+        m: Machine,
+        alive: bool,
+        vips: bool,
+        fault: bool,
+    }
+
+    /// Feeds an input and checks the invariants every action sequence must keep.
+    fn feed(n: &mut SimNode, t: Duration, input: Input, out: &mut Vec<u8>) {
+        let before = n.m.state();
+        let acts = n.m.handle(t, input.clone());
+        let mut state = before;
+        for a in &acts {
+            match a {
+                Action::AddVips => {
+                    assert!(!n.vips, "VIPs added twice at {t:?} on {input:?}");
+                    n.vips = true;
+                }
+                Action::RemoveVips => {
+                    assert!(n.vips, "VIPs removed while not held at {t:?}");
+                    n.vips = false;
+                }
+                Action::Transition { from, to } => {
+                    assert_eq!(*from, state, "transition from a state we were not in");
+                    assert_ne!(from, to);
+                    state = *to;
+                }
+                Action::SendAdvert { priority } => {
+                    if *priority == 0 {
+                        assert_eq!(before, State::Master, "only a master resigns");
+                    } else {
+                        assert_eq!(*priority, n.m.priority());
+                    }
+                    out.push(*priority);
+                }
+                Action::Announce => assert!(n.vips, "announce without VIPs"),
+            }
+        }
+        assert_eq!(state, n.m.state());
+        assert_eq!(n.vips, n.m.state() == State::Master, "VIPs held iff master");
+        let timers = n.m.next_deadline().is_some();
+        assert_eq!(
+            timers,
+            matches!(n.m.state(), State::Master | State::Backup),
+            "timers iff running"
+        );
+        if n.m.state() == State::Master {
+            assert!(n
+                .m
+                .next_deadline()
+                .is_some_and(|d| d <= t + ms(u64::from(n.m.params().advert_int_cs) * 10)));
+        }
+    }
+
+    /// Delivers `adverts` (sender index, priority) to every other live node, and the
+    /// answers they provoke, until the wire is quiet.
+    fn deliver(nodes: &mut [SimNode], t: Duration, mut adverts: Vec<(usize, u8)>) {
+        let mut rounds = 0;
+        while let Some((from, priority)) = adverts.pop() {
+            rounds += 1;
+            assert!(rounds < 1000, "advert storm at {t:?}");
+            let src = nodes[from].m.params().primary_addr;
+            let interval_cs = nodes[from].m.params().advert_int_cs;
+            for (i, node) in nodes.iter_mut().enumerate() {
+                if i == from || !node.alive {
+                    continue;
+                }
+                let mut out = Vec::new();
+                feed(
+                    node,
+                    t,
+                    Input::Advert {
+                        src,
+                        priority,
+                        interval_cs,
+                    },
+                    &mut out,
+                );
+                adverts.extend(out.into_iter().map(|p| (i, p)));
+            }
+        }
+    }
+
+    #[test]
+    fn random_groups_converge_on_the_highest_priority() {
+        let mut rng = Lcg(0x5eed);
+        let mut checks = 0u64;
+        let mut events = 0u64;
+        for scenario in 0..40 {
+            let n = 2 + rng.next(4) as usize;
+            let version = if rng.next(2) == 0 {
+                Version::V2
+            } else {
+                Version::V3
+            };
+            let mut nodes: Vec<SimNode> = (0..n)
+                .map(|i| {
+                    let mut p = params(version, 1 + rng.next(254) as u8);
+                    p.primary_addr = peer(10 + i as u8);
+                    SimNode {
+                        m: Machine::new(p),
+                        alive: false,
+                        vips: false,
+                        fault: false,
+                    }
+                })
+                .collect();
+            let mut t = Duration::ZERO;
+            for node in nodes.iter_mut() {
+                node.alive = true;
+                feed(node, t, Input::Startup, &mut Vec::new());
+            }
+            let mut quiet_since = t;
+            while t < ms(300_000) {
+                t += ms(10);
+                // Now and then something happens to one node.
+                if rng.next(1500) == 0 {
+                    events += 1;
+                    quiet_since = t;
+                    let i = rng.next(n as u64) as usize;
+                    let mut out = Vec::new();
+                    match rng.next(5) {
+                        0 if nodes[i].alive => {
+                            feed(&mut nodes[i], t, Input::Shutdown, &mut out);
+                            nodes[i].alive = false;
+                        }
+                        1 if nodes[i].alive => {
+                            // Crash: no resignation; the edge loses its VIPs with the node.
+                            nodes[i].alive = false;
+                            let p = nodes[i].m.params().clone();
+                            nodes[i] = SimNode {
+                                m: Machine::new(p),
+                                alive: false,
+                                vips: false,
+                                fault: false,
+                            };
+                        }
+                        0 | 1 => {
+                            nodes[i].alive = true;
+                            let f = nodes[i].fault;
+                            feed(&mut nodes[i], t, Input::Fault(f), &mut out);
+                            feed(&mut nodes[i], t, Input::Startup, &mut out);
+                        }
+                        2 if nodes[i].alive => {
+                            let p = 1 + rng.next(254) as u8;
+                            feed(&mut nodes[i], t, Input::Priority(p), &mut out);
+                        }
+                        3 => {
+                            nodes[i].fault = !nodes[i].fault;
+                            let f = nodes[i].fault;
+                            feed(&mut nodes[i], t, Input::Fault(f), &mut out);
+                        }
+                        _ => {}
+                    }
+                    let sent = out.into_iter().map(|p| (i, p)).collect();
+                    deliver(&mut nodes, t, sent);
+                }
+                for i in 0..n {
+                    if nodes[i].alive && nodes[i].m.next_deadline().is_some_and(|d| d <= t) {
+                        let mut out = Vec::new();
+                        feed(&mut nodes[i], t, Input::Tick, &mut out);
+                        let sent = out.into_iter().map(|p| (i, p)).collect();
+                        deliver(&mut nodes, t, sent);
+                    }
+                }
+                // After 10 quiet seconds (more than any Master_Down_Interval here, plus a
+                // preemption) exactly one eligible node is master, with the top priority.
+                if t - quiet_since > ms(10_000) {
+                    let eligible: Vec<&SimNode> = nodes
+                        .iter()
+                        .filter(|x| x.alive && x.m.state() != State::Fault)
+                        .collect();
+                    let masters: Vec<&&SimNode> = eligible
+                        .iter()
+                        .filter(|x| x.m.state() == State::Master)
+                        .collect();
+                    checks += 1;
+                    if eligible.is_empty() {
+                        assert!(masters.is_empty());
+                    } else {
+                        let top = eligible.iter().map(|x| x.m.priority()).max().unwrap_or(0);
+                        assert_eq!(
+                            masters.len(),
+                            1,
+                            "scenario {scenario} at {t:?}: {} masters",
+                            masters.len()
+                        );
+                        assert_eq!(masters[0].m.priority(), top, "scenario {scenario} at {t:?}");
+                    }
+                }
+            }
+        }
+        // The run must have exercised both the events and the steady-state check.
+        assert!(
+            events > 500 && checks > 300_000,
+            "events {events}, checks {checks}"
+        );
+    }
 }

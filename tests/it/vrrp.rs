@@ -545,7 +545,10 @@ fn sigkill_and_restart_leaves_no_duplicate_vip() {
     k1.start(Daemon::Keepalived, &Inst::v2(100).conf());
     expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
     let addrs = o1.ns.must("ip -4 addr show dev eth0").stdout;
-    assert!(addrs.contains("192.0.2.100/24 scope global secondary eth0:api"), "{addrs}");
+    assert!(
+        addrs.contains("192.0.2.100/24 scope global secondary eth0:api"),
+        "{addrs}"
+    );
     // SIGKILL: no chance to resign, the VIP stays behind on our interface.
     o1.kill_node();
     assert!(
@@ -928,7 +931,9 @@ fn scripts_run_as_script_user_and_insecure_scripts_are_refused() {
         )
     };
     o1.start(Daemon::Ours, &conf("nobody", "enable_script_security"));
-    let ran = wait_for(Duration::from_secs(4), || out_dir.join("user").exists());
+    let ran = wait_for(Duration::from_secs(4), || {
+        std::fs::read_to_string(out_dir.join("user")).is_ok_and(|u| u.ends_with('\n'))
+    });
     assert!(ran.is_some(), "script did not run:\n{}", o1.log());
     assert_eq!(
         std::fs::read_to_string(out_dir.join("user"))
@@ -956,4 +961,107 @@ fn scripts_run_as_script_user_and_insecure_scripts_are_refused() {
     let status = o1.wait_exit();
     assert_eq!(status, Some(3), "{}", o1.log());
     assert!(!o1.has_vip(VIP));
+
+    // Notify programs are held to the same rule.
+    ipvs_lab::must(&format!("chmod 755 {}", script.display()));
+    let notify = pub_dir.path().join("notify.sh");
+    std::fs::write(&notify, "#!/bin/sh\nexit 0\n").expect("write");
+    ipvs_lab::must(&format!("chmod 777 {}", notify.display()));
+    o1.start(
+        Daemon::Ours,
+        &conf("root", "enable_script_security").replace(
+            "    track_script {",
+            &format!("    notify {}\n    track_script {{", notify.display()),
+        ),
+    );
+    assert_eq!(o1.wait_exit(), Some(3), "{}", o1.log());
+    assert!(
+        o1.log()
+            .contains("vrrp_instance VI_T notify: SECURITY VIOLATION"),
+        "{}",
+        o1.log()
+    );
+}
+
+#[test]
+fn v3_ipv6_unicast_mixed_group_survives_node_death() {
+    if !prerequisites("v3_ipv6_unicast_mixed_group_survives_node_death") {
+        return;
+    }
+    let vip6 = "2001:db8::100";
+    let seg = Segment::new();
+    let mut o1 = seg.node("ours-200", 0x21);
+    let mut k1 = seg.node("keepalived-150", 0x22);
+    let mut oc = Inst::v2(200);
+    oc.version = Some(3);
+    oc.pass = None;
+    oc.vips = vec![format!("{vip6}/64")];
+    let mut kc = oc.clone();
+    kc.priority = 150;
+    oc.unicast = Some(("2001:db8::21".into(), vec!["2001:db8::22".into()]));
+    kc.unicast = Some(("2001:db8::22".into(), vec!["2001:db8::21".into()]));
+    o1.start(Daemon::Ours, &oc.conf());
+    k1.start(Daemon::Keepalived, &kc.conf());
+    expect_holder(&[&o1, &k1], vip6, "ours-200", ELECTION);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders(&[&o1, &k1], vip6), ["ours-200"]);
+    let t0 = Instant::now();
+    o1.kill_node();
+    expect_holder(&[&k1], vip6, "keepalived-150", Duration::from_secs(6));
+    let took = t0.elapsed();
+    assert_takeover_window("keepalived (v3 IPv6 unicast)", took, 150);
+    // And back: ours restarts and preempts over unicast.
+    o1.spawn();
+    expect_holder(&[&o1, &k1], vip6, "ours-200", ELECTION);
+    assert!(o1.counter("adverts_received") >= 1, "{}", o1.state());
+    eprintln!(
+        "TAKEOVER after SIGKILL (VRRPv3 IPv6 unicast): keepalived prio 150 {took:?} (MDI {:?})",
+        master_down(150)
+    );
+}
+
+#[test]
+fn equal_priority_higher_address_wins() {
+    if !prerequisites("equal_priority_higher_address_wins") {
+        return;
+    }
+    // A backup never preempts an equal priority (RFC 5798 6.4.2), so the address only
+    // decides between two masters: each segment starts split, both become master, then
+    // the split heals. Segment A: ours has the higher address; segment B: keepalived.
+    let seg_a = Segment::new();
+    let mut ka = seg_a.node("keepalived-low-addr", 0x31);
+    let mut oa = seg_a.node("ours-high-addr", 0x32);
+    let seg_b = Segment::new();
+    let mut ob = seg_b.node("ours-low-addr", 0x33);
+    let mut kb = seg_b.node("keepalived-high-addr", 0x34);
+    seg_a.set_port(&oa, false);
+    seg_b.set_port(&kb, false);
+    let conf = Inst::v2(100).conf();
+    ka.start(Daemon::Keepalived, &conf);
+    oa.start(Daemon::Ours, &conf);
+    ob.start(Daemon::Ours, &conf);
+    kb.start(Daemon::Keepalived, &conf);
+    let split = wait_for(ELECTION, || {
+        [&ka, &oa, &ob, &kb].iter().all(|n| n.has_vip(VIP))
+    });
+    assert!(split.is_some(), "every node should be master while split");
+    seg_a.set_port(&oa, true);
+    seg_b.set_port(&kb, true);
+    expect_holder(&[&ka, &oa], VIP, "ours-high-addr", Duration::from_secs(3));
+    expect_holder(
+        &[&ob, &kb],
+        VIP,
+        "keepalived-high-addr",
+        Duration::from_secs(3),
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders(&[&ka, &oa], VIP), ["ours-high-addr"]);
+    assert_eq!(holders(&[&ob, &kb], VIP), ["keepalived-high-addr"]);
+    assert_eq!(
+        ob.state_str("master").as_deref(),
+        Some("192.0.2.52"),
+        "{}",
+        ob.state()
+    );
+    assert_eq!(ob.state_str("state").as_deref(), Some("BACKUP"));
 }

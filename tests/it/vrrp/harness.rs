@@ -65,7 +65,7 @@ impl Segment {
     /// Attaches `ns` with interface `eth0` holding `192.0.2.<host>/24` and
     /// `2001:db8::<host>/64` (duplicate address detection off, so addresses and the
     /// link-local one are usable at once).
-    pub fn attach(&self, ns: &Netns, host: u8) {
+    pub fn attach(&self, ns: &Netns, host: u8) -> String {
         let id = IDS.fetch_add(1, Ordering::Relaxed);
         ns.must("sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0");
         let peer = format!("p{id}");
@@ -80,13 +80,25 @@ impl Segment {
         ns.must(&format!(
             "ip addr add 192.0.2.{host}/24 dev eth0 && ip -6 addr add 2001:db8::{host:x}/64 dev eth0 nodad && ip link set eth0 up"
         ));
+        peer
+    }
+
+    /// Cuts (`false`) or restores the bridge port of `node`: the node keeps its carrier
+    /// but hears nothing and is heard by nobody.
+    pub fn set_port(&self, node: &Node, up: bool) {
+        // Bridge port states: 0 disabled, 3 forwarding.
+        self.br.must(&format!(
+            "bridge link set dev {} state {}",
+            node.port,
+            if up { 3 } else { 0 }
+        ));
     }
 
     /// A node namespace attached as `192.0.2.<host>`.
     pub fn node(&self, name: &str, host: u8) -> Node {
         let ns = Netns::new("vrnode");
-        self.attach(&ns, host);
-        Node::new(name, ns, host)
+        let port = self.attach(&ns, host);
+        Node::new(name, ns, host, port)
     }
 
     /// A client namespace attached as `192.0.2.<host>`.
@@ -121,10 +133,11 @@ pub struct Node {
     pub ns: Netns,
     /// Temporary directory with conf, pid, state and log files.
     pub dir: tempfile::TempDir,
+    port: String,
 }
 
 impl Node {
-    fn new(name: &str, ns: Netns, host: u8) -> Node {
+    fn new(name: &str, ns: Netns, host: u8, port: String) -> Node {
         // Under /tmp (sticky, root-owned) in a 0700 directory: acceptable to
         // enable_script_security.
         let dir = tempfile::Builder::new()
@@ -139,6 +152,7 @@ impl Node {
             server: None,
             ns,
             dir,
+            port,
         }
     }
 
