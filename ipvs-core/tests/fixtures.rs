@@ -421,7 +421,7 @@ fn daemon_dump_v6_both_ways() {
         mcast_ifn: "sync0".into(),
         syncid: 42,
         sync_maxlen: Some(1024),
-        mcast_group: Some("ff15::8848".parse().unwrap()),
+        mcast_group: Some("ff35:20:2001:db8::8848".parse().unwrap()),
         mcast_port: Some(9999),
         mcast_ttl: Some(3),
     };

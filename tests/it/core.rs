@@ -421,7 +421,8 @@ lab_test! {
             mcast_ifn: "lo".into(),
             syncid: 3,
             sync_maxlen: Some(1400),
-            mcast_group: Some("239.1.1.1".parse().unwrap()),
+            // MCAST-TEST-NET (RFC 5771), the IPv4 multicast documentation block.
+            mcast_group: Some("233.252.0.1".parse().unwrap()),
             mcast_port: Some(9000),
             mcast_ttl: Some(2),
         };
@@ -467,7 +468,9 @@ lab_test! {
             mcast_ifn: "sync0".into(),
             syncid: 200,
             sync_maxlen: Some(1200),
-            mcast_group: Some("ff15::8848".parse().unwrap()),
+            // Site-local (scope 5) group derived from 2001:db8::/32 by RFC 3306
+            // (unicast-prefix-based: ff3s:0:plen:prefix::group), so documentation space.
+            mcast_group: Some("ff35:20:2001:db8::8848".parse().unwrap()),
             mcast_port: Some(8850),
             mcast_ttl: Some(5),
         };

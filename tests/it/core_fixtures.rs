@@ -368,13 +368,13 @@ lab_test! {
         // (and mixed-family destinations while a daemon runs).
         h.delete_destination(&v6svc, mixed.socket_addr()).expect("delete the mixed-family destination");
         must(
-            "ipvsadm --start-daemon backup --mcast-interface sync0 --syncid 42 --mcast-group ff15::8848 \
+            "ipvsadm --start-daemon backup --mcast-interface sync0 --syncid 42 --mcast-group ff35:20:2001:db8::8848 \
              --mcast-port 9999 --mcast-ttl 3 --sync-maxlen 1000",
         );
         let captures: Vec<(&str, &str, Vec<Vec<u8>>)> = vec![
             ("dest_dump_v6", "GET_DEST dump of TCP [2001:db8::1]:443: Masq [2001:db8::2]:8443 weight 5 thresholds 50/5; IPv4 GUE tunnel 192.0.2.77 port 7777 remcsum (mixed family, added through ipvs-core since ipvsadm refuses it); GRE [2001:db8::3]:443 csum weight 9",
                 dests),
-            ("daemon_dump_v6", "GET_DAEMON dump after `ipvsadm --start-daemon backup --mcast-interface sync0 --syncid 42 --mcast-group ff15::8848 --mcast-port 9999 --mcast-ttl 3 --sync-maxlen 1000`",
+            ("daemon_dump_v6", "GET_DAEMON dump after `ipvsadm --start-daemon backup --mcast-interface sync0 --syncid 42 --mcast-group ff35:20:2001:db8::8848 --mcast-port 9999 --mcast-ttl 3 --sync-maxlen 1000`",
                 rec.record(IpvsMessage::new(IpvsCmd::GetDaemon, vec![]), true)),
         ];
         for (name, _, msgs) in &captures {
