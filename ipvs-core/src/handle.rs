@@ -436,11 +436,16 @@ impl Handle {
         Ok(dests)
     }
 
-    /// Stream the destinations of a service (a missing service streams nothing).
+    /// Stream the destinations of a service.
+    ///
+    /// A missing service ends the stream with `Err(Error::NoSuchService)`,
+    /// so collecting it into `Result<Vec<_>>` agrees with
+    /// [`Handle::destinations`]. The kernel answers an empty dump for a
+    /// missing service, so only an empty dump costs one more request (a
+    /// `GET_SERVICE`) to tell the two apart.
     pub fn destinations_iter(&mut self, key: &ServiceKey) -> Result<DestinationDump<'_>> {
-        let family = key.family();
         let raw = RawDump::start(self, Self::dest_dump_message(key)?)?;
-        Ok(DestinationDump { raw, family })
+        Ok(DestinationDump { raw, key: *key, yielded: false })
     }
 
     /// Add a destination to a service.
@@ -800,20 +805,36 @@ impl Iterator for ServiceDump<'_> {
 
 /// A streaming dump of destinations; see [`Handle::destinations_iter`].
 ///
-/// An interrupted dump ends with `Err(Error::DumpInterrupted)`.
+/// An interrupted dump ends with `Err(Error::DumpInterrupted)`; a dump of a
+/// missing service ends with `Err(Error::NoSuchService)`.
 #[derive(Debug)]
 pub struct DestinationDump<'h> {
     raw: RawDump<'h>,
-    family: AddressFamily,
+    key: ServiceKey,
+    /// Whether anything (a destination or an error) came out of the dump.
+    yielded: bool,
 }
 
 impl Iterator for DestinationDump<'_> {
     type Item = Result<Destination>;
     fn next(&mut self) -> Option<Self::Item> {
-        let family = self.family;
-        self.raw
-            .next_raw()
-            .map(|r| r.and_then(|m| convert::dest_of(&m, family).map_err(Error::from)))
+        let family = self.key.family();
+        match self.raw.next_raw() {
+            Some(r) => {
+                self.yielded = true;
+                Some(r.and_then(|m| convert::dest_of(&m, family).map_err(Error::from)))
+            }
+            // An empty dump: an existing service without destinations, or a
+            // missing service (the kernel does not say which). Ask once.
+            None if !self.yielded => {
+                self.yielded = true;
+                match self.raw.handle.service(&self.key) {
+                    Ok(_) => None,
+                    Err(e) => Some(Err(e)),
+                }
+            }
+            None => None,
+        }
     }
 }
 

@@ -832,6 +832,39 @@ lab_test! {
         assert_eq!(h.services().unwrap().len(), 400);
         assert_eq!(ipvsadm_save().len(), 700);
     }
+
+    /// `destinations()` and `destinations_iter()` agree on a missing service
+    /// (NoSuchService, as `ipvsadm -L` of it fails), on a service without
+    /// destinations (empty) and on one with destinations (the same list).
+    fn destinations_and_stream_agree_on_missing_and_empty_services() {
+        let mut h = handle();
+        let collect = |h: &mut Handle, key: &ServiceKey| h.destinations_iter(key).unwrap().collect::<Result<Vec<_>>>();
+        for missing in [ServiceKey::tcp(sa("192.0.2.9:80")), ServiceKey::fwmark(9, AddressFamily::Inet6)] {
+            assert!(matches!(h.destinations(&missing), Err(Error::NoSuchService)), "{missing}");
+            let streamed = collect(&mut h, &missing);
+            assert!(matches!(streamed, Err(Error::NoSuchService)), "{missing}: {streamed:?}");
+            // The error ends the stream: nothing follows it.
+            let mut it = h.destinations_iter(&missing).unwrap();
+            assert!(matches!(it.next(), Some(Err(Error::NoSuchService))));
+            assert!(it.next().is_none());
+            drop(it);
+            let listed = sh(&format!("ipvsadm -Ln {}", key_arg(&missing)));
+            assert_ne!(listed.status, 0, "ipvsadm lists a missing service: {listed}");
+        }
+        let empty = ServiceKey::tcp(sa("192.0.2.9:80"));
+        h.add_service(&Service::new(empty, Scheduler::Rr)).unwrap();
+        assert_eq!(h.destinations(&empty).unwrap(), vec![]);
+        assert_eq!(collect(&mut h, &empty).unwrap(), vec![]);
+        let listed = must(&format!("ipvsadm -Ln {}", key_arg(&empty))).stdout;
+        assert!(!listed.contains("->  "), "ipvsadm shows destinations: {listed}");
+        h.add_destination(&empty, &Destination::new(sa("198.51.100.2:80"), ForwardMethod::Masquerade)).unwrap();
+        let dests = h.destinations(&empty).unwrap();
+        assert_eq!(dests.len(), 1);
+        assert_eq!(collect(&mut h, &empty).unwrap(), dests);
+        // The handle stays usable after every stream above.
+        assert_eq!(h.services().unwrap().len(), 1);
+        assert_eq!(render_save(&mut h), ipvsadm_save());
+    }
 }
 
 /// Stops every sync daemon of the calling thread's namespace when dropped, also
