@@ -833,6 +833,221 @@ lab_test! {
         assert_eq!(ipvsadm_save().len(), 700);
     }
 
+    /// mh-fallback (alone and with mh-port) set, edited and read back through
+    /// ipvs-core agrees with ipvsadm; and what the kernel does with HASHED.
+    fn mh_fallback_and_hashed_flags() {
+        let mut h = handle();
+        let mut fallback = Service::new(ServiceKey::tcp(sa("192.0.2.1:80")), Scheduler::Mh);
+        fallback.flags |= ServiceFlags::MH_FALLBACK;
+        let mut both = Service::new(ServiceKey::fwmark(5, AddressFamily::Inet), Scheduler::Mh);
+        both.flags |= ServiceFlags::MH_FALLBACK | ServiceFlags::MH_PORT;
+        for s in [&fallback, &both] {
+            h.add_service(s).unwrap();
+            assert_same_settings(&h.service(&s.key).unwrap(), s);
+        }
+        h.add_destination(&fallback.key, &Destination::new(sa("198.51.100.2:80"), ForwardMethod::DirectRoute)).unwrap();
+        assert_save(&[
+            "-A -t 192.0.2.1:80 -s mh -b mh-fallback",
+            "-a -t 192.0.2.1:80 -r 198.51.100.2:80 -g -w 1",
+            "-A -f 5 -s mh -b mh-fallback,mh-port",
+        ]);
+        assert_agree(&mut h);
+        // Edit: mh-fallback off, mh-port on; then both off.
+        fallback.flags = ServiceFlags::MH_PORT;
+        h.edit_service(&fallback).unwrap();
+        assert_same_settings(&h.service(&fallback.key).unwrap(), &fallback);
+        both.flags = ServiceFlags::default();
+        h.edit_service(&both).unwrap();
+        assert_same_settings(&h.service(&both.key).unwrap(), &both);
+        assert_save(&["-A -t 192.0.2.1:80 -s mh -b mh-port", "-a -t 192.0.2.1:80 -r 198.51.100.2:80 -g -w 1", "-A -f 5 -s mh"]);
+        assert_agree(&mut h);
+        // And ipvsadm's mh-fallback read back through ipvs-core.
+        must("ipvsadm -A -u 192.0.2.1:53 -s mh -b mh-fallback");
+        let read = h.service(&ServiceKey::udp(sa("192.0.2.1:53"))).unwrap();
+        assert_eq!(user_flags(read.flags), ServiceFlags::MH_FALLBACK);
+        assert_eq!(read.flags.sched_flag_names(&read.scheduler), ["mh-fallback"]);
+
+        // HASHED (IP_VS_SVC_F_HASHED) is kernel bookkeeping: every service reads
+        // back with it, whether or not the request carried it.
+        let plain = Service::new(ServiceKey::tcp(sa("192.0.2.2:80")), Scheduler::Rr);
+        assert!(!plain.flags.contains(ServiceFlags::HASHED));
+        h.add_service(&plain).unwrap();
+        assert!(h.service(&plain.key).unwrap().flags.contains(ServiceFlags::HASHED));
+        // Sent on add (a service read back and re-added, as a JSON restore
+        // does): the kernel ignores it on add and hashes the service itself.
+        // GET_SERVICE looks the service up in the hash table, so finding it
+        // proves it was hashed, not merely created.
+        let mut with_hashed = Service::new(ServiceKey::tcp(sa("192.0.2.3:80")), Scheduler::Rr);
+        with_hashed.flags |= ServiceFlags::HASHED;
+        h.add_service(&with_hashed).unwrap();
+        let read = h.service(&with_hashed.key).unwrap();
+        assert_eq!(read.flags, ServiceFlags::HASHED);
+        h.add_destination(&with_hashed.key, &Destination::new(sa("198.51.100.3:80"), ForwardMethod::DirectRoute)).unwrap();
+        assert_eq!(h.destinations(&with_hashed.key).unwrap().len(), 1);
+        // Edit with HASHED cleared in flags and mask: the kernel keeps it.
+        h.edit_service(&Service::new(with_hashed.key, Scheduler::Wlc)).unwrap();
+        let read = h.service(&with_hashed.key).unwrap();
+        assert_eq!((read.scheduler, read.flags), (Scheduler::Wlc, ServiceFlags::HASHED));
+        // ipvsadm shows no trace of it, for either service.
+        let save = ipvsadm_save();
+        assert!(save.contains(&"-A -t 192.0.2.3:80 -s wlc".to_string()), "{save:?}");
+        assert!(save.contains(&"-A -t 192.0.2.2:80 -s rr".to_string()), "{save:?}");
+        assert_agree(&mut h);
+        h.delete_service(&with_hashed.key).unwrap();
+        assert!(matches!(h.service(&with_hashed.key), Err(Error::NoSuchService)));
+    }
+
+    /// GUE and GRE tunnels without checksums (`nocsum`), added and edited
+    /// through ipvs-core and read back through ipvsadm, and the other way round.
+    fn tunnel_nocsum_gue_and_gre() {
+        let mut h = handle();
+        let key = ServiceKey::tcp(sa("192.0.2.1:80"));
+        h.add_service(&Service::new(key, Scheduler::Wrr)).unwrap();
+        let mut gue = Destination::new(sa("198.51.100.5:80"), ForwardMethod::Tunnel).weight(3);
+        gue.tunnel_type = TunnelType::Gue;
+        gue.tunnel_port = 6080;
+        gue.tunnel_checksum = TunnelChecksum::NoCsum;
+        let mut gre = Destination::new(sa("198.51.100.7:80"), ForwardMethod::Tunnel).weight(4);
+        gre.tunnel_type = TunnelType::Gre;
+        gre.tunnel_checksum = TunnelChecksum::NoCsum;
+        // A GRE tunnel that starts with a checksum and is edited to nocsum.
+        let mut gre_edit = Destination::new(sa("198.51.100.8:80"), ForwardMethod::Tunnel);
+        gre_edit.tunnel_type = TunnelType::Gre;
+        gre_edit.tunnel_checksum = TunnelChecksum::Csum;
+        for d in [&gue, &gre, &gre_edit] {
+            h.add_destination(&key, d).unwrap();
+        }
+        gre_edit.tunnel_checksum = TunnelChecksum::NoCsum;
+        h.edit_destination(&key, &gre_edit).unwrap();
+        let read = h.destinations(&key).unwrap();
+        for d in [&gue, &gre, &gre_edit] {
+            assert_same_dest(read.iter().find(|r| r.addr == d.addr).expect("read back"), d);
+        }
+        assert_save(&[
+            "-A -t 192.0.2.1:80 -s wrr",
+            "-a -t 192.0.2.1:80 -r 198.51.100.5:80 -i -w 3 --tun-type gue --tun-port 6080 --tun-nocsum",
+            "-a -t 192.0.2.1:80 -r 198.51.100.7:80 -i -w 4 --tun-type gre --tun-nocsum",
+            "-a -t 192.0.2.1:80 -r 198.51.100.8:80 -i -w 1 --tun-type gre --tun-nocsum",
+        ]);
+        assert_agree(&mut h);
+        // ipvsadm's nocsum tunnels read through ipvs-core.
+        must("ipvsadm -a -t 192.0.2.1:80 -r 198.51.100.9:80 -i --tun-type gue --tun-port 7000 --tun-nocsum \
+              && ipvsadm -a -t 192.0.2.1:80 -r 198.51.100.10:80 -i --tun-type gre --tun-nocsum");
+        let read = h.destinations(&key).unwrap();
+        for (addr, ty, port) in [("198.51.100.9", TunnelType::Gue, 7000), ("198.51.100.10", TunnelType::Gre, 0)] {
+            let d = read.iter().find(|d| d.addr.to_string() == addr).expect("ipvsadm's destination");
+            assert_eq!((d.tunnel_type, d.tunnel_port, d.tunnel_checksum), (ty, port, TunnelChecksum::NoCsum), "{d:?}");
+        }
+        assert_agree(&mut h);
+    }
+
+    /// Active, inactive and persistent connection counts read through
+    /// ipvs-core equal ipvsadm's columns after real NAT traffic: open
+    /// connections are active, closed ones inactive. Unlike the stats these
+    /// counts are not estimator-driven: they change with the packets.
+    fn connection_counts_agree_with_ipvsadm_after_traffic() {
+        let topo = Topology::nat(2);
+        // Port 8080 keeps every accepted connection open; 8081 closes at once.
+        let held = std::sync::Arc::new(std::sync::Mutex::new(Vec::<TcpStream>::new()));
+        let mut servers = Vec::new();
+        for s in &topo.servers {
+            let keep = held.clone();
+            servers.push(TcpServer::start(&s.ns, SocketAddr::new(s.addr, 8080), move |c| {
+                keep.lock().expect("held connections").push(c);
+            }));
+            servers.push(TcpServer::start(&s.ns, SocketAddr::new(s.addr, 8081), drop));
+        }
+        let mut h = handle();
+        // Persistent: the client's connections all go to one destination,
+        // which also holds one persistence template.
+        let open = ServiceKey::tcp(SocketAddr::new(topo.vip, 80));
+        let closed = ServiceKey::tcp(SocketAddr::new(topo.vip, 81));
+        h.add_service(&Service::new(open, Scheduler::Rr).persistent(60)).unwrap();
+        h.add_service(&Service::new(closed, Scheduler::Rr)).unwrap();
+        for s in &topo.servers {
+            h.add_destination(&open, &Destination::new(SocketAddr::new(s.addr, 8080), ForwardMethod::Masquerade)).unwrap();
+            h.add_destination(&closed, &Destination::new(SocketAddr::new(s.addr, 8081), ForwardMethod::Masquerade)).unwrap();
+        }
+        let (vip80, vip81) = (SocketAddr::new(topo.vip, 80), SocketAddr::new(topo.vip, 81));
+        let client_streams = topo
+            .client
+            .spawn(move || {
+                let opened: Vec<TcpStream> = (0..4)
+                    .map(|_| TcpStream::connect_timeout(&vip80, Duration::from_secs(5)).expect("connect :80"))
+                    .collect();
+                for _ in 0..6 {
+                    let mut c = TcpStream::connect_timeout(&vip81, Duration::from_secs(5)).expect("connect :81");
+                    c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+                    let mut rest = Vec::new();
+                    c.read_to_end(&mut rest).expect("server closes");
+                }
+                opened
+            })
+            .join()
+            .expect("client");
+        // The last ACKs of the closed connections are through the director
+        // well within this; the counts do not wait for the 2 s estimator.
+        let want = |h: &mut Handle| {
+            let a = h.destinations(&open).unwrap();
+            let c = h.destinations(&closed).unwrap();
+            a.iter().map(|d| d.active_conns).sum::<u32>() == 4 && c.iter().map(|d| d.inactive_conns).sum::<u32>() == 6
+        };
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(2);
+        while !want(&mut h) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        eprintln!("connection counts complete {:?} after the client finished", start.elapsed());
+        // ipvsadm, ipvs-core, ipvsadm: the counts must not move in between.
+        let ipvsadm_counts = || {
+            let mut rows: Vec<(String, u32, u32, u32)> = Vec::new();
+            let (list, pers) = (must("ipvsadm -Ln").stdout, must("ipvsadm -Ln --persistent-conn").stdout);
+            // "  -> ADDR:PORT  Forward Weight ActiveConn InActConn" and, with
+            // --persistent-conn, "  -> ADDR:PORT  Weight PersistConn ActiveConn
+            // InActConn" (no Forward column); the two service blocks are told
+            // apart by the destination port.
+            let dest_rows = |out: &str| -> Vec<String> {
+                out.lines()
+                    .filter(|l| l.trim_start().starts_with("->") && !l.contains("RemoteAddress"))
+                    .map(str::to_string)
+                    .collect()
+            };
+            let (lrows, prows) = (dest_rows(&list), dest_rows(&pers));
+            assert_eq!(lrows.len(), 4, "{list}");
+            assert_eq!(prows.len(), 4, "{pers}");
+            for (l, p) in lrows.iter().zip(&prows) {
+                let l: Vec<&str> = l.split_whitespace().collect();
+                let p: Vec<&str> = p.split_whitespace().collect();
+                assert_eq!(l[1], p[1], "{list}\n{pers}");
+                let n = |s: &str| s.parse::<u32>().unwrap_or_else(|_| panic!("count {s:?} in {list}"));
+                assert_eq!((l[4], l[5]), (p[4], p[5]), "{list}\n{pers}");
+                rows.push((l[1].to_string(), n(l[4]), n(l[5]), n(p[3])));
+            }
+            rows.sort();
+            (rows, format!("{list}{pers}"))
+        };
+        let (before, list) = ipvsadm_counts();
+        let mut ours: Vec<(String, u32, u32, u32)> = [open, closed]
+            .iter()
+            .flat_map(|k| h.destinations(k).unwrap())
+            .map(|d| (d.socket_addr().to_string(), d.active_conns, d.inactive_conns, d.persistent_conns))
+            .collect();
+        ours.sort();
+        let (after, _) = ipvsadm_counts();
+        assert_eq!(before, after, "counts moved while reading");
+        assert_eq!(ours, before, "ipvs-core (left) and ipvsadm (right) disagree:\n{list}");
+        let total = |port: u16, f: fn(&(String, u32, u32, u32)) -> u32| -> u32 {
+            ours.iter().filter(|r| r.0.ends_with(&format!(":{port}"))).map(f).sum()
+        };
+        assert_eq!((total(8080, |r| r.1), total(8080, |r| r.2), total(8080, |r| r.3)), (4, 0, 1), "{list}");
+        assert_eq!((total(8081, |r| r.1), total(8081, |r| r.2), total(8081, |r| r.3)), (0, 6, 0), "{list}");
+        // Persistence sent all four to one destination.
+        assert!(ours.iter().any(|r| r.0.ends_with(":8080") && r.1 == 4), "{list}");
+        drop(client_streams);
+        held.lock().expect("held connections").clear();
+        drop(servers);
+    }
+
     /// `destinations()` and `destinations_iter()` agree on a missing service
     /// (NoSuchService, as `ipvsadm -L` of it fails), on a service without
     /// destinations (empty) and on one with destinations (the same list).
