@@ -3,7 +3,7 @@
 use std::net::SocketAddr;
 
 use netlink_packet_core::{
-    parse_u16, NetlinkBuffer, NetlinkMessage, NetlinkPayload, NlasIterator, NLMSG_ERROR, NLM_F_ACK,
+    parse_u16, NetlinkMessage, NetlinkPayload, NlasIterator, NLMSG_ERROR, NLM_F_ACK,
     NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
 };
 use netlink_packet_generic::constants::{CTRL_ATTR_FAMILY_ID, GENL_ID_CTRL};
@@ -314,12 +314,9 @@ impl Handle {
         let mut family = None;
         loop {
             self.recv()?;
-            let mut pos = 0;
-            while pos < self.rx.len() {
-                let nb = NetlinkBuffer::new_checked(&self.rx[pos..])?;
-                let len = nb.length() as usize;
+            for nb in codec::frames(&self.rx) {
+                let nb = nb?;
                 let (mtype, mseq, payload) = (nb.message_type(), nb.sequence_number(), nb.payload());
-                pos += (len + 3) & !3;
                 if mseq != seq {
                     continue;
                 }

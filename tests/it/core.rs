@@ -139,6 +139,23 @@ fn assert_same_dest(read: &Destination, written: &Destination) {
     assert_eq!(*read, w);
 }
 
+/// The five cumulative counters in `ipvsadm -Ln --stats --exact` column order.
+fn counters(s: &Stats) -> Vec<u64> {
+    vec![s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes]
+}
+
+/// The counters of the first line of `ipvsadm -Ln --stats --exact` output
+/// containing `needle` ("TCP  VIP:PORT " for a service, "-> RIP:PORT " for a
+/// destination): the columns after the first two (protocol or arrow, address).
+#[track_caller]
+fn exact_counters(exact: &str, needle: &str) -> Vec<u64> {
+    let line = exact.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle:?} in {exact}"));
+    line.split_whitespace()
+        .skip(2)
+        .map(|v| v.parse().unwrap_or_else(|_| panic!("counter {v:?} in {line:?}")))
+        .collect()
+}
+
 /// The service's counters once traffic is over: the kernel folds per-CPU
 /// counters in every 2 s, so wait until two readings an estimator period apart agree.
 fn settled_stats(h: &mut Handle, key: &ServiceKey) -> Stats {
@@ -528,12 +545,10 @@ lab_test! {
         assert!(dests.iter().all(|d| d.stats.conns == 2), "round robin: {dests:?}");
         // Same counters as ipvsadm, with no traffic in between.
         let exact = must("ipvsadm -Ln --stats --exact").stdout;
-        let row = |needle: &str| -> Vec<u64> {
-            let l = exact.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle} in {exact}"));
-            l.split_whitespace().skip(2).filter_map(|v| v.parse().ok()).collect()
-        };
-        let s = &svc.stats;
-        assert_eq!(row(&format!("TCP  {}:80", topo.vip)), vec![s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes], "{exact}");
+        assert_eq!(exact_counters(&exact, &format!("TCP  {}:80 ", topo.vip)), counters(&svc.stats), "{exact}");
+        for d in &dests {
+            assert_eq!(exact_counters(&exact, &format!("-> {} ", d.socket_addr())), counters(&d.stats), "{exact}");
+        }
         // Connections are in /proc/net/ip_vs_conn, as ipvsadm -Lnc shows them.
         let conns = connections().unwrap();
         let to_vip: Vec<_> = conns.iter().filter(|c| c.virtual_addr == SocketAddr::new(topo.vip, 80)).collect();
@@ -588,9 +603,7 @@ lab_test! {
         assert_eq!(st.conns, 3, "{st:?}");
         assert!(st.inbytes > 30 && st.outbytes > 30, "{st:?}");
         let exact = must("ipvsadm -Ln --stats --exact").stdout;
-        let line = exact.lines().find(|l| l.starts_with("TCP")).unwrap_or_default();
-        let cols: Vec<u64> = line.split_whitespace().skip(2).filter_map(|v| v.parse().ok()).collect();
-        assert_eq!(cols, vec![st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes], "{exact}");
+        assert_eq!(exact_counters(&exact, &format!("TCP  {vip} ")), counters(&st), "{exact}");
         let conns = connections().unwrap();
         assert_eq!(conns.iter().filter(|c| c.virtual_addr == vip && c.client.is_ipv6()).count(), 3, "{conns:?}");
     }
