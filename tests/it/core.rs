@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
 use ipvs_core::*;
-use ipvs_lab::{lab_test, must, sh, TcpServer, Topology};
+use ipvs_lab::{lab_test, must, run, sh, TcpServer, Topology};
 
 fn handle() -> Handle {
     Handle::new().expect("IPVS handle in the lab")
@@ -154,6 +154,16 @@ fn exact_counters(exact: &str, needle: &str) -> Vec<u64> {
         .skip(2)
         .map(|v| v.parse().unwrap_or_else(|_| panic!("counter {v:?} in {line:?}")))
         .collect()
+}
+
+/// An ipvs-core example binary (`cargo build -p ipvs-core --examples`, which
+/// `cargo test --workspace` also does), beside the running test binary.
+fn example(name: &str) -> String {
+    let exe = std::env::current_exe().expect("the running test binary has a path");
+    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let path = dir.join("examples").join(name);
+    assert!(path.exists(), "{} not built: run `cargo build -p ipvs-core --examples`", path.display());
+    path.display().to_string()
 }
 
 /// The service's counters once traffic is over: the kernel folds per-CPU
@@ -1059,6 +1069,69 @@ lab_test! {
         drop(client_streams);
         held.lock().expect("held connections").clear();
         drop(servers);
+    }
+
+    /// The examples do what they say, judged by ipvsadm: add_service builds the
+    /// service and its destinations (and fails cleanly on bad input or a
+    /// duplicate), traffic flows through it, and watch_stats prints the same
+    /// counters as `ipvsadm -Ln --stats --exact`.
+    fn examples_add_service_and_watch_stats() {
+        let add = example("add_service");
+        let watch = example("watch_stats");
+        let topo = Topology::nat(2);
+        let _echo: Vec<TcpServer> =
+            topo.servers.iter().map(|s| TcpServer::echo(&s.ns, SocketAddr::new(s.addr, 8080))).collect();
+        let vip = SocketAddr::new(topo.vip, 80);
+        let (rs0, rs1) = (SocketAddr::new(topo.servers[0].addr, 8080), SocketAddr::new(topo.servers[1].addr, 8080));
+        let out = run(&[&add, &vip.to_string(), "wrr", &rs0.to_string(), &format!("{rs1}=3")]);
+        assert_eq!(out.status, 0, "{out}");
+        assert_save(&[
+            &format!("-A -t {vip} -s wrr"),
+            &format!("-a -t {vip} -r {rs0} -m -w 1"),
+            &format!("-a -t {vip} -r {rs1} -m -w 3"),
+        ]);
+        // Bad input: exit 2, nothing applied; a duplicate service: exit 1, named.
+        let out = run(&[&add, "192.0.2.99:80", "rr", "198.51.100.2:80=heavy"]);
+        assert_eq!(out.status, 2, "{out}");
+        assert!(out.stderr.contains("weight \"heavy\""), "{out}");
+        let out = run(&[&add, &vip.to_string(), "rr"]);
+        assert_eq!(out.status, 1, "{out}");
+        assert!(out.stderr.contains("exists"), "{out}");
+        assert_eq!(ipvsadm_save().len(), 3);
+        topo.client
+            .spawn(move || {
+                for _ in 0..4 {
+                    let mut c = TcpStream::connect_timeout(&vip, Duration::from_secs(5)).expect("connect");
+                    c.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+                    c.write_all(b"example").expect("write");
+                    let mut b = [0u8; 7];
+                    c.read_exact(&mut b).expect("echo");
+                }
+            })
+            .join()
+            .expect("client");
+        let mut h = handle();
+        let key = ServiceKey::tcp(vip);
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while h.service(&key).unwrap().stats.conns < 4 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let st = settled_stats(&mut h, &key);
+        assert_eq!(st.conns, 4, "{st:?}");
+        let out = run(&[&watch, "0.2", "2"]);
+        assert_eq!(out.status, 0, "{out}");
+        let rounds: Vec<&str> = out.stdout.split("\n\n").collect();
+        assert_eq!(rounds.len(), 2, "{out}");
+        let exact = must("ipvsadm -Ln --stats --exact").stdout;
+        let c = exact_counters(&exact, &format!("TCP  {vip} "));
+        let expected = format!(
+            "TCP {vip} conns={} inpkts={} outpkts={} inbytes={} outbytes={} ",
+            c[0], c[1], c[2], c[3], c[4]
+        );
+        for r in rounds {
+            assert!(r.trim_start().starts_with(&expected), "watch_stats {r:?}\nipvsadm:\n{exact}");
+        }
+        assert_eq!(run(&[&watch, "0"]).status, 2);
     }
 
     /// `destinations()` and `destinations_iter()` agree on a missing service
