@@ -1,1 +1,6 @@
+//! The workspace's integration tests: one binary, a module per area.
+//!
+//! Tests declared with `ipvs_lab::lab_test!` run against a real kernel with IPVS (see
+//! docs/lab.md); run one with `cargo test --test it lab::nat_traffic_arrives_intact`.
 
+mod lab;
