@@ -2,6 +2,16 @@
 
 use std::net::SocketAddr;
 
+use netlink_packet_core::{
+    parse_u16, NetlinkBuffer, NetlinkMessage, NetlinkPayload, NlasIterator, NLMSG_ERROR, NLM_F_ACK,
+    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+};
+use netlink_packet_generic::constants::{CTRL_ATTR_FAMILY_ID, GENL_ID_CTRL};
+use netlink_packet_generic::ctrl::{nlas::GenlCtrlAttrs, GenlCtrl, GenlCtrlCmd};
+use netlink_packet_generic::GenlMessage;
+use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr as NlSocketAddr};
+
+use crate::codec::{self, convert, nla::InfoAttr, nla::IpvsCmdAttr, IpvsAttrs, IpvsCmd, IpvsMessage};
 use crate::error::{Error, Result};
 use crate::model::*;
 
@@ -34,14 +44,101 @@ pub enum Request {
 
 /// A blocking connection to the kernel's IPVS generic-netlink family.
 ///
-/// Create one per thread with [`Handle::new`]; the family id is resolved once.
+/// One netlink socket; the `IPVS` family id is resolved once in
+/// [`Handle::new`]. Every change asks for an ACK and the kernel's errno is
+/// mapped to a typed [`Error`]. A handle is not `Sync`; use one per thread.
 #[derive(Debug)]
 pub struct Handle {
-    _private: (),
+    socket: Socket,
+    family_id: u16,
+    seq: u32,
+    rx: Vec<u8>,
 }
 
-fn todo<T>() -> Result<T> {
-    Err(Error::Errno { errno: libc::ENOSYS })
+/// Receive buffer for one datagram; kernel dump skbs stay well below this.
+const RX_BUF: usize = 64 * 1024;
+/// Requests per `sendmsg` in a batch, so the ACKs fit the socket's receive queue.
+const BATCH_CHUNK: usize = 128;
+/// How often a dump marked `NLM_F_DUMP_INTR` is retried.
+const DUMP_ATTEMPTS: u32 = 5;
+
+/// What a request was, to give errnos their meaning.
+#[derive(Debug, Clone, Copy)]
+enum Ctx<'a> {
+    Request(&'a Request),
+    GetService,
+    Query,
+}
+
+fn map_errno(errno: i32, ctx: Ctx<'_>, ext: Option<String>) -> Error {
+    let detail = |base: String| match &ext {
+        Some(m) => format!("{base}: {m}"),
+        None => base,
+    };
+    if errno == libc::EPERM || errno == libc::EACCES {
+        return Error::PermissionDenied;
+    }
+    let req = match ctx {
+        Ctx::GetService if errno == libc::ESRCH => return Error::NoSuchService,
+        Ctx::Request(r) => r,
+        _ => return Error::Errno { errno },
+    };
+    use Request as R;
+    match (req, errno) {
+        (R::AddService(_), libc::EEXIST) => Error::ServiceExists,
+        (R::AddService(s) | R::EditService(s), libc::ENOENT) => Error::SchedulerNotFound {
+            name: match &s.pe_name {
+                Some(pe) => format!("{} (or persistence engine {pe})", s.scheduler),
+                None => s.scheduler.to_string(),
+            },
+        },
+        (R::AddService(s) | R::EditService(s), libc::EINVAL) => Error::InvalidArgument {
+            what: detail(format!(
+                "service {} (scheduler {}, flags {:#x}, timeout {}, netmask {}) rejected by the kernel",
+                s.key, s.scheduler, s.flags.bits(), s.timeout, s.netmask
+            )),
+        },
+        (R::EditService(_) | R::DeleteService(_) | R::Zero(Some(_)), libc::ESRCH) => Error::NoSuchService,
+        (R::AddDestination(..) | R::EditDestination(..) | R::DeleteDestination(..), libc::ESRCH) => {
+            Error::NoSuchService
+        }
+        (R::AddDestination(..), libc::EEXIST) => Error::DestinationExists,
+        (R::EditDestination(..) | R::DeleteDestination(..), libc::ENOENT) => Error::NoSuchDestination,
+        (R::AddDestination(_, d) | R::EditDestination(_, d), libc::EINVAL | libc::ERANGE) => {
+            Error::InvalidArgument {
+                what: detail(format!(
+                    "destination {} ({:?}, weight {}, thresholds {}/{}, tunnel {:?}) rejected by the kernel",
+                    d.socket_addr(),
+                    d.forward,
+                    d.weight,
+                    d.upper_threshold,
+                    d.lower_threshold,
+                    d.tunnel_type
+                )),
+            }
+        }
+        (R::StartDaemon(_), libc::EEXIST) => Error::DaemonExists,
+        (R::StartDaemon(d), libc::ENODEV) => Error::InvalidArgument {
+            what: detail(format!("multicast interface {:?} does not exist", d.mcast_ifn)),
+        },
+        (R::StartDaemon(d), libc::EINVAL) => Error::InvalidArgument {
+            what: detail(format!("sync daemon settings {d:?} rejected by the kernel")),
+        },
+        (R::StopDaemon(_), libc::ESRCH) => Error::NoSuchDaemon,
+        (R::SetTimeouts(t), libc::EINVAL) => Error::InvalidArgument {
+            what: detail(format!("timeouts {t:?} rejected by the kernel")),
+        },
+        _ => Error::Errno { errno },
+    }
+}
+
+/// One decoded reply message, reduced to what the handle needs.
+enum Reply {
+    Msg(IpvsMessage),
+    Ack,
+    Nack(i32, Option<String>),
+    Done,
+    Skip,
 }
 
 impl Handle {
@@ -49,23 +146,236 @@ impl Handle {
     ///
     /// Fails with [`Error::IpvsUnavailable`] when the kernel has no IPVS.
     pub fn new() -> Result<Handle> {
-        todo()
+        let mut socket = Socket::new(NETLINK_GENERIC)?;
+        socket.bind_auto()?;
+        socket.connect(&NlSocketAddr::new(0, 0))?;
+        // Small ACKs (no echo of the request) and kernel error strings; both
+        // are optional features, so failures to enable them are ignored.
+        let _ = socket.set_cap_ack(true);
+        let _ = socket.set_ext_ack(true);
+        // Room for the ACKs of a batch chunk; capped by net.core.rmem_max.
+        let _ = socket.set_rx_buf_sz(1 << 20);
+        let mut handle = Handle { socket, family_id: 0, seq: 0, rx: Vec::with_capacity(RX_BUF) };
+        handle.family_id = handle.resolve_family()?;
+        Ok(handle)
+    }
+
+    /// The resolved generic-netlink family id of `IPVS`.
+    pub fn family_id(&self) -> u16 {
+        self.family_id
+    }
+
+    fn next_seq(&mut self) -> u32 {
+        self.seq = self.seq.wrapping_add(1).max(1);
+        self.seq
+    }
+
+    fn send(&self, bytes: &[u8]) -> Result<()> {
+        let n = self.socket.send(bytes, 0)?;
+        if n != bytes.len() {
+            return Err(Error::Io(std::io::Error::other(format!(
+                "netlink send wrote {n} of {} bytes",
+                bytes.len()
+            ))));
+        }
+        Ok(())
+    }
+
+    /// Receive one datagram into `self.rx`.
+    fn recv(&mut self) -> Result<()> {
+        self.rx.clear();
+        if self.rx.capacity() < RX_BUF {
+            self.rx.reserve(RX_BUF);
+        }
+        let cap = self.rx.capacity();
+        match self.socket.recv(&mut self.rx, libc::MSG_TRUNC) {
+            Ok(n) if n > cap => Err(Error::BufferOverflow(format!(
+                "a {n}-byte reply did not fit the {cap}-byte receive buffer"
+            ))),
+            Ok(_) => Ok(()),
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(Error::BufferOverflow(
+                "the socket receive queue overflowed (ENOBUFS); replies were lost".into(),
+            )),
+            Err(e) => Err(Error::Io(e)),
+        }
+    }
+
+    /// Decode the datagram in `self.rx` into replies for sequence `seq`.
+    fn replies(&self, seq: u32, interrupted: &mut bool) -> Result<Vec<Reply>> {
+        let mut out = Vec::new();
+        for msg in codec::decode(&self.rx) {
+            let (header, payload) = msg?.into_parts();
+            if header.sequence_number != seq {
+                // A reply to an earlier request that was abandoned (e.g. a
+                // dropped dump iterator): not ours.
+                out.push(Reply::Skip);
+                continue;
+            }
+            if header.flags & NLM_F_DUMP_INTR != 0 {
+                *interrupted = true;
+            }
+            out.push(match payload {
+                NetlinkPayload::InnerMessage(genl) => Reply::Msg(genl.payload),
+                NetlinkPayload::Error(e) => match e.code {
+                    None => Reply::Ack,
+                    Some(code) => {
+                        Reply::Nack(-code.get(), codec::ext_ack_message(header.flags, &e.header))
+                    }
+                },
+                NetlinkPayload::Done(_) => Reply::Done,
+                NetlinkPayload::Overrun(_) => {
+                    return Err(Error::BufferOverflow("kernel reported NLMSG_OVERRUN".into()))
+                }
+                _ => Reply::Skip,
+            });
+        }
+        Ok(out)
+    }
+
+    /// Send one request with `NLM_F_ACK` and collect its replies up to the ACK.
+    fn transact(&mut self, msg: IpvsMessage, ctx: Ctx<'_>) -> Result<Vec<IpvsMessage>> {
+        let seq = self.next_seq();
+        let mut buf = Vec::new();
+        codec::encode(self.family_id, NLM_F_REQUEST | NLM_F_ACK, seq, msg, &mut buf);
+        self.send(&buf)?;
+        let mut messages = Vec::new();
+        let mut interrupted = false;
+        loop {
+            self.recv()?;
+            for reply in self.replies(seq, &mut interrupted)? {
+                match reply {
+                    Reply::Msg(m) => messages.push(m),
+                    Reply::Ack => return Ok(messages),
+                    Reply::Nack(errno, ext) => return Err(map_errno(errno, ctx, ext)),
+                    Reply::Done | Reply::Skip => {}
+                }
+            }
+        }
+    }
+
+    fn dump_start(&mut self, msg: IpvsMessage) -> Result<u32> {
+        let seq = self.next_seq();
+        let mut buf = Vec::new();
+        codec::encode(self.family_id, NLM_F_REQUEST | NLM_F_DUMP, seq, msg, &mut buf);
+        self.send(&buf)?;
+        Ok(seq)
+    }
+
+    /// Run a dump to the end, retrying when the kernel marks it interrupted.
+    fn dump_all(&mut self, msg: IpvsMessage) -> Result<Vec<IpvsMessage>> {
+        for _ in 0..DUMP_ATTEMPTS {
+            let mut dump = RawDump::start(self, msg.clone())?;
+            let mut out = Vec::new();
+            let mut interrupted = false;
+            while let Some(item) = dump.next_raw() {
+                match item {
+                    Ok(m) => out.push(m),
+                    Err(Error::DumpInterrupted { .. }) => interrupted = true,
+                    Err(e) => return Err(e),
+                }
+            }
+            if !interrupted {
+                return Ok(out);
+            }
+        }
+        Err(Error::DumpInterrupted { attempts: DUMP_ATTEMPTS })
+    }
+
+    fn resolve_family(&mut self) -> Result<u16> {
+        let seq = self.next_seq();
+        let mut genl = GenlMessage::from_payload(GenlCtrl {
+            cmd: GenlCtrlCmd::GetFamily,
+            nlas: vec![GenlCtrlAttrs::FamilyName(codec::IPVS_GENL_NAME.to_string())],
+        });
+        genl.finalize();
+        let mut nl = NetlinkMessage::from(genl);
+        nl.header.flags = NLM_F_REQUEST | NLM_F_ACK;
+        nl.header.sequence_number = seq;
+        nl.finalize();
+        let mut buf = vec![0; nl.buffer_len()];
+        nl.serialize(&mut buf);
+        self.send(&buf)?;
+        let mut family = None;
+        loop {
+            self.recv()?;
+            let mut pos = 0;
+            while pos < self.rx.len() {
+                let nb = NetlinkBuffer::new_checked(&self.rx[pos..])?;
+                let len = nb.length() as usize;
+                let (mtype, mseq, payload) = (nb.message_type(), nb.sequence_number(), nb.payload());
+                pos += (len + 3) & !3;
+                if mseq != seq {
+                    continue;
+                }
+                match mtype {
+                    NLMSG_ERROR => {
+                        let code = payload
+                            .get(..4)
+                            .and_then(|b| b.try_into().ok())
+                            .map(i32::from_ne_bytes)
+                            .ok_or_else(|| Error::Decode("short NLMSG_ERROR".into()))?;
+                        if code == 0 {
+                            return family.ok_or_else(|| Error::IpvsUnavailable {
+                                reason: "the controller acknowledged without a family id".into(),
+                            });
+                        }
+                        return Err(match -code {
+                            libc::ENOENT => Error::IpvsUnavailable {
+                                reason: "generic netlink family \"IPVS\" is not registered".into(),
+                            },
+                            errno => Error::IpvsUnavailable {
+                                reason: format!(
+                                    "resolving the generic netlink family \"IPVS\" failed: {}",
+                                    std::io::Error::from_raw_os_error(errno)
+                                ),
+                            },
+                        });
+                    }
+                    t if t == GENL_ID_CTRL => {
+                        // Skip the 4-byte genl header, then look for CTRL_ATTR_FAMILY_ID.
+                        for nla in NlasIterator::new(payload.get(4..).unwrap_or(&[])) {
+                            let nla = nla?;
+                            if nla.kind() == CTRL_ATTR_FAMILY_ID {
+                                family = Some(parse_u16(nla.value()).map_err(|e| {
+                                    Error::Decode(format!("invalid CTRL_ATTR_FAMILY_ID: {e}"))
+                                })?);
+                            }
+                        }
+                    }
+                    _ => {}
+                }
+            }
+        }
     }
 
     /// Every virtual service (retrying interrupted dumps).
     pub fn services(&mut self) -> Result<Vec<Service>> {
-        todo()
+        self.dump_all(IpvsMessage::new(IpvsCmd::GetService, vec![]))?
+            .iter()
+            .map(|m| convert::service_of(m).map_err(Error::from))
+            .collect()
     }
 
     /// Stream the services one by one without collecting the table.
+    ///
+    /// Not retried: if the kernel marks the dump interrupted, the iterator
+    /// ends with `Err(Error::DumpInterrupted)` instead of stopping short.
     pub fn services_iter(&mut self) -> Result<ServiceDump<'_>> {
-        todo()
+        let raw = RawDump::start(self, IpvsMessage::new(IpvsCmd::GetService, vec![]))?;
+        Ok(ServiceDump { raw })
     }
 
     /// One service by key ([`Error::NoSuchService`] when absent).
     pub fn service(&mut self, key: &ServiceKey) -> Result<Service> {
-        let _ = key;
-        todo()
+        let msg = IpvsMessage::new(
+            IpvsCmd::GetService,
+            vec![IpvsCmdAttr::Service(convert::service_key_attrs(key)?)],
+        );
+        let replies = self.transact(msg, Ctx::GetService)?;
+        let first = replies
+            .first()
+            .ok_or_else(|| Error::Decode("GET_SERVICE acknowledged without a service".into()))?;
+        Ok(convert::service_of(first)?)
     }
 
     /// Add a service.
@@ -73,12 +383,12 @@ impl Handle {
         self.execute(&Request::AddService(service.clone()))
     }
 
-    /// Edit a service.
+    /// Edit a service (scheduler, flags, timeout, netmask, persistence engine).
     pub fn edit_service(&mut self, service: &Service) -> Result<()> {
         self.execute(&Request::EditService(service.clone()))
     }
 
-    /// Delete a service.
+    /// Delete a service and its destinations.
     pub fn delete_service(&mut self, key: &ServiceKey) -> Result<()> {
         self.execute(&Request::DeleteService(*key))
     }
@@ -88,16 +398,33 @@ impl Handle {
         self.execute(&Request::Flush)
     }
 
-    /// The destinations of a service.
-    pub fn destinations(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
-        let _ = key;
-        todo()
+    fn dest_dump_message(key: &ServiceKey) -> Result<IpvsMessage> {
+        Ok(IpvsMessage::new(
+            IpvsCmd::GetDest,
+            vec![IpvsCmdAttr::Service(convert::service_key_attrs(key)?)],
+        ))
     }
 
-    /// Stream the destinations of a service.
+    /// The destinations of a service ([`Error::NoSuchService`] when absent).
+    pub fn destinations(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
+        let family = key.family();
+        let dests = self
+            .dump_all(Self::dest_dump_message(key)?)?
+            .iter()
+            .map(|m| convert::dest_of(m, family).map_err(Error::from))
+            .collect::<Result<Vec<_>>>()?;
+        if dests.is_empty() {
+            // The kernel answers an empty dump for a missing service too.
+            self.service(key)?;
+        }
+        Ok(dests)
+    }
+
+    /// Stream the destinations of a service (a missing service streams nothing).
     pub fn destinations_iter(&mut self, key: &ServiceKey) -> Result<DestinationDump<'_>> {
-        let _ = key;
-        todo()
+        let family = key.family();
+        let raw = RawDump::start(self, Self::dest_dump_message(key)?)?;
+        Ok(DestinationDump { raw, family })
     }
 
     /// Add a destination to a service.
@@ -105,7 +432,7 @@ impl Handle {
         self.execute(&Request::AddDestination(*key, dest.clone()))
     }
 
-    /// Edit a destination of a service.
+    /// Edit a destination of a service (found by address and port).
     pub fn edit_destination(&mut self, key: &ServiceKey, dest: &Destination) -> Result<()> {
         self.execute(&Request::EditDestination(*key, dest.clone()))
     }
@@ -122,7 +449,11 @@ impl Handle {
 
     /// Current connection timeouts.
     pub fn timeouts(&mut self) -> Result<Timeouts> {
-        todo()
+        let replies = self.transact(IpvsMessage::new(IpvsCmd::GetConfig, vec![]), Ctx::Query)?;
+        let first = replies
+            .first()
+            .ok_or_else(|| Error::Decode("GET_CONFIG acknowledged without a reply".into()))?;
+        Ok(convert::timeouts_of(first))
     }
 
     /// Set connection timeouts (0 leaves a value unchanged).
@@ -132,12 +463,33 @@ impl Handle {
 
     /// IPVS version and connection table size.
     pub fn info(&mut self) -> Result<Info> {
-        todo()
+        let replies = self.transact(IpvsMessage::new(IpvsCmd::GetInfo, vec![]), Ctx::Query)?;
+        let first = replies
+            .first()
+            .ok_or_else(|| Error::Decode("GET_INFO acknowledged without a reply".into()))?;
+        let (mut version, mut size) = (None, None);
+        if let IpvsAttrs::Info(attrs) = &first.attrs {
+            for a in attrs {
+                match a {
+                    InfoAttr::Version(v) => version = Some(*v),
+                    InfoAttr::ConnTabSize(v) => size = Some(*v),
+                    InfoAttr::Other(_) => {}
+                }
+            }
+        }
+        Ok(Info {
+            version: version.ok_or_else(|| Error::Decode("missing IPVS_INFO_ATTR_VERSION".into()))?,
+            conn_table_size: size
+                .ok_or_else(|| Error::Decode("missing IPVS_INFO_ATTR_CONN_TAB_SIZE".into()))?,
+        })
     }
 
     /// Running sync daemons.
     pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>> {
-        todo()
+        self.dump_all(IpvsMessage::new(IpvsCmd::GetDaemon, vec![]))?
+            .iter()
+            .map(|m| convert::daemon_of(m).map_err(Error::from))
+            .collect()
     }
 
     /// Start a sync daemon.
@@ -152,13 +504,151 @@ impl Handle {
 
     /// Send one request and wait for its ACK.
     pub fn execute(&mut self, request: &Request) -> Result<()> {
-        let _ = request;
-        todo()
+        let msg = convert::request_message(request)?;
+        self.transact(msg, Ctx::Request(request)).map(|_| ())
     }
 
     /// Start a batch: requests sent together, ACKs matched per request.
     pub fn batch(&mut self) -> Batch<'_> {
         Batch { handle: self, requests: Vec::new() }
+    }
+
+    fn execute_batch(&mut self, requests: Vec<Request>) -> Result<BatchReport> {
+        let mut results: Vec<Option<Result<()>>> = Vec::with_capacity(requests.len());
+        let mut index = 0;
+        while index < requests.len() {
+            let chunk_end = (index + BATCH_CHUNK).min(requests.len());
+            let mut buf = Vec::new();
+            let mut pending: Vec<(u32, usize)> = Vec::new();
+            for (i, req) in requests.iter().enumerate().take(chunk_end).skip(index) {
+                match convert::request_message(req) {
+                    Ok(msg) => {
+                        let seq = self.next_seq();
+                        codec::encode(self.family_id, NLM_F_REQUEST | NLM_F_ACK, seq, msg, &mut buf);
+                        pending.push((seq, i));
+                        results.push(None);
+                    }
+                    Err(e) => results.push(Some(Err(e))),
+                }
+            }
+            if !pending.is_empty() {
+                self.send(&buf)?;
+            }
+            let mut remaining = pending.len();
+            while remaining > 0 {
+                self.recv()?;
+                for msg in codec::decode(&self.rx) {
+                    let (header, payload) = msg?.into_parts();
+                    let Some(&(_, i)) = pending.iter().find(|(s, _)| *s == header.sequence_number) else {
+                        continue;
+                    };
+                    if let NetlinkPayload::Error(e) = payload {
+                        if results[i].is_some() {
+                            continue;
+                        }
+                        results[i] = Some(match e.code {
+                            None => Ok(()),
+                            Some(code) => Err(map_errno(
+                                -code.get(),
+                                Ctx::Request(&requests[i]),
+                                codec::ext_ack_message(header.flags, &e.header),
+                            )),
+                        });
+                        remaining -= 1;
+                    }
+                }
+            }
+            index = chunk_end;
+        }
+        let items = requests
+            .into_iter()
+            .zip(results)
+            .map(|(request, result)| BatchItem {
+                request,
+                result: result.unwrap_or_else(|| Err(Error::Decode("no acknowledgement".into()))),
+            })
+            .collect();
+        Ok(BatchReport { items })
+    }
+}
+
+/// A dump in progress: the request was sent, replies are read on demand.
+#[derive(Debug)]
+struct RawDump<'h> {
+    handle: &'h mut Handle,
+    seq: u32,
+    queue: std::collections::VecDeque<IpvsMessage>,
+    done: bool,
+    interrupted: bool,
+    failed: bool,
+}
+
+impl<'h> RawDump<'h> {
+    fn start(handle: &'h mut Handle, msg: IpvsMessage) -> Result<RawDump<'h>> {
+        let seq = handle.dump_start(msg)?;
+        Ok(RawDump { handle, seq, queue: Default::default(), done: false, interrupted: false, failed: false })
+    }
+
+    /// Next message; ends with `Err(DumpInterrupted)` if the kernel flagged the dump.
+    fn next_raw(&mut self) -> Option<Result<IpvsMessage>> {
+        loop {
+            if let Some(m) = self.queue.pop_front() {
+                return Some(Ok(m));
+            }
+            if self.failed {
+                return None;
+            }
+            if self.done {
+                if self.interrupted {
+                    self.interrupted = false;
+                    return Some(Err(Error::DumpInterrupted { attempts: 1 }));
+                }
+                return None;
+            }
+            if let Err(e) = self.handle.recv() {
+                self.failed = true;
+                return Some(Err(e));
+            }
+            let replies = match self.handle.replies(self.seq, &mut self.interrupted) {
+                Ok(r) => r,
+                Err(e) => {
+                    self.failed = true;
+                    return Some(Err(e));
+                }
+            };
+            for reply in replies {
+                match reply {
+                    Reply::Msg(m) => self.queue.push_back(m),
+                    Reply::Done | Reply::Ack => self.done = true,
+                    Reply::Nack(errno, ext) => {
+                        self.done = true;
+                        self.failed = true;
+                        self.queue.clear();
+                        return Some(Err(map_errno(errno, Ctx::Query, ext)));
+                    }
+                    Reply::Skip => {}
+                }
+            }
+        }
+    }
+}
+
+impl Drop for RawDump<'_> {
+    fn drop(&mut self) {
+        // Read the rest of an abandoned dump so the next request starts clean.
+        while !self.done && !self.failed {
+            if self.handle.recv().is_err() {
+                break;
+            }
+            match self.handle.replies(self.seq, &mut self.interrupted) {
+                Ok(replies) => {
+                    if replies.iter().any(|r| matches!(r, Reply::Done | Reply::Ack | Reply::Nack(..))) {
+                        self.done = true;
+                    }
+                }
+                Err(_) => break,
+            }
+        }
     }
 }
 
@@ -188,8 +678,7 @@ impl Batch<'_> {
 
     /// Send every queued request and collect one result per request.
     pub fn execute(self) -> Result<BatchReport> {
-        let _ = self.handle;
-        todo()
+        self.handle.execute_batch(self.requests)
     }
 }
 
@@ -227,25 +716,33 @@ impl BatchReport {
 /// silently stopping short.
 #[derive(Debug)]
 pub struct ServiceDump<'h> {
-    _handle: &'h mut Handle,
+    raw: RawDump<'h>,
 }
 
 impl Iterator for ServiceDump<'_> {
     type Item = Result<Service>;
     fn next(&mut self) -> Option<Self::Item> {
-        None
+        self.raw
+            .next_raw()
+            .map(|r| r.and_then(|m| convert::service_of(&m).map_err(Error::from)))
     }
 }
 
 /// A streaming dump of destinations; see [`Handle::destinations_iter`].
+///
+/// An interrupted dump ends with `Err(Error::DumpInterrupted)`.
 #[derive(Debug)]
 pub struct DestinationDump<'h> {
-    _handle: &'h mut Handle,
+    raw: RawDump<'h>,
+    family: AddressFamily,
 }
 
 impl Iterator for DestinationDump<'_> {
     type Item = Result<Destination>;
     fn next(&mut self) -> Option<Self::Item> {
-        None
+        let family = self.family;
+        self.raw
+            .next_raw()
+            .map(|r| r.and_then(|m| convert::dest_of(&m, family).map_err(Error::from)))
     }
 }

@@ -1,4 +1,5 @@
 //! Typed generic-netlink interface to Linux IPVS.
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 //!
 //! ```no_run
 //! use ipvs_core::Handle;
@@ -13,10 +14,13 @@
 //! # Ok::<(), ipvs_core::Error>(())
 //! ```
 
+pub mod codec;
+mod conn;
 mod error;
 mod handle;
 mod model;
 
+pub use conn::{connections, parse_connections, PROC_IP_VS_CONN};
 pub use error::{Error, Result};
 pub use handle::{Batch, BatchItem, BatchReport, DestinationDump, Handle, Request, ServiceDump};
 pub use model::{

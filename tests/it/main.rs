@@ -4,3 +4,5 @@
 //! docs/lab.md); run one with `cargo test --test it lab::nat_traffic_arrives_intact`.
 
 mod lab;
+mod core;
+mod core_fixtures;

@@ -1,0 +1,684 @@
+//! ipvs-core against the real kernel: every operation is done through ipvs-core,
+//! read back through ipvs-core and through the real ipvsadm in the same lab, and
+//! the two readings are compared (ipvs-core's reading is rendered in
+//! `ipvsadm -Sn` syntax by [`render_save`]).
+
+use std::io::{Read, Write};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+use ipvs_core::*;
+use ipvs_lab::{lab_test, must, sh, TcpServer, Topology};
+
+fn handle() -> Handle {
+    Handle::new().expect("IPVS handle in the lab")
+}
+
+fn sa(s: &str) -> SocketAddr {
+    s.parse().expect("socket address literal")
+}
+
+/// `ipvsadm -Sn`, sorted.
+fn ipvsadm_save() -> Vec<String> {
+    let mut lines: Vec<String> = must("ipvsadm -Sn").stdout.lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+fn key_arg(key: &ServiceKey) -> String {
+    match key {
+        ServiceKey::Addr { protocol, addr } => {
+            let flag = match protocol {
+                Protocol::Tcp => "-t",
+                Protocol::Udp => "-u",
+                Protocol::Sctp => "--sctp-service",
+            };
+            format!("{flag} {addr}")
+        }
+        ServiceKey::FwMark { mark, family: AddressFamily::Inet } => format!("-f {mark}"),
+        ServiceKey::FwMark { mark, family: AddressFamily::Inet6 } => format!("-f {mark} -6"),
+    }
+}
+
+/// ipvs-core's view of the table, written the way `ipvsadm -Sn` writes it.
+fn render_save(h: &mut Handle) -> Vec<String> {
+    let mut lines = Vec::new();
+    for svc in h.services().expect("services") {
+        let mut l = format!("-A {} -s {}", key_arg(&svc.key), svc.scheduler);
+        if svc.flags.contains(ServiceFlags::PERSISTENT) {
+            l += &format!(" -p {}", svc.timeout);
+            if svc.netmask != Netmask::host(svc.key.family()) {
+                l += &format!(" -M {}", svc.netmask);
+            }
+        }
+        if let Some(pe) = &svc.pe_name {
+            l += &format!(" --pe {pe}");
+        }
+        if svc.flags.contains(ServiceFlags::ONEPACKET) {
+            l += " -o";
+        }
+        let sched_flags = svc.flags.sched_flag_names(&svc.scheduler);
+        if !sched_flags.is_empty() {
+            l += &format!(" -b {}", sched_flags.join(","));
+        }
+        lines.push(l);
+        for d in h.destinations(&svc.key).expect("destinations") {
+            let fwd = match d.forward {
+                ForwardMethod::Masquerade => "-m",
+                ForwardMethod::DirectRoute => "-g",
+                ForwardMethod::Tunnel => "-i",
+                ForwardMethod::Local => "-m",
+                ForwardMethod::Bypass => "-b?",
+            };
+            let mut l = format!("-a {} -r {} {fwd} -w {}", key_arg(&svc.key), d.socket_addr(), d.weight);
+            if d.forward == ForwardMethod::Tunnel {
+                let t = match d.tunnel_type {
+                    TunnelType::Ipip => "ipip",
+                    TunnelType::Gue => "gue",
+                    TunnelType::Gre => "gre",
+                };
+                l += &format!(" --tun-type {t}");
+                if d.tunnel_type == TunnelType::Gue {
+                    l += &format!(" --tun-port {}", d.tunnel_port);
+                }
+                if d.tunnel_type != TunnelType::Ipip {
+                    match d.tunnel_checksum {
+                        TunnelChecksum::NoCsum => l += " --tun-nocsum",
+                        TunnelChecksum::Csum => l += " --tun-csum",
+                        TunnelChecksum::RemCsum => l += " --tun-remcsum",
+                        TunnelChecksum::Other(n) => l += &format!(" --tun-flags?{n}"),
+                    }
+                }
+            }
+            lines.push(l);
+        }
+    }
+    lines.sort();
+    lines
+}
+
+/// ipvs-core and ipvsadm read the same table.
+#[track_caller]
+fn assert_agree(h: &mut Handle) {
+    assert_eq!(render_save(h), ipvsadm_save(), "ipvs-core (left) and ipvsadm -Sn (right) disagree");
+}
+
+#[track_caller]
+fn assert_save(expected: &[&str]) {
+    let mut e: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+    e.sort();
+    assert_eq!(ipvsadm_save(), e);
+}
+
+/// Flags as set by the caller (the kernel adds HASHED).
+fn user_flags(f: ServiceFlags) -> ServiceFlags {
+    let mut f = f;
+    f.remove(ServiceFlags::HASHED);
+    f
+}
+
+/// The settable part of a service, to compare what was written with what is read.
+#[track_caller]
+fn assert_same_settings(read: &Service, written: &Service) {
+    assert_eq!(read.key, written.key);
+    assert_eq!(read.scheduler, written.scheduler);
+    assert_eq!(user_flags(read.flags), user_flags(written.flags));
+    assert_eq!(read.timeout, written.timeout);
+    assert_eq!(read.netmask, written.netmask);
+    assert_eq!(read.pe_name, written.pe_name);
+}
+
+#[track_caller]
+fn assert_same_dest(read: &Destination, written: &Destination) {
+    let mut w = written.clone();
+    // Read-only counters are whatever the kernel has.
+    w.active_conns = read.active_conns;
+    w.inactive_conns = read.inactive_conns;
+    w.persistent_conns = read.persistent_conns;
+    w.stats = read.stats;
+    assert_eq!(*read, w);
+}
+
+lab_test! {
+    /// IPv4 TCP service with masquerading destinations and thresholds.
+    fn ipv4_service_and_destinations() {
+        let mut h = handle();
+        let key = ServiceKey::tcp(sa("192.0.2.1:80"));
+        let svc = Service::new(key, Scheduler::Wrr);
+        h.add_service(&svc).unwrap();
+        let mut d1 = Destination::new(sa("198.51.100.2:8080"), ForwardMethod::Masquerade).weight(3);
+        d1.upper_threshold = 100;
+        d1.lower_threshold = 10;
+        let d2 = Destination::new(sa("198.51.100.3:8080"), ForwardMethod::Masquerade);
+        h.add_destination(&key, &d1).unwrap();
+        h.add_destination(&key, &d2).unwrap();
+        assert_same_settings(&h.service(&key).unwrap(), &svc);
+        let mut dests = h.destinations(&key).unwrap();
+        dests.sort_by_key(|d| d.socket_addr());
+        assert_same_dest(&dests[0], &d1);
+        assert_same_dest(&dests[1], &d2);
+        assert_save(&[
+            "-A -t 192.0.2.1:80 -s wrr",
+            "-a -t 192.0.2.1:80 -r 198.51.100.2:8080 -m -w 3",
+            "-a -t 192.0.2.1:80 -r 198.51.100.3:8080 -m -w 1",
+        ]);
+        assert_agree(&mut h);
+        // Thresholds are not in -S output; ipvsadm shows them with --thresholds.
+        let thr = must("ipvsadm -Ln --thresholds").stdout;
+        let line = thr.lines().find(|l| l.contains("198.51.100.2:8080")).expect(&thr);
+        let cols: Vec<&str> = line.split_whitespace().collect();
+        assert_eq!(&cols[cols.len() - 4..cols.len() - 2], &["100", "10"], "{thr}");
+    }
+
+    /// IPv6 UDP service with IPv6 destinations.
+    fn ipv6_service_and_destinations() {
+        let mut h = handle();
+        let key = ServiceKey::udp(sa("[2001:db8::1]:53"));
+        let svc = Service::new(key, Scheduler::Lc);
+        h.add_service(&svc).unwrap();
+        let d = Destination::new(sa("[2001:db8::2]:5353"), ForwardMethod::Masquerade).weight(7);
+        h.add_destination(&key, &d).unwrap();
+        assert_same_settings(&h.service(&key).unwrap(), &svc);
+        assert_same_dest(&h.destinations(&key).unwrap()[0], &d);
+        assert_save(&["-A -u [2001:db8::1]:53 -s lc", "-a -u [2001:db8::1]:53 -r [2001:db8::2]:5353 -m -w 7"]);
+        assert_agree(&mut h);
+    }
+
+    /// Firewall-mark services for IPv4 and IPv6, with destinations.
+    fn fwmark_services_v4_and_v6() {
+        let mut h = handle();
+        let k4 = ServiceKey::fwmark(7, AddressFamily::Inet);
+        let k6 = ServiceKey::fwmark(8, AddressFamily::Inet6);
+        h.add_service(&Service::new(k4, Scheduler::Rr)).unwrap();
+        h.add_service(&Service::new(k6, Scheduler::Wlc)).unwrap();
+        h.add_destination(&k4, &Destination::new(sa("198.51.100.2:0"), ForwardMethod::DirectRoute)).unwrap();
+        h.add_destination(&k6, &Destination::new(sa("[2001:db8::5]:0"), ForwardMethod::DirectRoute)).unwrap();
+        assert_eq!(h.service(&k6).unwrap().key, k6);
+        assert_save(&[
+            "-A -f 7 -s rr",
+            "-a -f 7 -r 198.51.100.2:0 -g -w 1",
+            "-A -f 8 -6 -s wlc",
+            "-a -f 8 -6 -r [2001:db8::5]:0 -g -w 1",
+        ]);
+        assert_agree(&mut h);
+    }
+
+    /// SCTP services (IPv4 and IPv6).
+    fn sctp_service() {
+        let mut h = handle();
+        let k = ServiceKey::sctp(sa("192.0.2.1:3868"));
+        let k6 = ServiceKey::sctp(sa("[2001:db8::1]:3868"));
+        h.add_service(&Service::new(k, Scheduler::Rr)).unwrap();
+        h.add_service(&Service::new(k6, Scheduler::Rr)).unwrap();
+        h.add_destination(&k, &Destination::new(sa("198.51.100.2:3868"), ForwardMethod::Masquerade)).unwrap();
+        assert_save(&[
+            "-A --sctp-service 192.0.2.1:3868 -s rr",
+            "-A --sctp-service [2001:db8::1]:3868 -s rr",
+            "-a --sctp-service 192.0.2.1:3868 -r 198.51.100.2:3868 -m -w 1",
+        ]);
+        assert_agree(&mut h);
+    }
+
+    /// Every scheduler the kernel has, set and read back; one the kernel lacks
+    /// fails exactly as it does for ipvsadm.
+    fn every_scheduler() {
+        let mut h = handle();
+        for (i, sched) in Scheduler::KNOWN.iter().enumerate() {
+            let key = ServiceKey::tcp(SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, 1)), 1000 + i as u16));
+            let by_ipvsadm = sh(&format!("ipvsadm -A -t 192.0.2.2:{} -s {sched}", 1000 + i));
+            match h.add_service(&Service::new(key, sched.clone())) {
+                Ok(()) => {
+                    assert!(by_ipvsadm.success(), "ipvs-core could add {sched}, ipvsadm not: {by_ipvsadm}");
+                    assert_eq!(&h.service(&key).unwrap().scheduler, sched);
+                }
+                Err(Error::SchedulerNotFound { name }) => {
+                    assert_eq!(name, sched.as_str());
+                    assert!(!by_ipvsadm.success(), "ipvsadm has {sched}, ipvs-core said not found");
+                    assert!(by_ipvsadm.stderr.contains("Scheduler or persistence engine not found"), "{by_ipvsadm}");
+                }
+                Err(e) => panic!("{sched}: {e}"),
+            }
+        }
+        // Linux 6.1 has all but twos (added in 6.3).
+        let n = h.services().unwrap().len();
+        assert!(n >= 2 * 13, "only {n} services");
+        assert_agree(&mut h);
+    }
+
+    /// Every forwarding method, and the tunnel options (ipip, gue with port and
+    /// checksum flags, gre).
+    fn forward_methods_and_tunnel_options() {
+        let mut h = handle();
+        let key = ServiceKey::tcp(sa("192.0.2.1:80"));
+        h.add_service(&Service::new(key, Scheduler::Rr)).unwrap();
+        let masq = Destination::new(sa("198.51.100.2:8080"), ForwardMethod::Masquerade);
+        let dr = Destination::new(sa("198.51.100.3:80"), ForwardMethod::DirectRoute);
+        let ipip = Destination::new(sa("198.51.100.4:80"), ForwardMethod::Tunnel);
+        let mut gue = Destination::new(sa("198.51.100.5:80"), ForwardMethod::Tunnel);
+        gue.tunnel_type = TunnelType::Gue;
+        gue.tunnel_port = 6080;
+        gue.tunnel_checksum = TunnelChecksum::RemCsum;
+        let mut gue2 = gue.clone();
+        gue2.addr = "198.51.100.6".parse().unwrap();
+        gue2.tunnel_checksum = TunnelChecksum::Csum;
+        let mut gre = Destination::new(sa("198.51.100.7:80"), ForwardMethod::Tunnel);
+        gre.tunnel_type = TunnelType::Gre;
+        gre.tunnel_checksum = TunnelChecksum::Csum;
+        let all = [&masq, &dr, &ipip, &gue, &gue2, &gre];
+        for d in all {
+            h.add_destination(&key, d).unwrap();
+        }
+        let read = h.destinations(&key).unwrap();
+        for d in all {
+            let r = read.iter().find(|r| r.addr == d.addr).expect("destination read back");
+            assert_same_dest(r, d);
+        }
+        assert_save(&[
+            "-A -t 192.0.2.1:80 -s rr",
+            "-a -t 192.0.2.1:80 -r 198.51.100.2:8080 -m -w 1",
+            "-a -t 192.0.2.1:80 -r 198.51.100.3:80 -g -w 1",
+            "-a -t 192.0.2.1:80 -r 198.51.100.4:80 -i -w 1 --tun-type ipip",
+            "-a -t 192.0.2.1:80 -r 198.51.100.5:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-remcsum",
+            "-a -t 192.0.2.1:80 -r 198.51.100.6:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum",
+            "-a -t 192.0.2.1:80 -r 198.51.100.7:80 -i -w 1 --tun-type gre --tun-csum",
+        ]);
+        assert_agree(&mut h);
+        // Local and bypass have no ipvsadm flag; the kernel keeps them and ipvs-core reads them back.
+        let key2 = ServiceKey::tcp(sa("192.0.2.1:81"));
+        h.add_service(&Service::new(key2, Scheduler::Rr)).unwrap();
+        let local = Destination::new(sa("198.51.100.8:81"), ForwardMethod::Local);
+        let bypass = Destination::new(sa("198.51.100.9:81"), ForwardMethod::Bypass);
+        h.add_destination(&key2, &local).unwrap();
+        h.add_destination(&key2, &bypass).unwrap();
+        let read = h.destinations(&key2).unwrap();
+        assert_same_dest(read.iter().find(|r| r.addr == local.addr).unwrap(), &local);
+        assert_same_dest(read.iter().find(|r| r.addr == bypass.addr).unwrap(), &bypass);
+        let list = must("ipvsadm -Ln -t 192.0.2.1:81").stdout;
+        assert!(list.lines().any(|l| l.contains("198.51.100.8:81") && l.contains("Local")), "{list}");
+    }
+
+    /// Persistence with netmask (IPv4 mask, IPv6 prefix), persistence engine sip,
+    /// scheduler flags and one-packet scheduling.
+    fn persistence_netmask_pe_and_flags() {
+        let mut h = handle();
+        let mut p4 = Service::new(ServiceKey::tcp(sa("192.0.2.1:443")), Scheduler::Wlc).persistent(300);
+        p4.netmask = Netmask::V4(Ipv4Addr::new(255, 255, 255, 0));
+        let mut p6 = Service::new(ServiceKey::tcp(sa("[2001:db8::1]:443")), Scheduler::Sh).persistent(60);
+        p6.netmask = Netmask::V6(64);
+        p6.flags |= ServiceFlags::SH_FALLBACK | ServiceFlags::SH_PORT;
+        let mut sip = Service::new(ServiceKey::udp(sa("192.0.2.1:5060")), Scheduler::Rr).persistent(120);
+        sip.pe_name = Some("sip".into());
+        let mut one = Service::new(ServiceKey::udp(sa("192.0.2.1:53")), Scheduler::Mh);
+        one.flags |= ServiceFlags::ONEPACKET | ServiceFlags::MH_PORT;
+        for s in [&p4, &p6, &sip, &one] {
+            h.add_service(s).unwrap();
+            assert_same_settings(&h.service(&s.key).unwrap(), s);
+        }
+        assert_save(&[
+            "-A -t 192.0.2.1:443 -s wlc -p 300 -M 255.255.255.0",
+            "-A -t [2001:db8::1]:443 -s sh -p 60 -M 64 -b sh-fallback,sh-port",
+            "-A -u 192.0.2.1:5060 -s rr -p 120 --pe sip",
+            "-A -u 192.0.2.1:53 -s mh -o -b mh-port",
+        ]);
+        assert_agree(&mut h);
+    }
+
+    /// Editing a service and a destination; deleting them.
+    fn edit_and_delete() {
+        let mut h = handle();
+        let key = ServiceKey::tcp(sa("192.0.2.1:80"));
+        h.add_service(&Service::new(key, Scheduler::Rr)).unwrap();
+        let mut d = Destination::new(sa("198.51.100.2:80"), ForwardMethod::DirectRoute);
+        h.add_destination(&key, &d).unwrap();
+        let mut edited = Service::new(key, Scheduler::Wlc).persistent(600);
+        edited.netmask = Netmask::V4(Ipv4Addr::new(255, 255, 0, 0));
+        h.edit_service(&edited).unwrap();
+        assert_same_settings(&h.service(&key).unwrap(), &edited);
+        d.weight = 42;
+        d.upper_threshold = 5;
+        h.edit_destination(&key, &d).unwrap();
+        assert_same_dest(&h.destinations(&key).unwrap()[0], &d);
+        assert_save(&["-A -t 192.0.2.1:80 -s wlc -p 600 -M 255.255.0.0", "-a -t 192.0.2.1:80 -r 198.51.100.2:80 -g -w 42"]);
+        assert_agree(&mut h);
+        h.delete_destination(&key, d.socket_addr()).unwrap();
+        assert!(h.destinations(&key).unwrap().is_empty());
+        assert_save(&["-A -t 192.0.2.1:80 -s wlc -p 600 -M 255.255.0.0"]);
+        h.delete_service(&key).unwrap();
+        assert!(h.services().unwrap().is_empty());
+        assert_save(&[]);
+    }
+
+    /// Flush removes every service, as ipvsadm -C does.
+    fn flush() {
+        let mut h = handle();
+        must("ipvsadm -A -t 192.0.2.1:80 -s rr && ipvsadm -A -u 192.0.2.1:53 -s rr && ipvsadm -A -f 3 -s rr");
+        assert_eq!(h.services().unwrap().len(), 3);
+        h.flush().unwrap();
+        assert!(h.services().unwrap().is_empty());
+        assert_save(&[]);
+    }
+
+    /// Timeouts set through ipvs-core show in ipvsadm, and the other way round;
+    /// zero leaves a value unchanged.
+    fn timeouts() {
+        let mut h = handle();
+        h.set_timeouts(&Timeouts { tcp: 900, tcp_fin: 120, udp: 300 }).unwrap();
+        assert_eq!(h.timeouts().unwrap(), Timeouts { tcp: 900, tcp_fin: 120, udp: 300 });
+        assert_eq!(must("ipvsadm -L --timeout").stdout.trim(), "Timeout (tcp tcpfin udp): 900 120 300");
+        h.set_timeouts(&Timeouts { tcp: 0, tcp_fin: 0, udp: 77 }).unwrap();
+        assert_eq!(h.timeouts().unwrap(), Timeouts { tcp: 900, tcp_fin: 120, udp: 77 });
+        must("ipvsadm --set 1000 100 10");
+        assert_eq!(h.timeouts().unwrap(), Timeouts { tcp: 1000, tcp_fin: 100, udp: 10 });
+    }
+
+    /// Version and connection table size agree with ipvsadm's header line.
+    fn info() {
+        let mut h = handle();
+        let info = h.info().unwrap();
+        let header = must("ipvsadm -Ln").stdout.lines().next().unwrap_or_default().to_string();
+        assert_eq!(header, format!("IP Virtual Server version {} (size={})", info.version_string(), info.conn_table_size));
+    }
+
+    /// Sync daemons: start master and backup with every attribute, list, stop.
+    fn sync_daemons() {
+        let mut h = handle();
+        let master = SyncDaemon::new(DaemonState::Master, "lo", 9);
+        let backup = SyncDaemon {
+            state: DaemonState::Backup,
+            mcast_ifn: "lo".into(),
+            syncid: 3,
+            sync_maxlen: Some(1400),
+            mcast_group: Some("239.1.1.1".parse().unwrap()),
+            mcast_port: Some(9000),
+            mcast_ttl: Some(2),
+        };
+        h.start_daemon(&master).unwrap();
+        h.start_daemon(&backup).unwrap();
+        let mut ds = h.daemons().unwrap();
+        ds.sort_by_key(|d| d.state.to_raw());
+        assert_eq!(ds.len(), 2);
+        assert_eq!(ds[0].state, DaemonState::Master);
+        assert_eq!((ds[0].mcast_ifn.as_str(), ds[0].syncid), ("lo", 9));
+        assert_eq!(ds[1], backup);
+        let listed = must("ipvsadm -L --daemon").stdout;
+        let render = |d: &SyncDaemon| {
+            format!(
+                "{} sync daemon (mcast={}, syncid={}, maxlen={}, group={}, port={}, ttl={})",
+                if d.state == DaemonState::Master { "master" } else { "backup" },
+                d.mcast_ifn,
+                d.syncid,
+                d.sync_maxlen.unwrap_or_default(),
+                d.mcast_group.map(|g| g.to_string()).unwrap_or_default(),
+                d.mcast_port.unwrap_or_default(),
+                d.mcast_ttl.unwrap_or_default()
+            )
+        };
+        let mut ours: Vec<String> = ds.iter().map(render).collect();
+        let mut theirs: Vec<String> = listed.lines().map(str::to_string).collect();
+        ours.sort();
+        theirs.sort();
+        assert_eq!(ours, theirs);
+        assert!(matches!(h.start_daemon(&master), Err(Error::DaemonExists)));
+        h.stop_daemon(DaemonState::Master).unwrap();
+        assert_eq!(h.daemons().unwrap(), vec![backup]);
+        h.stop_daemon(DaemonState::Backup).unwrap();
+        assert!(h.daemons().unwrap().is_empty());
+        assert_eq!(must("ipvsadm -L --daemon").stdout, "");
+        assert!(matches!(h.stop_daemon(DaemonState::Backup), Err(Error::NoSuchDaemon)), "stopping a stopped daemon");
+    }
+
+    /// Counters grow with traffic through NAT, agree with ipvsadm --stats --exact,
+    /// zero per service and globally; /proc/net/ip_vs_conn shows the connections.
+    fn stats_grow_with_traffic_and_zero() {
+        let topo = Topology::nat(2);
+        let _echo: Vec<TcpServer> =
+            topo.servers.iter().map(|s| TcpServer::echo(&s.ns, SocketAddr::new(s.addr, 8080))).collect();
+        let mut h = handle();
+        let key = ServiceKey::tcp(SocketAddr::new(topo.vip, 80));
+        let other = ServiceKey::tcp(SocketAddr::new(topo.vip, 81));
+        h.add_service(&Service::new(key, Scheduler::Rr)).unwrap();
+        h.add_service(&Service::new(other, Scheduler::Rr)).unwrap();
+        for s in &topo.servers {
+            h.add_destination(&key, &Destination::new(SocketAddr::new(s.addr, 8080), ForwardMethod::Masquerade)).unwrap();
+            h.add_destination(&other, &Destination::new(SocketAddr::new(s.addr, 8080), ForwardMethod::Masquerade)).unwrap();
+        }
+        assert_eq!(h.service(&key).unwrap().stats, Stats::default());
+        let traffic = |port: u16, n: usize| {
+            let vip = SocketAddr::new(topo.vip, port);
+            topo.client
+                .spawn(move || {
+                    for _ in 0..n {
+                        let mut s = TcpStream::connect_timeout(&vip, Duration::from_secs(5)).expect("connect");
+                        s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+                        s.write_all(b"0123456789").expect("write");
+                        let mut b = [0u8; 10];
+                        s.read_exact(&mut b).expect("echo");
+                    }
+                })
+                .join()
+                .expect("client");
+        };
+        traffic(80, 4);
+        traffic(81, 2);
+        // Counters are folded in by the 2-second estimator: poll until they show.
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while h.service(&key).unwrap().stats.conns < 4 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let svc = h.service(&key).unwrap();
+        assert_eq!(svc.stats.conns, 4, "{:?}", svc.stats);
+        assert!(svc.stats.inpkts >= 4 * 4 && svc.stats.inbytes > 40 && svc.stats.outbytes > 40, "{:?}", svc.stats);
+        let dests = h.destinations(&key).unwrap();
+        assert_eq!(dests.iter().map(|d| d.stats.conns).sum::<u64>(), 4);
+        assert!(dests.iter().all(|d| d.stats.conns == 2), "round robin: {dests:?}");
+        // Same counters as ipvsadm, with no traffic in between.
+        let exact = must("ipvsadm -Ln --stats --exact").stdout;
+        let row = |needle: &str| -> Vec<u64> {
+            let l = exact.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle} in {exact}"));
+            l.split_whitespace().skip(if l.trim_start().starts_with("->") { 2 } else { 2 }).filter_map(|v| v.parse().ok()).collect()
+        };
+        let s = &svc.stats;
+        assert_eq!(row(&format!("TCP  {}:80", topo.vip)), vec![s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes], "{exact}");
+        // Connections are in /proc/net/ip_vs_conn, as ipvsadm -Lnc shows them.
+        let conns = connections().unwrap();
+        let to_vip: Vec<_> = conns.iter().filter(|c| c.virtual_addr == SocketAddr::new(topo.vip, 80)).collect();
+        assert_eq!(to_vip.len(), 4, "{conns:?}");
+        assert!(to_vip.iter().all(|c| c.protocol == "TCP" && c.destination.port() == 8080));
+        let lnc = must("ipvsadm -Lnc").stdout;
+        assert_eq!(lnc.lines().filter(|l| l.contains(&format!("{}:80", topo.vip))).count(), 4, "{lnc}");
+        // Zero one service: its counters go to 0, the other keeps its own.
+        while h.service(&other).unwrap().stats.conns < 2 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        h.zero(Some(&key)).unwrap();
+        assert_eq!(h.service(&key).unwrap().stats.conns, 0);
+        assert!(h.destinations(&key).unwrap().iter().all(|d| d.stats.conns == 0));
+        assert_eq!(h.service(&other).unwrap().stats.conns, 2);
+        h.zero(None).unwrap();
+        assert_eq!(h.service(&other).unwrap().stats.conns, 0);
+        let exact = must("ipvsadm -Ln --stats --exact").stdout;
+        assert!(exact.lines().skip(3).all(|l| l.split_whitespace().skip(2).all(|v| v == "0")), "{exact}");
+    }
+
+    /// Every error a user can hit comes back typed, and ipvsadm agrees it is an error.
+    fn typed_errors() {
+        let mut h = handle();
+        let key = ServiceKey::tcp(sa("192.0.2.1:80"));
+        let missing = ServiceKey::tcp(sa("192.0.2.77:80"));
+        let d = Destination::new(sa("198.51.100.2:80"), ForwardMethod::DirectRoute);
+        h.add_service(&Service::new(key, Scheduler::Rr)).unwrap();
+        h.add_destination(&key, &d).unwrap();
+        let e = |r: Result<()>| r.expect_err("must fail");
+        assert!(matches!(e(h.add_service(&Service::new(key, Scheduler::Rr))), Error::ServiceExists));
+        assert!(sh("ipvsadm -A -t 192.0.2.1:80 -s rr").stderr.contains("Service already exists"));
+        assert!(matches!(h.service(&missing), Err(Error::NoSuchService)));
+        assert!(matches!(e(h.edit_service(&Service::new(missing, Scheduler::Rr))), Error::NoSuchService));
+        assert!(matches!(e(h.delete_service(&missing)), Error::NoSuchService));
+        assert!(sh("ipvsadm -D -t 192.0.2.77:80").stderr.contains("No such service"));
+        assert!(matches!(h.destinations(&missing), Err(Error::NoSuchService)));
+        assert!(matches!(e(h.zero(Some(&missing))), Error::NoSuchService));
+        assert!(matches!(e(h.add_destination(&missing, &d)), Error::NoSuchService));
+        assert!(matches!(e(h.add_destination(&key, &d)), Error::DestinationExists));
+        assert!(sh("ipvsadm -a -t 192.0.2.1:80 -r 198.51.100.2:80 -g").stderr.contains("Destination already exists"));
+        let nod = Destination::new(sa("198.51.100.99:80"), ForwardMethod::DirectRoute);
+        assert!(matches!(e(h.edit_destination(&key, &nod)), Error::NoSuchDestination));
+        assert!(matches!(e(h.delete_destination(&key, nod.socket_addr())), Error::NoSuchDestination));
+        assert!(sh("ipvsadm -d -t 192.0.2.1:80 -r 198.51.100.99:80").stderr.contains("No such destination"));
+        match e(h.add_service(&Service::new(ServiceKey::tcp(sa("192.0.2.1:81")), Scheduler::from("nosuch")))) {
+            Error::SchedulerNotFound { name } => assert_eq!(name, "nosuch"),
+            other => panic!("{other}"),
+        }
+        let mut bad_pe = Service::new(ServiceKey::udp(sa("192.0.2.1:5060")), Scheduler::Rr).persistent(10);
+        bad_pe.pe_name = Some("nope".into());
+        assert!(matches!(e(h.add_service(&bad_pe)), Error::SchedulerNotFound { .. }));
+        // Bad netmasks: the family mismatch is caught before sending; an IPv6
+        // prefix of 0 is refused by the kernel (ipvsadm refuses it too).
+        let mut wrong_family = Service::new(ServiceKey::tcp(sa("192.0.2.1:82")), Scheduler::Rr).persistent(10);
+        wrong_family.netmask = Netmask::V6(64);
+        match e(h.add_service(&wrong_family)) {
+            Error::InvalidArgument { what } => assert!(what.contains("netmask"), "{what}"),
+            other => panic!("{other}"),
+        }
+        let mut plen0 = Service::new(ServiceKey::tcp(sa("[2001:db8::1]:80")), Scheduler::Rr).persistent(10);
+        plen0.netmask = Netmask::V6(0);
+        match e(h.add_service(&plen0)) {
+            Error::InvalidArgument { what } => assert!(what.contains("netmask 0"), "{what}"),
+            other => panic!("{other}"),
+        }
+        assert!(!sh("ipvsadm -A -t [2001:db8::1]:80 -s rr -p 10 -M 0").success());
+        // Thresholds the kernel refuses (lower above upper) name the destination.
+        let mut thr = Destination::new(sa("198.51.100.3:80"), ForwardMethod::DirectRoute);
+        thr.upper_threshold = 5;
+        thr.lower_threshold = 10;
+        match e(h.add_destination(&key, &thr)) {
+            Error::InvalidArgument { what } => assert!(what.contains("198.51.100.3:80"), "{what}"),
+            other => panic!("{other}"),
+        }
+        match e(h.add_service(&Service::new(ServiceKey::fwmark(0, AddressFamily::Inet), Scheduler::Rr))) {
+            Error::InvalidArgument { what } => assert!(what.contains("mark"), "{what}"),
+            other => panic!("{other}"),
+        }
+        match e(h.start_daemon(&SyncDaemon::new(DaemonState::Master, "nosuchif0", 1))) {
+            Error::InvalidArgument { what } => assert!(what.contains("nosuchif0"), "{what}"),
+            other => panic!("{other}"),
+        }
+        // Nothing half-applied: the table is what it was.
+        assert_eq!(ipvsadm_save(), vec!["-A -t 192.0.2.1:80 -s rr".to_string(), "-a -t 192.0.2.1:80 -r 198.51.100.2:80 -g -w 1".to_string()]);
+    }
+
+    /// Without CAP_NET_ADMIN every IPVS command is refused with PermissionDenied.
+    fn permission_denied_without_cap_net_admin() {
+        // Capabilities are per thread: drop CAP_NET_ADMIN on a fresh thread only
+        // (it inherits this thread's network namespace).
+        let r = std::thread::spawn(|| {
+            drop_cap_net_admin();
+            let mut h = Handle::new().expect("family lookup needs no capability");
+            (h.services().map(|_| ()), h.add_service(&Service::new(ServiceKey::tcp(sa("192.0.2.1:80")), Scheduler::Rr)))
+        })
+        .join()
+        .expect("thread");
+        assert!(matches!(r.0, Err(Error::PermissionDenied)), "{:?}", r.0);
+        assert!(matches!(r.1, Err(Error::PermissionDenied)), "{:?}", r.1);
+        assert!(r.1.unwrap_err().to_string().contains("CAP_NET_ADMIN"));
+        assert!(ipvsadm_save().is_empty());
+    }
+
+    /// A batch sends many requests in one sendmsg and reports each item: good ones
+    /// are applied, failing ones say why, in order.
+    fn batch_reports_each_item() {
+        let mut h = handle();
+        let mut b = h.batch();
+        for i in 0..150u16 {
+            let key = ServiceKey::tcp(SocketAddr::new("192.0.2.1".parse().unwrap(), 1000 + i));
+            b.push(Request::AddService(Service::new(key, Scheduler::Rr)));
+            b.push(Request::AddDestination(key, Destination::new(sa("198.51.100.2:80"), ForwardMethod::DirectRoute)));
+        }
+        // Three bad items among them.
+        b.push(Request::AddService(Service::new(ServiceKey::tcp(sa("192.0.2.1:1000")), Scheduler::Rr)));
+        b.push(Request::DeleteService(ServiceKey::tcp(sa("192.0.2.9:9"))));
+        b.push(Request::AddService(Service::new(ServiceKey::fwmark(0, AddressFamily::Inet), Scheduler::Rr)));
+        b.push(Request::SetTimeouts(Timeouts { tcp: 901, tcp_fin: 0, udp: 0 }));
+        assert_eq!(b.len(), 304);
+        let report = b.execute().unwrap();
+        assert_eq!(report.items.len(), 304);
+        let failed: Vec<usize> = report.failures().map(|(i, _)| i).collect();
+        assert_eq!(failed, vec![300, 301, 302]);
+        assert!(matches!(report.items[300].result, Err(Error::ServiceExists)));
+        assert!(matches!(report.items[301].result, Err(Error::NoSuchService)));
+        assert!(matches!(report.items[302].result, Err(Error::InvalidArgument { .. })));
+        assert!(report.items[303].result.is_ok());
+        assert_eq!(h.services().unwrap().len(), 150);
+        assert_eq!(ipvsadm_save().len(), 300);
+        assert_eq!(h.timeouts().unwrap().tcp, 901);
+        assert_agree(&mut h);
+    }
+
+    /// Streaming dumps yield the same as the collected ones over a table larger than
+    /// one netlink datagram; an abandoned stream leaves the handle usable.
+    fn streaming_dumps() {
+        let mut h = handle();
+        let mut b = h.batch();
+        for i in 0..400u16 {
+            b.push(Request::AddService(Service::new(ServiceKey::udp(SocketAddr::new("192.0.2.1".parse().unwrap(), 2000 + i)), Scheduler::Wrr)));
+        }
+        let key = ServiceKey::udp(sa("192.0.2.1:2000"));
+        for i in 0..300u16 {
+            b.push(Request::AddDestination(key, Destination::new(SocketAddr::new("198.51.100.2".parse().unwrap(), 3000 + i), ForwardMethod::Masquerade)));
+        }
+        assert!(b.execute().unwrap().is_ok());
+        let all = h.services().unwrap();
+        let streamed: Vec<Service> = h.services_iter().unwrap().map(|r| r.unwrap()).collect();
+        assert_eq!(all.len(), 400);
+        assert_eq!(streamed, all);
+        let dests: Vec<Destination> = h.destinations_iter(&key).unwrap().map(|r| r.unwrap()).collect();
+        assert_eq!(dests, h.destinations(&key).unwrap());
+        assert_eq!(dests.len(), 300);
+        {
+            let mut it = h.services_iter().unwrap();
+            assert!(it.next().is_some());
+        }
+        assert_eq!(h.services().unwrap().len(), 400);
+        assert_eq!(ipvsadm_save().len(), 700);
+    }
+}
+
+/// Drop CAP_NET_ADMIN from the calling thread's effective set.
+fn drop_cap_net_admin() {
+    #[repr(C)]
+    struct Header {
+        version: u32,
+        pid: i32,
+    }
+    #[repr(C)]
+    #[derive(Clone, Copy, Default)]
+    struct Data {
+        effective: u32,
+        permitted: u32,
+        inheritable: u32,
+    }
+    const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+    const CAP_NET_ADMIN: u32 = 12;
+    let mut header = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut data = [Data::default(); 2];
+    // SAFETY: capget/capset with a v3 header and two data structs, as the ABI requires.
+    unsafe {
+        assert_eq!(libc::syscall(libc::SYS_capget, &mut header as *mut Header, data.as_mut_ptr()), 0);
+        data[0].effective &= !(1 << CAP_NET_ADMIN);
+        assert_eq!(libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()), 0);
+    }
+}
+
+/// On a host without IPVS (development machines and CI), the handle says so.
+#[test]
+fn ipvs_unavailable_on_a_host_without_ipvs() {
+    if std::path::Path::new("/proc/net/ip_vs").exists() || std::env::var_os(ipvs_lab::INSIDE_ENV).is_some() {
+        let _ = writeln!(std::io::stderr(), "SKIPPED core::ipvs_unavailable_on_a_host_without_ipvs: this kernel has IPVS");
+        return;
+    }
+    match Handle::new() {
+        Err(Error::IpvsUnavailable { reason }) => assert!(reason.contains("IPVS"), "{reason}"),
+        other => panic!("expected IpvsUnavailable, got {other:?}"),
+    }
+    let msg = Handle::new().unwrap_err().to_string();
+    assert!(msg.contains("modprobe ip_vs"), "{msg}");
+}
