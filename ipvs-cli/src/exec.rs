@@ -59,11 +59,35 @@ fn errno_of(err: &Error) -> Option<i32> {
     })
 }
 
+/// ipvs-core folds some errnos into [`Error::InvalidArgument`]; recover the
+/// kernel's errno where the request tells which it was.
+fn refine_errno(op: Option<Op>, request: Option<&Request>, err: &Error, errno: i32) -> i32 {
+    let Error::InvalidArgument { what } = err else {
+        return errno;
+    };
+    match (op, request) {
+        // ip_vs_add_dest/edit_dest: ERANGE when the lower threshold exceeds the upper.
+        (Some(Op::AddDest | Op::EditDest), Some(Request::AddDestination(_, d) | Request::EditDestination(_, d)))
+            if d.lower_threshold > d.upper_threshold =>
+        {
+            libc::ERANGE
+        }
+        (Some(Op::StartDaemon), _) if what.contains("does not exist") => libc::ENODEV,
+        _ => errno,
+    }
+}
+
 /// libipvs's `ipvs_strerror`: the message ipvsadm prints for a failed call.
 pub fn ipvs_strerror(op: Option<Op>, err: &Error) -> String {
+    ipvs_strerror_for(op, None, err)
+}
+
+/// [`ipvs_strerror`] knowing the request that failed.
+pub fn ipvs_strerror_for(op: Option<Op>, request: Option<&Request>, err: &Error) -> String {
     let Some(errno) = errno_of(err) else {
         return err.to_string();
     };
+    let errno = refine_errno(op, request, err, errno);
     let specific = match (op, errno) {
         (Some(Op::AddService), libc::EEXIST) => Some("Service already exists"),
         (Some(Op::AddService | Op::EditService), libc::ENOENT) => {
@@ -174,7 +198,11 @@ pub fn execute(program: &str, action: &Action, h: &mut Handle) -> Outcome {
 fn apply(h: &mut Handle, request: &Request, op: Op) -> Outcome {
     match h.execute(request) {
         Ok(()) => Outcome::default(),
-        Err(e) => Outcome { stderr: format!("{}\n", ipvs_strerror(Some(op), &e)), code: 255, ..Default::default() },
+        Err(e) => Outcome {
+            stderr: format!("{}\n", ipvs_strerror_for(Some(op), Some(request), &e)),
+            code: 255,
+            ..Default::default()
+        },
     }
 }
 

@@ -141,11 +141,12 @@ pub fn service_protocol(key: &ServiceKey) -> Option<Protocol> {
 /// `-t 192.0.2.1:80`, `-f 7 -6` (`-S`).
 pub fn service_name(names: &dyn Names, key: &ServiceKey, format: &Format) -> String {
     match key {
-        ServiceKey::FwMark { mark, family } => match (format.rule, family) {
-            (true, AddressFamily::Inet6) => format!("-f {mark} -6"),
-            (true, AddressFamily::Inet) => format!("-f {mark}"),
-            (false, AddressFamily::Inet6) => format!("FWM  {mark} IPv6"),
-            (false, AddressFamily::Inet) => format!("FWM  {mark}"),
+        // ipvsadm prints the mark with %d: marks above 2^31 show negative.
+        ServiceKey::FwMark { mark, family } => match (format.rule, family, *mark as i32) {
+            (true, AddressFamily::Inet6, m) => format!("-f {m} -6"),
+            (true, AddressFamily::Inet, m) => format!("-f {m}"),
+            (false, AddressFamily::Inet6, m) => format!("FWM  {m} IPv6"),
+            (false, AddressFamily::Inet, m) => format!("FWM  {m}"),
         },
         ServiceKey::Addr { protocol, addr } => {
             let vname = addrport(names, addr.ip(), addr.port(), Some(*protocol), format.numeric);

@@ -6,3 +6,5 @@
 mod lab;
 mod core;
 mod core_fixtures;
+mod cli;
+mod cli_kernel;
