@@ -447,7 +447,9 @@ pub fn connection(names: &dyn Names, c: &Connection, format: &Format) -> String 
     };
     let name = |a: std::net::SocketAddr| addrport(names, a.ip(), a.port(), protocol, format.numeric);
     let expire = format!("{:02}:{:02}", c.expires / 60, c.expires % 60);
-    if format.persistent_conn {
+    // ipvsadm prints the persistence-engine columns only for entries that have
+    // them (all 11 fields scanned); other lines keep the short layout.
+    if format.persistent_conn && c.pe_name.is_some() && c.pe_data.is_some() {
         format!(
             "{:<3} {:<6} {:<11} {:<18} {:<18} {:<18} {:<16} {}\n",
             c.protocol,
