@@ -847,7 +847,9 @@ pub fn parse(program: &str, args: &[String], reading_stdin: bool) -> Result<Acti
             }
             Tag::Pe => {
                 e.set_option(opt::PE)?;
-                e.pe_name = truncate(&arg, 16);
+                // ipvsadm copies 16 bytes into a 16-byte buffer with no room for
+                // the NUL; the kernel then sees at most 15 meaningful bytes.
+                e.pe_name = truncate(&arg, 15);
             }
             Tag::SchedFlags => {
                 e.set_option(opt::SCHED_FLAGS)?;

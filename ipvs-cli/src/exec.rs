@@ -126,14 +126,21 @@ fn strerror(errno: i32) -> String {
     }
 }
 
-/// Open the IPVS handle as ipvsadm's `main` does: on failure try loading the
-/// module once, then give up with its message and exit code 2.
+/// Open the IPVS handle as ipvsadm's `main` does (libipvs's `ipvs_init` also
+/// reads the IPVS info, so an unprivileged user fails here, as there): on
+/// failure try loading the module once, then give up with its message and
+/// exit code 2.
 pub fn connect() -> Result<Handle, Outcome> {
-    match Handle::new() {
+    fn open() -> Result<Handle, Error> {
+        let mut h = Handle::new()?;
+        h.info()?;
+        Ok(h)
+    }
+    match open() {
         Ok(h) => Ok(h),
         Err(_) => {
             let _ = std::process::Command::new("/sbin/modprobe").arg("--").arg("ip_vs").status();
-            Handle::new().map_err(|e| Outcome {
+            open().map_err(|e| Outcome {
                 stdout: String::new(),
                 stderr: format!(
                     "Can't initialize ipvs: {}\nAre you sure that IP Virtual Server is built in the kernel or as module?\n",
@@ -397,4 +404,50 @@ fn save(h: &mut Handle, format: &Format, lossless: bool) -> Outcome {
 /// Merge outcomes of consecutive commands (restore).
 pub(crate) fn merge_into(acc: &mut Outcome, next: Outcome) {
     acc.merge(next);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipvs_core::{Destination, ForwardMethod, ServiceKey};
+
+    #[test]
+    fn kernel_errors_read_as_libipvs_words_them() {
+        assert_eq!(ipvs_strerror(Some(Op::AddService), &Error::ServiceExists), "Service already exists");
+        assert_eq!(
+            ipvs_strerror(Some(Op::AddService), &Error::SchedulerNotFound { name: "x".into() }),
+            "Scheduler or persistence engine not found"
+        );
+        assert_eq!(ipvs_strerror(Some(Op::AddDest), &Error::NoSuchService), "Service not defined");
+        assert_eq!(ipvs_strerror(Some(Op::DeleteService), &Error::NoSuchService), "No such service");
+        assert_eq!(ipvs_strerror(Some(Op::EditDest), &Error::NoSuchDestination), "No such destination");
+        assert_eq!(ipvs_strerror(Some(Op::StopDaemon), &Error::NoSuchDaemon), "No daemon is running");
+        assert_eq!(ipvs_strerror(Some(Op::StartDaemon), &Error::DaemonExists), "Daemon has already run");
+        assert_eq!(
+            ipvs_strerror(Some(Op::Flush), &Error::PermissionDenied),
+            "Permission denied (you must be root)"
+        );
+        assert_eq!(ipvs_strerror(None, &Error::IpvsUnavailable { reason: String::new() }), "Protocol not available");
+        assert_eq!(ipvs_strerror(Some(Op::Zero), &Error::Errno { errno: libc::ENODEV }), "No such device");
+        let invalid = Error::InvalidArgument { what: "multicast interface \"x\" does not exist".into() };
+        assert_eq!(ipvs_strerror(Some(Op::StartDaemon), &invalid), "No such device");
+        let mut d = Destination::new("192.0.2.2:80".parse().unwrap(), ForwardMethod::Masquerade);
+        d.lower_threshold = 5;
+        let req = Request::AddDestination(ServiceKey::tcp("192.0.2.1:80".parse().unwrap()), d);
+        let invalid = Error::InvalidArgument { what: String::new() };
+        assert_eq!(ipvs_strerror_for(Some(Op::AddDest), Some(&req), &invalid), "Numerical result out of range");
+        assert_eq!(
+            ipvs_strerror(Some(Op::AddService), &invalid),
+            "Invalid operation.  Possibly wrong module version, address not unicast, ..."
+        );
+    }
+
+    #[test]
+    fn usage_names_the_program() {
+        let info = Info { version: 0x010201, conn_table_size: 4096 };
+        let u = usage("/sbin/ipvsadm", &info);
+        assert!(u.starts_with("ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\nUsage:\n  /sbin/ipvsadm -A|E"));
+        assert!(u.contains("  /sbin/ipvsadm --start-daemon {master|backup} [daemon-options]\n"));
+        assert!(u.ends_with("  --mcast-ttl ttl                     Multicast TTL (default=1)\n"));
+    }
 }

@@ -19,6 +19,7 @@
 //! assert_eq!(failure.message, "Illegal 'weight' option with the 'add-service' command\n");
 //! ```
 
+#![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod addr;

@@ -202,7 +202,7 @@ const SERVICES: &[Scenario] = &[
     sc("one-packet", &["ipvsadm -A -u 192.0.2.1:53 -o", "ipvsadm -A -f 3 -o", "ipvsadm -A -t 192.0.2.1:80 -o", "ipvsadm -Ln", "ipvsadm -Sn"]),
     sc("address-forms", &[
         "ipvsadm -A -t 0x7f.1:81",
-        "ipvsadm -A -t 1.2.3:82",
+        "ipvsadm -A -t 192.0.2:82",
         "ipvsadm -A -t 192.0.2.12:+80",
         "ipvsadm -A -t [192.0.2.13]:80 -p",
         "ipvsadm -A -t=192.0.2.14:80",
@@ -231,6 +231,52 @@ const SERVICES: &[Scenario] = &[
         "ipvsadm -l --timeout",
         "ipvsadm --set 1 2 2678400",
         "ipvsadm -Ln --timeout",
+    ]),
+    sc("edit-service-flags", &[
+        "ipvsadm -A -u 192.0.2.1:53 -s sh -b sh-port",
+        "ipvsadm -E -u 192.0.2.1:53 -s sh -b sh-fallback -o",
+        "ipvsadm -Ln",
+        "ipvsadm -E -u 192.0.2.1:53 -s mh -b mh-port -p 30 --pe sip",
+        "ipvsadm -Ln", "ipvsadm -Sn",
+        "ipvsadm -E -u 192.0.2.1:53 -s rr -p 30 -M 255.255.255.128",
+        "ipvsadm -Ln",
+    ]),
+    sc("unknown-persistence-engine", &["ipvsadm -A -t 192.0.2.1:80 -p --pe nosuch", "ipvsadm -A -t 192.0.2.1:80 -p --pe sipsipsipsipsipsipsip", "ipvsadm -Ln"]),
+    sc("partial-timeouts", &["ipvsadm --set 0 5 0", "ipvsadm -L --timeout", "ipvsadm --set 7 0 0", "ipvsadm -L --timeout", "ipvsadm --set 0 0 9", "ipvsadm -L --timeout"]),
+    sc("ipv6-loopback-names", &[
+        "ipvsadm -A -t [::1]:22 -s rr",
+        "ipvsadm -a -t [::1]:22 -r [::1]:22 -m",
+        "ipvsadm -L", "ipvsadm -S", "ipvsadm -Ln",
+    ]),
+    sc("long-option-names", &[
+        "ipvsadm --add-service --tcp-service 192.0.2.1:80 --scheduler rr --persistent 30 --netmask 255.255.255.0",
+        "ipvsadm --add-server --tcp-service 192.0.2.1:80 --real-server 192.0.2.2:80 --masquerading --weight 4 --u-threshold 9 --l-threshold 3",
+        "ipvsadm --add-service --udp-service 192.0.2.1:53 --ops --sched-flags flag-1",
+        "ipvsadm --add-service --fwmark-service 3 --ipv6 --scheduler lc",
+        "ipvsadm --add-server --fwmark-service 3 --ipv6 --real-server [2001:db8::3] --gatewaying",
+        "ipvsadm --add-server --udp-service 192.0.2.1:53 --real-server 192.0.2.9 --ipip --tun-type gue --tun-port 5555 --tun-remcsum",
+        "ipvsadm --list --numeric --thresholds", "ipvsadm --list --numeric --tun-info", "ipvsadm --save --numeric",
+        "ipvsadm --edit-server --tcp-service 192.0.2.1:80 --real-server 192.0.2.2:80 --masquerading --weight 1",
+        "ipvsadm --delete-server --tcp-service 192.0.2.1:80 --real-server 192.0.2.2:80",
+        "ipvsadm --edit-service --tcp-service 192.0.2.1:80 --scheduler wrr",
+        "ipvsadm --delete-service --tcp-service 192.0.2.1:80",
+        "ipvsadm --zero", "ipvsadm --list --numeric",
+    ]),
+    Scenario {
+        name: "local-forwarding",
+        setup: "ip addr add 192.0.2.200/32 dev lo",
+        steps: &[
+            "ipvsadm -A -t 192.0.2.1:80 -s rr",
+            "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.200 -m",
+            "ipvsadm -a -t 192.0.2.1:80 -r 127.0.0.1:8080 -m",
+            "ipvsadm -Ln", "ipvsadm -Sn", "ipvsadm -Ln --tun-info",
+        ],
+    },
+    sc("not-root", &[
+        "ipvsadm -A -t 192.0.2.1:80",
+        "setpriv --reuid=65534 --regid=65534 --clear-groups ipvsadm -Ln",
+        "setpriv --reuid=65534 --regid=65534 --clear-groups ipvsadm -A -t 192.0.2.2:80",
+        "ipvsadm -Ln",
     ]),
 ];
 
@@ -343,6 +389,39 @@ const DESTINATIONS: &[Scenario] = &[
         "i=1; while [ $i -le 40 ]; do ipvsadm -A -t 192.0.2.$i:80 -s rr || exit 1; ipvsadm -a -t 192.0.2.$i:80 -r 198.51.100.$i:8080 -m -w $i || exit 1; i=$((i+1)); done",
         "ipvsadm -Ln", "ipvsadm -Sn", "ipvsadm -Ln --stats --exact",
     ]),
+    sc("dest-quiesce-and-readd", &[
+        "ipvsadm -A -t 192.0.2.1:80 -s wlc",
+        "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.10 -m -w 5",
+        "ipvsadm -e -t 192.0.2.1:80 -r 192.0.2.10 -m -w 0",
+        "ipvsadm -Ln",
+        "ipvsadm -d -t 192.0.2.1:80 -r 192.0.2.10",
+        "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.10 -m -w 2",
+        "ipvsadm -Ln --persistent-conn",
+    ]),
+    sc("dest-ipv6-fwmark-tunnels", &[
+        "ipvsadm -A -f 5 -6 -s rr",
+        "ipvsadm -a -f 5 -6 -r 192.0.2.40 -i",
+        "ipvsadm -a -f 5 -6 -r 2001:db8::40 -i --tun-type gue --tun-port 6000 --tun-csum",
+        "ipvsadm -a -f 5 -6 -r 2001:db8::41 -i --tun-type gre",
+        "ipvsadm -Ln --tun-info", "ipvsadm -Sn",
+    ]),
+    sc("dest-sctp-tunnel", &[
+        "ipvsadm -A --sctp-service [2001:db8::7]:3868 -s rr",
+        "ipvsadm -a --sctp-service [2001:db8::7]:3868 -r [2001:db8::70]:3868 -m",
+        "ipvsadm -a --sctp-service [2001:db8::7]:3868 -r 2001:db8::71 -i --tun-type gue --tun-port 7000",
+        "ipvsadm -Ln --tun-info", "ipvsadm -S", "ipvsadm -Ln --stats",
+    ]),
+    sc("delete-dests-then-service", &[
+        "ipvsadm -A -t 192.0.2.1:80",
+        "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.10",
+        "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.11",
+        "ipvsadm -d -t 192.0.2.1:80 -r 192.0.2.10",
+        "ipvsadm -d -t 192.0.2.1:80 -r 192.0.2.11",
+        "ipvsadm -Ln",
+        "ipvsadm -D -t 192.0.2.1:80",
+        "ipvsadm -Ln",
+    ]),
+
 ];
 
 const LISTINGS: &[Scenario] = &[
@@ -394,6 +473,17 @@ const RESTORE: &[Scenario] = &[
     sc("restore-listing-and-nested", &[
         "printf -- '-A -t 192.0.2.1:80\\n-L -n\\n' | ipvsadm -R",
         "ipvsadm -R < /dev/null",
+    ]),
+    sc("restore-names-from-save", &[
+        "ipvsadm -A -t localhost:ssh -s rr",
+        "ipvsadm -a -t localhost:ssh -r 192.0.2.5:ssh -m",
+        "ipvsadm -A -u 192.0.2.1:domain -o",
+        "f=$(mktemp) && ipvsadm -S > $f && ipvsadm -C && ipvsadm -R < $f; s=$?; rm -f $f; exit $s",
+        "ipvsadm -Sn",
+    ]),
+    sc("restore-daemon-and-set", &[
+        "printf -- '--set 11 12 13\\n-A -t 192.0.2.1:80 -s rr\\n-L --timeout\\n' | ipvsadm -R",
+        "ipvsadm -L --timeout",
     ]),
 ];
 
