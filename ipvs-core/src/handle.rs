@@ -160,6 +160,14 @@ impl Handle {
         Ok(handle)
     }
 
+    /// Set the socket's receive buffer (`SO_RCVBUF`, capped by
+    /// `net.core.rmem_max`). Replies that overflow it are lost and reported as
+    /// [`Error::BufferOverflow`], never returned short.
+    pub fn set_receive_buffer(&self, bytes: usize) -> Result<()> {
+        self.socket.set_rx_buf_sz(bytes)?;
+        Ok(())
+    }
+
     /// The resolved generic-netlink family id of `IPVS`.
     pub fn family_id(&self) -> u16 {
         self.family_id
@@ -193,43 +201,29 @@ impl Handle {
                 "a {n}-byte reply did not fit the {cap}-byte receive buffer"
             ))),
             Ok(_) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => Err(Error::BufferOverflow(
-                "the socket receive queue overflowed (ENOBUFS); replies were lost".into(),
-            )),
+            Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                // Replies were dropped; throw away what is still queued so the
+                // next request starts from a clean socket.
+                self.drain();
+                Err(Error::BufferOverflow(
+                    "the socket receive queue overflowed (ENOBUFS); replies were lost".into(),
+                ))
+            }
             Err(e) => Err(Error::Io(e)),
         }
     }
 
-    /// Decode the datagram in `self.rx` into replies for sequence `seq`.
-    fn replies(&self, seq: u32, interrupted: &mut bool) -> Result<Vec<Reply>> {
-        let mut out = Vec::new();
-        for msg in codec::decode(&self.rx) {
-            let (header, payload) = msg?.into_parts();
-            if header.sequence_number != seq {
-                // A reply to an earlier request that was abandoned (e.g. a
-                // dropped dump iterator): not ours.
-                out.push(Reply::Skip);
-                continue;
+    /// Discard every queued datagram without blocking.
+    fn drain(&mut self) {
+        loop {
+            self.rx.clear();
+            match self.socket.recv(&mut self.rx, libc::MSG_DONTWAIT | libc::MSG_TRUNC) {
+                Ok(_) => continue,
+                // ENOBUFS may be reported again; anything else (EAGAIN) ends it.
+                Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => continue,
+                Err(_) => break,
             }
-            if header.flags & NLM_F_DUMP_INTR != 0 {
-                *interrupted = true;
-            }
-            out.push(match payload {
-                NetlinkPayload::InnerMessage(genl) => Reply::Msg(genl.payload),
-                NetlinkPayload::Error(e) => match e.code {
-                    None => Reply::Ack,
-                    Some(code) => {
-                        Reply::Nack(-code.get(), codec::ext_ack_message(header.flags, &e.header))
-                    }
-                },
-                NetlinkPayload::Done(_) => Reply::Done,
-                NetlinkPayload::Overrun(_) => {
-                    return Err(Error::BufferOverflow("kernel reported NLMSG_OVERRUN".into()))
-                }
-                _ => Reply::Skip,
-            });
         }
-        Ok(out)
     }
 
     /// Send one request with `NLM_F_ACK` and collect its replies up to the ACK.
@@ -242,7 +236,7 @@ impl Handle {
         let mut interrupted = false;
         loop {
             self.recv()?;
-            for reply in self.replies(seq, &mut interrupted)? {
+            for reply in parse_replies(&self.rx, seq, &mut interrupted)? {
                 match reply {
                     Reply::Msg(m) => messages.push(m),
                     Reply::Ack => return Ok(messages),
@@ -572,62 +566,90 @@ impl Handle {
     }
 }
 
-/// A dump in progress: the request was sent, replies are read on demand.
-#[derive(Debug)]
-struct RawDump<'h> {
-    handle: &'h mut Handle,
+/// The sans-IO part of a dump: fed datagrams, it queues this dump's messages
+/// and notes the end, an error, or the kernel's `NLM_F_DUMP_INTR` mark.
+#[derive(Debug, Default)]
+struct DumpProgress {
     seq: u32,
     queue: std::collections::VecDeque<IpvsMessage>,
     done: bool,
     interrupted: bool,
+    error: Option<Error>,
+}
+
+impl DumpProgress {
+    fn new(seq: u32) -> Self {
+        DumpProgress { seq, ..Default::default() }
+    }
+
+    /// Take in one datagram. Messages of other sequence numbers are ignored.
+    fn feed(&mut self, datagram: &[u8]) -> Result<()> {
+        for reply in parse_replies(datagram, self.seq, &mut self.interrupted)? {
+            match reply {
+                Reply::Msg(m) if !self.done => self.queue.push_back(m),
+                Reply::Done | Reply::Ack => self.done = true,
+                Reply::Nack(errno, ext) => {
+                    self.done = true;
+                    self.queue.clear();
+                    self.error = Some(map_errno(errno, Ctx::Query, ext));
+                }
+                Reply::Msg(_) | Reply::Skip => {}
+            }
+        }
+        Ok(())
+    }
+
+    /// The next item if one is known without reading more: a message, the
+    /// kernel's error, or the interrupted mark at the end. `None` means
+    /// "read more" unless [`DumpProgress::done`] is set.
+    fn next_ready(&mut self) -> Option<Result<IpvsMessage>> {
+        if let Some(m) = self.queue.pop_front() {
+            return Some(Ok(m));
+        }
+        if let Some(e) = self.error.take() {
+            return Some(Err(e));
+        }
+        if self.done && self.interrupted {
+            self.interrupted = false;
+            return Some(Err(Error::DumpInterrupted { attempts: 1 }));
+        }
+        None
+    }
+}
+
+/// A dump in progress: the request was sent, replies are read on demand.
+#[derive(Debug)]
+struct RawDump<'h> {
+    handle: &'h mut Handle,
+    progress: DumpProgress,
     failed: bool,
 }
 
 impl<'h> RawDump<'h> {
     fn start(handle: &'h mut Handle, msg: IpvsMessage) -> Result<RawDump<'h>> {
         let seq = handle.dump_start(msg)?;
-        Ok(RawDump { handle, seq, queue: Default::default(), done: false, interrupted: false, failed: false })
+        Ok(RawDump { handle, progress: DumpProgress::new(seq), failed: false })
     }
 
     /// Next message; ends with `Err(DumpInterrupted)` if the kernel flagged the dump.
     fn next_raw(&mut self) -> Option<Result<IpvsMessage>> {
         loop {
-            if let Some(m) = self.queue.pop_front() {
-                return Some(Ok(m));
-            }
             if self.failed {
                 return None;
             }
-            if self.done {
-                if self.interrupted {
-                    self.interrupted = false;
-                    return Some(Err(Error::DumpInterrupted { attempts: 1 }));
+            if let Some(item) = self.progress.next_ready() {
+                if item.is_err() && self.progress.done {
+                    self.failed = true;
                 }
+                return Some(item);
+            }
+            if self.progress.done {
                 return None;
             }
-            if let Err(e) = self.handle.recv() {
+            let step = self.handle.recv().and_then(|()| self.progress.feed(&self.handle.rx));
+            if let Err(e) = step {
                 self.failed = true;
                 return Some(Err(e));
-            }
-            let replies = match self.handle.replies(self.seq, &mut self.interrupted) {
-                Ok(r) => r,
-                Err(e) => {
-                    self.failed = true;
-                    return Some(Err(e));
-                }
-            };
-            for reply in replies {
-                match reply {
-                    Reply::Msg(m) => self.queue.push_back(m),
-                    Reply::Done | Reply::Ack => self.done = true,
-                    Reply::Nack(errno, ext) => {
-                        self.done = true;
-                        self.failed = true;
-                        self.queue.clear();
-                        return Some(Err(map_errno(errno, Ctx::Query, ext)));
-                    }
-                    Reply::Skip => {}
-                }
             }
         }
     }
@@ -636,20 +658,42 @@ impl<'h> RawDump<'h> {
 impl Drop for RawDump<'_> {
     fn drop(&mut self) {
         // Read the rest of an abandoned dump so the next request starts clean.
-        while !self.done && !self.failed {
-            if self.handle.recv().is_err() {
+        while !self.progress.done && !self.failed {
+            let step = self.handle.recv().and_then(|()| self.progress.feed(&self.handle.rx));
+            if step.is_err() {
                 break;
-            }
-            match self.handle.replies(self.seq, &mut self.interrupted) {
-                Ok(replies) => {
-                    if replies.iter().any(|r| matches!(r, Reply::Done | Reply::Ack | Reply::Nack(..))) {
-                        self.done = true;
-                    }
-                }
-                Err(_) => break,
             }
         }
     }
+}
+
+/// Decode one datagram into replies for sequence `seq`, noting `NLM_F_DUMP_INTR`.
+fn parse_replies(datagram: &[u8], seq: u32, interrupted: &mut bool) -> Result<Vec<Reply>> {
+    let mut out = Vec::new();
+    for msg in codec::decode(datagram) {
+        let (header, payload) = msg?.into_parts();
+        if header.sequence_number != seq {
+            // A reply to an earlier request that was abandoned: not ours.
+            out.push(Reply::Skip);
+            continue;
+        }
+        if header.flags & NLM_F_DUMP_INTR != 0 {
+            *interrupted = true;
+        }
+        out.push(match payload {
+            NetlinkPayload::InnerMessage(genl) => Reply::Msg(genl.payload),
+            NetlinkPayload::Error(e) => match e.code {
+                None => Reply::Ack,
+                Some(code) => Reply::Nack(-code.get(), codec::ext_ack_message(header.flags, &e.header)),
+            },
+            NetlinkPayload::Done(_) => Reply::Done,
+            NetlinkPayload::Overrun(_) => {
+                return Err(Error::BufferOverflow("kernel reported NLMSG_OVERRUN".into()))
+            }
+            _ => Reply::Skip,
+        });
+    }
+    Ok(out)
 }
 
 /// Requests sent in one `sendmsg`, each acknowledged separately.
@@ -744,5 +788,112 @@ impl Iterator for DestinationDump<'_> {
         self.raw
             .next_raw()
             .map(|r| r.and_then(|m| convert::dest_of(&m, family).map_err(Error::from)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    mod service_dump {
+        include!("../tests/fixtures/service_dump.rs");
+    }
+
+    /// A kernel-captured message with its sequence number and flags replaced.
+    fn with(msg: &[u8], seq: u32, extra_flags: u16) -> Vec<u8> {
+        let mut m = msg.to_vec();
+        let flags = u16::from_ne_bytes([m[6], m[7]]) | extra_flags;
+        m[6..8].copy_from_slice(&flags.to_ne_bytes());
+        m[8..12].copy_from_slice(&seq.to_ne_bytes());
+        m
+    }
+
+    fn done(seq: u32) -> Vec<u8> {
+        let mut m = vec![0u8; 20];
+        m[0..4].copy_from_slice(&20u32.to_ne_bytes());
+        m[4..6].copy_from_slice(&3u16.to_ne_bytes()); // NLMSG_DONE
+        m[6..8].copy_from_slice(&2u16.to_ne_bytes()); // NLM_F_MULTI
+        m[8..12].copy_from_slice(&seq.to_ne_bytes());
+        m
+    }
+
+    fn drain(p: &mut DumpProgress) -> Vec<Result<IpvsMessage>> {
+        std::iter::from_fn(|| p.next_ready()).collect()
+    }
+
+    #[test]
+    fn dump_collects_its_own_messages_until_done() {
+        let msgs = service_dump::MESSAGES;
+        let mut p = DumpProgress::new(7);
+        // A stale reply to another request in the same datagram is skipped.
+        let mut first = with(msgs[0], 6, 0);
+        first.extend(with(msgs[0], 7, 0));
+        p.feed(&first).unwrap();
+        assert!(!p.done);
+        let mut rest = with(msgs[1], 7, 0);
+        rest.extend(done(7));
+        p.feed(&rest).unwrap();
+        assert!(p.done);
+        let items = drain(&mut p);
+        assert_eq!(items.len(), 2);
+        assert!(items.iter().all(|i| i.is_ok()));
+    }
+
+    #[test]
+    fn interrupted_dump_ends_with_an_error_not_silently() {
+        let msgs = service_dump::MESSAGES;
+        let mut p = DumpProgress::new(3);
+        let mut d = with(msgs[0], 3, NLM_F_DUMP_INTR);
+        d.extend(with(msgs[1], 3, 0));
+        d.extend(done(3));
+        p.feed(&d).unwrap();
+        let items = drain(&mut p);
+        assert_eq!(items.len(), 3);
+        assert!(items[0].is_ok() && items[1].is_ok());
+        assert!(matches!(items[2], Err(Error::DumpInterrupted { .. })));
+    }
+
+    #[test]
+    fn kernel_error_in_a_dump_is_typed() {
+        let mut nack = vec![0u8; 36];
+        nack[0..4].copy_from_slice(&36u32.to_ne_bytes());
+        nack[4..6].copy_from_slice(&2u16.to_ne_bytes()); // NLMSG_ERROR
+        nack[8..12].copy_from_slice(&9u32.to_ne_bytes());
+        nack[16..20].copy_from_slice(&(-libc::EPERM).to_ne_bytes());
+        nack[20..24].copy_from_slice(&16u32.to_ne_bytes());
+        let mut p = DumpProgress::new(9);
+        p.feed(&nack).unwrap();
+        let items = drain(&mut p);
+        assert!(matches!(items.as_slice(), [Err(Error::PermissionDenied)]), "{items:?}");
+    }
+
+    #[test]
+    fn overrun_is_an_error() {
+        let mut m = done(4);
+        m[4..6].copy_from_slice(&4u16.to_ne_bytes()); // NLMSG_OVERRUN
+        let mut p = DumpProgress::new(4);
+        assert!(matches!(p.feed(&m), Err(Error::BufferOverflow(_))));
+    }
+
+    #[test]
+    fn errno_mapping_depends_on_the_request() {
+        let key = ServiceKey::tcp("192.0.2.1:80".parse().unwrap());
+        let svc = Service::new(key, Scheduler::Rr);
+        let dest = Destination::new("198.51.100.1:80".parse().unwrap(), ForwardMethod::DirectRoute);
+        let add_svc = Request::AddService(svc.clone());
+        let add_dest = Request::AddDestination(key, dest.clone());
+        let del_dest = Request::DeleteDestination(key, dest.socket_addr());
+        let m = |errno, r| map_errno(errno, Ctx::Request(r), None);
+        assert!(matches!(m(libc::EEXIST, &add_svc), Error::ServiceExists));
+        assert!(matches!(m(libc::EEXIST, &add_dest), Error::DestinationExists));
+        assert!(matches!(m(libc::ENOENT, &add_svc), Error::SchedulerNotFound { .. }));
+        assert!(matches!(m(libc::ENOENT, &del_dest), Error::NoSuchDestination));
+        assert!(matches!(m(libc::ESRCH, &add_dest), Error::NoSuchService));
+        assert!(matches!(m(libc::EPERM, &add_dest), Error::PermissionDenied));
+        assert!(matches!(m(libc::ENOMEM, &add_dest), Error::Errno { errno } if errno == libc::ENOMEM));
+        match map_errno(libc::EINVAL, Ctx::Request(&add_svc), Some("bad attr".into())) {
+            Error::InvalidArgument { what } => assert!(what.contains("bad attr") && what.contains("192.0.2.1:80"), "{what}"),
+            other => panic!("{other}"),
+        }
     }
 }

@@ -1,5 +1,4 @@
 //! Typed generic-netlink interface to Linux IPVS.
-#![cfg_attr(test, allow(clippy::unwrap_used))]
 //!
 //! ```no_run
 //! use ipvs_core::Handle;
@@ -13,6 +12,9 @@
 //! }
 //! # Ok::<(), ipvs_core::Error>(())
 //! ```
+
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod codec;
 mod conn;

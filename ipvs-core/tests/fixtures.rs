@@ -340,3 +340,23 @@ fn unknown_attributes_decode_as_other() {
     assert_eq!(svc.scheduler, Scheduler::Sh);
     assert_eq!(back, msg);
 }
+
+/// Non-dump requests end with an ACK: NLMSG_ERROR with error 0, echoing the
+/// request header. Both captured ACKs decode as such and re-encode exactly.
+#[test]
+fn acks_both_ways() {
+    for bytes in [fixtures::config_reply::MESSAGES[1], fixtures::info_reply::MESSAGES[1]] {
+        let msg = decode_one(bytes);
+        match &msg.payload {
+            NetlinkPayload::Error(e) => {
+                assert_eq!(e.code, None, "an ACK");
+                // The echoed request header carries the same sequence number.
+                assert_eq!(&e.header[8..12], &msg.header.sequence_number.to_ne_bytes());
+            }
+            other => panic!("{other:?}"),
+        }
+        let mut back = vec![0u8; msg.buffer_len()];
+        msg.serialize(&mut back);
+        assert_eq!(back, bytes);
+    }
+}

@@ -1,4 +1,145 @@
-fn main() {
-    eprintln!("keepalived-lite: not implemented yet");
-    std::process::exit(1);
+//! `keepalived-lite`: the VRRP daemon. Flags follow keepalived's for what is supported.
+//!
+//! Exit codes: 0 success, 2 bad command line, 3 start-up failure (sockets, netlink,
+//! scripts), 5 invalid configuration (as `keepalived -t`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use keepalived_lite::config;
+use keepalived_lite::daemon::{Daemon, DaemonError, Logger, Options};
+
+/// A minimal VRRP daemon that reads keepalived.conf.
+#[derive(Debug, Parser)]
+#[command(name = "keepalived-lite", disable_version_flag = true)]
+struct Cli {
+    /// Use the specified configuration file.
+    #[arg(
+        short = 'f',
+        long = "use-file",
+        value_name = "FILE",
+        default_value = "/etc/keepalived/keepalived.conf"
+    )]
+    use_file: PathBuf,
+    /// Don't fork the daemon process.
+    #[arg(short = 'n', long = "dont-fork")]
+    dont_fork: bool,
+    /// Log messages to the local console.
+    #[arg(short = 'l', long = "log-console")]
+    log_console: bool,
+    /// Use the specified pidfile.
+    #[arg(
+        short = 'p',
+        long = "pid",
+        value_name = "FILE",
+        default_value = "/run/keepalived-lite.pid"
+    )]
+    pid: PathBuf,
+    /// Check the configuration and exit.
+    #[arg(short = 't', long = "config-test")]
+    config_test: bool,
+    /// Display the version number.
+    #[arg(short = 'v', long = "version")]
+    version: bool,
+    /// JSON file holding every instance's state (keepalived-lite only).
+    #[arg(
+        long = "state-file",
+        value_name = "FILE",
+        default_value = "/run/keepalived-lite.json"
+    )]
+    state_file: PathBuf,
+}
+
+const EXIT_FATAL: u8 = 3;
+const EXIT_CONFIG: u8 = 5;
+
+fn pid_alive(pid: i32) -> bool {
+    // SAFETY: kill with signal 0 only checks for existence.
+    pid > 0 && unsafe { libc::kill(pid, 0) } == 0
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if cli.version {
+        println!("keepalived-lite v{}", env!("CARGO_PKG_VERSION"));
+        return ExitCode::SUCCESS;
+    }
+    if cli.config_test {
+        return match config::parse_file(&cli.use_file) {
+            Ok(c) => {
+                for w in &c.warnings {
+                    eprintln!("{w}");
+                }
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("{e}");
+                ExitCode::from(EXIT_CONFIG)
+            }
+        };
+    }
+    if let Ok(old) = std::fs::read_to_string(&cli.pid) {
+        if let Ok(pid) = old.trim().parse::<i32>() {
+            let ours = std::fs::read_to_string(format!("/proc/{pid}/comm"))
+                .is_ok_and(|c| c.trim() == "keepalived-lite");
+            if pid != std::process::id() as i32 && pid_alive(pid) && ours {
+                eprintln!(
+                    "keepalived-lite: already running as pid {pid} ({})",
+                    cli.pid.display()
+                );
+                return ExitCode::from(EXIT_FATAL);
+            }
+        }
+    }
+    if let Err(e) = config::parse_file(&cli.use_file) {
+        eprintln!("{e}");
+        return ExitCode::from(EXIT_CONFIG);
+    }
+    // daemon(3) changes to /: every path must be absolute before.
+    let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
+    let mut cli = cli;
+    for p in [&mut cli.use_file, &mut cli.pid, &mut cli.state_file] {
+        if p.is_relative() {
+            *p = cwd.join(&*p);
+        }
+    }
+    if !cli.dont_fork {
+        if let Err(e) = nix::unistd::daemon(false, cli.log_console) {
+            eprintln!("keepalived-lite: cannot fork: {e}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    }
+    let log = Logger::new(cli.log_console);
+    log.log(&format!(
+        "Starting keepalived-lite v{}",
+        env!("CARGO_PKG_VERSION")
+    ));
+    if let Err(e) = std::fs::write(&cli.pid, format!("{}\n", std::process::id())) {
+        log.log(&format!("cannot write pid file {}: {e}", cli.pid.display()));
+        return ExitCode::from(EXIT_FATAL);
+    }
+    let opts = Options {
+        config: cli.use_file.clone(),
+        log_console: cli.log_console,
+        state_file: cli.state_file,
+    };
+    let code = match Daemon::start(opts, log) {
+        Ok(mut d) => {
+            d.run();
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            log.log(&e.to_string());
+            if !cli.log_console {
+                eprintln!("keepalived-lite: {e}");
+            }
+            match e {
+                DaemonError::Config(_) => ExitCode::from(EXIT_CONFIG),
+                _ => ExitCode::from(EXIT_FATAL),
+            }
+        }
+    };
+    let _ = std::fs::remove_file(&cli.pid);
+    code
 }

@@ -18,7 +18,11 @@ fn sh_argv(script: &str) -> Vec<String> {
 /// command line names `marker`.
 fn kernels_with(marker: &str) -> Vec<String> {
     let out = run(&["ps", "-eo", "pid,args"]);
-    out.stdout.lines().filter(|l| l.contains("linux.uml") && l.contains(marker)).map(String::from).collect()
+    out.stdout
+        .lines()
+        .filter(|l| l.contains("linux.uml") && l.contains(marker))
+        .map(String::from)
+        .collect()
 }
 
 /// Host-side test of the boot itself: status, stdout and stderr come back as the
@@ -45,7 +49,10 @@ fn timeout_kills_the_lab_and_leaves_nothing_running() {
     if skip_boot_tests("timeout_kills_the_lab_and_leaves_nothing_running") {
         return;
     }
-    let opts = BootOptions { timeout: Duration::from_secs(8), ..BootOptions::default() };
+    let opts = BootOptions {
+        timeout: Duration::from_secs(8),
+        ..BootOptions::default()
+    };
     let err = boot(&sh_argv("sleep 600"), &opts).expect_err("must time out");
     assert!(matches!(err, BootError::Timeout { .. }), "{err}");
     // The guard killed the kernel's whole process group before returning; the uml_dir
@@ -62,8 +69,13 @@ fn every_scheduler_is_loaded() {
         return;
     }
     let out = boot(&sh_argv("cat /proc/modules"), &BootOptions::default()).expect("lab boots");
-    for sched in ["rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh"] {
-        assert!(out.stdout.contains(&format!("ip_vs_{sched} ")), "ip_vs_{sched} not loaded:\n{out}");
+    for sched in [
+        "rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh",
+    ] {
+        assert!(
+            out.stdout.contains(&format!("ip_vs_{sched} ")),
+            "ip_vs_{sched} not loaded:\n{out}"
+        );
     }
     assert!(out.stdout.contains("ip_vs_pe_sip "), "{out}");
 }
@@ -91,8 +103,14 @@ fn skip_boot_tests(name: &str) -> bool {
     match ipvs_lab::Mode::from_env() {
         Ok(ipvs_lab::Mode::Uml) => false,
         other => {
-            assert!(std::env::var_os("CI").is_none(), "{name}: IPVS_LAB must be uml under CI");
-            let _ = writeln!(std::io::stderr(), "SKIPPED lab::{name}: IPVS_LAB={other:?} boots no lab");
+            assert!(
+                std::env::var_os("CI").is_none(),
+                "{name}: IPVS_LAB must be uml under CI"
+            );
+            let _ = writeln!(
+                std::io::stderr(),
+                "SKIPPED lab::{name}: IPVS_LAB={other:?} boots no lab"
+            );
             true
         }
     }
@@ -168,8 +186,10 @@ fn fetch(topo: &Topology, vip: std::net::IpAddr) -> String {
     let addr = SocketAddr::new(vip, 80);
     topo.client
         .spawn(move || {
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to VIP");
-            s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            let mut s =
+                TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to VIP");
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
             let mut reply = String::new();
             s.read_to_string(&mut reply).expect("read reply");
             reply
@@ -180,7 +200,11 @@ fn fetch(topo: &Topology, vip: std::net::IpAddr) -> String {
 
 /// Each real server answers with its own name on `port` of `bind`'s address (the VIP for
 /// direct routing and tunnels, the server's own address for NAT).
-fn name_servers(topo: &Topology, bind: impl Fn(&ipvs_lab::Server) -> std::net::IpAddr, port: u16) -> Vec<TcpServer> {
+fn name_servers(
+    topo: &Topology,
+    bind: impl Fn(&ipvs_lab::Server) -> std::net::IpAddr,
+    port: u16,
+) -> Vec<TcpServer> {
     topo.servers
         .iter()
         .enumerate()

@@ -3,8 +3,9 @@
 //! - `demo`: inside the lab, program a virtual service with `ipvsadm-rs`, send real
 //!   traffic from a client namespace to three real servers, print the table with
 //!   per-destination stats and its JSON.
-//! - `test`: the whole suite: unit tests, lab tests, interop tests (and the fuzz smoke
-//!   run where there is a fuzz target).
+//! - `test`: the whole suite: unit tests, lab tests, interop tests, then a minute of
+//!   fuzzing of ipvs-core's decoder (`FUZZ_SECONDS` changes the minute). Arguments
+//!   after `test` go to `cargo test` and skip the fuzzing (for running a part).
 //! - `shell`: an interactive shell inside the lab.
 //! - `lab -- CMD...`: run one command inside the lab and exit with its status.
 
@@ -66,8 +67,74 @@ fn test(extra: &[String]) -> Result<ExitCode, String> {
     cargo(&["build", "--workspace", "--bins", "--exclude", "xtask"])?;
     let mut args = vec!["test", "--workspace"];
     args.extend(extra.iter().map(String::as_str));
-    cargo(&args)?;
+    let (passed, failed) = cargo_test(&args)?;
+    if extra.is_empty() {
+        fuzz_smoke()?;
+    }
+    // One closing line for the whole run (the fuzzer's output comes last otherwise).
+    println!("xtask test: {passed} passed, {failed} failed");
     Ok(ExitCode::SUCCESS)
+}
+
+/// Runs `cargo test ...`, passing its output through, and adds up the `test result:`
+/// lines of every test binary.
+fn cargo_test(args: &[&str]) -> Result<(u64, u64), String> {
+    use std::io::BufRead;
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    println!("+ cargo {}", args.join(" "));
+    let mut child = Command::new(&cargo)
+        .args(args)
+        .current_dir(root())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .map_err(|e| format!("running cargo: {e}"))?;
+    let (mut passed, mut failed) = (0, 0);
+    if let Some(out) = child.stdout.take() {
+        for line in std::io::BufReader::new(out).lines().map_while(Result::ok) {
+            println!("{line}");
+            if let Some(rest) = line.strip_prefix("test result: ") {
+                let count = |word: &str| {
+                    rest.split(';')
+                        .find_map(|part| part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(word))
+                        .and_then(|n| n.trim().parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                passed += count(" passed");
+                failed += count(" failed");
+            }
+        }
+    }
+    let status = child.wait().map_err(|e| e.to_string())?;
+    if status.success() {
+        Ok((passed, failed))
+    } else {
+        println!("xtask test: {passed} passed, {failed} failed");
+        Err(format!("`cargo {}` failed ({status})", args.join(" ")))
+    }
+}
+
+/// About a minute of coverage-guided fuzzing of ipvs-core's decoder, seeded with the
+/// kernel-captured fixtures. cargo-fuzz is installed when missing; `RUSTC_BOOTSTRAP=1`
+/// lets the stable toolchain use the sanitizer flags it needs.
+fn fuzz_smoke() -> Result<(), String> {
+    let have_fuzz = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+        .args(["fuzz", "--version"])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !have_fuzz {
+        cargo(&["install", "cargo-fuzz", "--locked"])?;
+    }
+    let corpus = root().join("target/fuzz-corpus/decode");
+    let corpus = corpus.display().to_string();
+    cargo(&["run", "--quiet", "--manifest-path", "fuzz/Cargo.toml", "--bin", "seed", "--", &corpus])?;
+    let secs = std::env::var("FUZZ_SECONDS").unwrap_or_else(|_| "60".into());
+    std::env::set_var("RUSTC_BOOTSTRAP", "1");
+    cargo(&[
+        "fuzz", "run", "decode", "--fuzz-dir", "fuzz", &corpus, "--",
+        &format!("-max_total_time={secs}"),
+    ])
 }
 
 fn shell() -> Result<ExitCode, String> {

@@ -9,8 +9,7 @@ pub mod message;
 pub mod nla;
 
 use netlink_packet_core::{
-    DecodeError, ErrorContext, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload,
-    NlasIterator, NLM_F_CAPPED,
+    DecodeError, ErrorContext, NetlinkBuffer, NetlinkMessage, NlasIterator, NLM_F_CAPPED,
 };
 use netlink_packet_generic::GenlMessage;
 
@@ -85,9 +84,4 @@ pub fn ext_ack_message(error_flags: u16, echoed: &[u8]) -> Option<String> {
         }
     }
     None
-}
-
-/// Header and payload of a decoded message, for callers that match on both.
-pub fn split(msg: IpvsNetlinkMessage) -> (NetlinkHeader, NetlinkPayload<GenlMessage<IpvsMessage>>) {
-    msg.into_parts()
 }

@@ -1,0 +1,447 @@
+//! Helpers for the VRRP interop tests: a bridged segment in its own network namespace,
+//! nodes (one namespace each) running keepalived-lite or the real keepalived, and
+//! polling helpers. Everything a test starts is stopped by `Drop`, even on panic.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+use ipvs_lab::{must, Netns, TcpServer};
+
+static IDS: AtomicU32 = AtomicU32::new(0);
+
+/// Whether the interop tests can run here (root, `ip`, `keepalived`); otherwise the
+/// reason. Under `CI` a missing prerequisite is a failure, never a skip.
+pub fn prerequisites(test: &str) -> bool {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    let root = status
+        .lines()
+        .any(|l| l.starts_with("Uid:") && l.split_whitespace().nth(1) == Some("0"));
+    let keepalived = Command::new("keepalived").arg("--version").output().is_ok();
+    let why = match (root, keepalived) {
+        (true, true) => return true,
+        (false, _) => "needs root for network namespaces",
+        (_, false) => "needs keepalived installed",
+    };
+    if std::env::var_os("CI").is_some() {
+        panic!("vrrp interop test {test} cannot run under CI: {why}");
+    }
+    eprintln!("SKIPPED vrrp test {test}: {why}");
+    false
+}
+
+/// Polls `cond` every 10 ms until it holds or `timeout` passes; returns the time it took.
+pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
+    let start = Instant::now();
+    loop {
+        if cond() {
+            return Some(start.elapsed());
+        }
+        if start.elapsed() > timeout {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// An L2 segment: a bridge inside its own namespace; nodes attach with veth pairs.
+/// Nothing is created in the test process's own namespace.
+#[derive(Debug)]
+pub struct Segment {
+    br: Netns,
+}
+
+impl Segment {
+    /// A new segment.
+    pub fn new() -> Segment {
+        let br = Netns::new("vrbr");
+        br.must("ip link add br0 type bridge && ip link set br0 up");
+        Segment { br }
+    }
+
+    /// Attaches `ns` with interface `eth0` holding `192.0.2.<host>/24` and
+    /// `2001:db8::<host>/64` (duplicate address detection off, so addresses and the
+    /// link-local one are usable at once).
+    pub fn attach(&self, ns: &Netns, host: u8) -> String {
+        let id = IDS.fetch_add(1, Ordering::Relaxed);
+        ns.must("sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0");
+        let peer = format!("p{id}");
+        must(&format!(
+            "ip link add eth0 netns {} type veth peer name {peer} netns {}",
+            ns.name(),
+            self.br.name()
+        ));
+        self.br.must(&format!(
+            "ip link set {peer} master br0 && ip link set {peer} up"
+        ));
+        ns.must(&format!(
+            "ip addr add 192.0.2.{host}/24 dev eth0 && ip -6 addr add 2001:db8::{host:x}/64 dev eth0 nodad && ip link set eth0 up"
+        ));
+        peer
+    }
+
+    /// Cuts (`false`) or restores the bridge port of `node`: the node keeps its carrier
+    /// but hears nothing and is heard by nobody.
+    pub fn set_port(&self, node: &Node, up: bool) {
+        // Bridge port states: 0 disabled, 3 forwarding.
+        self.br.must(&format!(
+            "bridge link set dev {} state {}",
+            node.port,
+            if up { 3 } else { 0 }
+        ));
+    }
+
+    /// A node namespace attached as `192.0.2.<host>`.
+    pub fn node(&self, name: &str, host: u8) -> Node {
+        let ns = Netns::new("vrnode");
+        let port = self.attach(&ns, host);
+        Node::new(name, ns, host, port)
+    }
+
+    /// A client namespace attached as `192.0.2.<host>`.
+    pub fn client(&self, host: u8) -> Netns {
+        let ns = Netns::new("vrcli");
+        self.attach(&ns, host);
+        ns
+    }
+}
+
+/// Which daemon a node runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Daemon {
+    /// keepalived-lite.
+    Ours,
+    /// keepalived 2.2.7.
+    Keepalived,
+}
+
+/// A node: a namespace, a temp directory for config, pid, state and log files, and the
+/// daemon process.
+#[derive(Debug)]
+pub struct Node {
+    /// Name used in messages and TCP replies.
+    pub name: String,
+    /// Host number: the node's address is 192.0.2.<host>.
+    pub host: u8,
+    child: Option<Child>,
+    daemon: Option<Daemon>,
+    server: Option<TcpServer>,
+    /// The node's namespace.
+    pub ns: Netns,
+    /// Temporary directory with conf, pid, state and log files.
+    pub dir: tempfile::TempDir,
+    port: String,
+}
+
+impl Node {
+    fn new(name: &str, ns: Netns, host: u8, port: String) -> Node {
+        // Under /tmp (sticky, root-owned) in a 0700 directory: acceptable to
+        // enable_script_security.
+        let dir = tempfile::Builder::new()
+            .prefix("vrrp-it-")
+            .tempdir()
+            .expect("temp dir");
+        Node {
+            name: name.to_string(),
+            host,
+            child: None,
+            daemon: None,
+            server: None,
+            ns,
+            dir,
+            port,
+        }
+    }
+
+    /// The node's IPv4 address.
+    pub fn addr(&self) -> String {
+        format!("192.0.2.{}", self.host)
+    }
+
+    fn path(&self, f: &str) -> PathBuf {
+        self.dir.path().join(f)
+    }
+
+    /// Writes `conf` and starts `daemon` with it.
+    pub fn start(&mut self, daemon: Daemon, conf: &str) {
+        std::fs::write(self.path("keepalived.conf"), conf).expect("write conf");
+        self.daemon = Some(daemon);
+        self.spawn();
+    }
+
+    /// Starts the daemon again with the same configuration.
+    pub fn spawn(&mut self) {
+        assert!(self.child.is_none(), "{} already running", self.name);
+        let log = std::fs::File::create(self.path("daemon.log")).expect("log file");
+        let log2 = log.try_clone().expect("log file");
+        let conf = self.path("keepalived.conf");
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", self.ns.name()]);
+        match self.daemon.expect("start() first") {
+            Daemon::Ours => {
+                cmd.arg(ipvs_lab::workspace_bin("keepalived-lite"))
+                    .args(["--dont-fork", "--log-console", "--use-file"])
+                    .arg(&conf)
+                    .arg("--pid")
+                    .arg(self.path("daemon.pid"))
+                    .arg("--state-file")
+                    .arg(self.path("state.json"));
+            }
+            Daemon::Keepalived => {
+                cmd.args([
+                    "keepalived",
+                    "--dont-fork",
+                    "--log-console",
+                    "--log-detail",
+                    "--vrrp",
+                    "--use-file",
+                ])
+                .arg(&conf)
+                .arg("--pid")
+                .arg(self.path("daemon.pid"))
+                .arg("--vrrp_pid")
+                .arg(self.path("vrrp.pid"))
+                .arg("--checkers_pid")
+                .arg(self.path("checkers.pid"));
+            }
+        }
+        cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
+        self.child = Some(cmd.spawn().expect("start daemon"));
+    }
+
+    /// The daemon's log so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.path("daemon.log")).unwrap_or_default()
+    }
+
+    /// Whether `vip` is configured on the node's eth0.
+    pub fn has_vip(&self, vip: &str) -> bool {
+        let out = self.ns.run(&["ip", "-br", "addr", "show", "dev", "eth0"]);
+        out.stdout
+            .split_whitespace()
+            .any(|w| w.split('/').next() == Some(vip))
+    }
+
+    /// Runs a TCP server on port 6443 answering with the node's name.
+    pub fn serve(&mut self) {
+        let addr: SocketAddr = "[::]:6443".parse().expect("addr");
+        self.server = Some(TcpServer::reply(&self.ns, addr, self.name.clone()));
+    }
+
+    /// The node dies: every process in its namespace gets SIGKILL at once. They are
+    /// stopped first: `kill` delivers one pid after another, and keepalived's VRRP
+    /// child, seeing its parent die first, would otherwise resign gracefully.
+    pub fn kill_node(&mut self) {
+        must(&format!(
+            "p=$(ip netns pids {}); [ -z \"$p\" ] || {{ kill -STOP $p; kill -KILL $p; }}",
+            self.ns.name()
+        ));
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait();
+        }
+    }
+
+    /// Graceful stop: SIGTERM to the daemon, without waiting for it to exit.
+    pub fn terminate(&self) {
+        if let Some(c) = &self.child {
+            let pid = std::fs::read_to_string(self.path("daemon.pid"))
+                .ok()
+                .and_then(|p| p.trim().parse::<u32>().ok())
+                .unwrap_or(c.id());
+            must(&format!("kill -TERM {pid}"));
+        }
+    }
+
+    /// Waits (at most 10 s) for the daemon to exit after [`Node::terminate`].
+    pub fn wait_stopped(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let exited = wait_for(Duration::from_secs(10), || {
+                matches!(c.try_wait(), Ok(Some(_)))
+            });
+            assert!(
+                exited.is_some(),
+                "{} did not stop on SIGTERM:\n{}",
+                self.name,
+                self.log()
+            );
+        }
+    }
+
+    /// Waits (at most 10 s) for the daemon to exit by itself; its exit code.
+    pub fn wait_exit(&mut self) -> Option<i32> {
+        let mut c = self.child.take()?;
+        let mut code = None;
+        wait_for(Duration::from_secs(10), || match c.try_wait() {
+            Ok(Some(s)) => {
+                code = s.code();
+                true
+            }
+            _ => false,
+        })?;
+        code
+    }
+
+    /// Graceful stop: SIGTERM, then wait for the exit.
+    pub fn stop(&mut self) {
+        self.terminate();
+        self.wait_stopped();
+    }
+
+    /// Sends `sig` (e.g. "HUP") to the daemon.
+    pub fn signal(&self, sig: &str) {
+        let pid = std::fs::read_to_string(self.path("daemon.pid")).expect("pid file");
+        must(&format!("kill -{sig} {}", pid.trim()));
+    }
+
+    /// keepalived-lite's JSON state file.
+    pub fn state(&self) -> String {
+        std::fs::read_to_string(self.path("state.json")).unwrap_or_default()
+    }
+
+    /// A number from the state file (the first `"key": N`).
+    pub fn counter(&self, key: &str) -> u64 {
+        json_number(&self.state(), key)
+            .unwrap_or_else(|| panic!("{key} not in state of {}:\n{}", self.name, self.state()))
+    }
+
+    /// A string from the state file (the first `"key": "V"`).
+    pub fn state_str(&self, key: &str) -> Option<String> {
+        let s = self.state();
+        let pat = format!("\"{key}\": \"");
+        let i = s.find(&pat)? + pat.len();
+        Some(s[i..].split('"').next()?.to_string())
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        // The namespace's own Drop SIGKILLs whatever else runs inside.
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.server.take();
+    }
+}
+
+fn json_number(s: &str, key: &str) -> Option<u64> {
+    let pat = format!("\"{key}\": ");
+    let i = s.find(&pat)? + pat.len();
+    s[i..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()?
+        .parse()
+        .ok()
+}
+
+/// Connects from `client` to `addr` and returns what the server said (its node name).
+pub fn who_answers(client: &Netns, addr: SocketAddr) -> Option<String> {
+    client
+        .spawn(move || {
+            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(1)).ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+            let _ = s.write_all(b"hello");
+            let _ = s.shutdown(std::net::Shutdown::Write);
+            let mut out = String::new();
+            s.read_to_string(&mut out).ok()?;
+            Some(out)
+        })
+        .join()
+        .ok()
+        .flatten()
+}
+
+/// The names of the (running) nodes holding `vip`.
+pub fn holders<'a>(nodes: &[&'a Node], vip: &str) -> Vec<&'a str> {
+    nodes
+        .iter()
+        .filter(|n| n.has_vip(vip))
+        .map(|n| n.name.as_str())
+        .collect()
+}
+
+/// A VRRP instance block for tests.
+#[derive(Debug, Clone)]
+pub struct Inst {
+    /// Extra lines inside the instance block.
+    pub extra: Vec<String>,
+    /// Priority.
+    pub priority: u8,
+    /// VRID.
+    pub vrid: u8,
+    /// VIPs.
+    pub vips: Vec<String>,
+    /// `version` line (None = keepalived's default 2).
+    pub version: Option<u8>,
+    /// PASS password (v2 only).
+    pub pass: Option<String>,
+    /// Unicast source and peers.
+    pub unicast: Option<(String, Vec<String>)>,
+    /// `state`.
+    pub state: &'static str,
+}
+
+impl Inst {
+    /// A VRRPv2 multicast instance with VRID 51 and VIP 192.0.2.100/24.
+    pub fn v2(priority: u8) -> Inst {
+        Inst {
+            extra: vec![],
+            priority,
+            vrid: 51,
+            vips: vec!["192.0.2.100/24".into()],
+            version: None,
+            pass: Some("secret12".into()),
+            unicast: None,
+            state: "BACKUP",
+        }
+    }
+
+    /// Renders a complete keepalived.conf with one instance `VI_T` on eth0.
+    pub fn conf(&self) -> String {
+        let mut s = String::from("vrrp_instance VI_T {\n");
+        s += &format!(
+            "    state {}\n    interface eth0\n    virtual_router_id {}\n",
+            self.state, self.vrid
+        );
+        s += &format!("    priority {}\n    advert_int 1\n", self.priority);
+        if let Some(v) = self.version {
+            s += &format!("    version {v}\n");
+        }
+        if let Some(p) = &self.pass {
+            s += &format!(
+                "    authentication {{\n        auth_type PASS\n        auth_pass {p}\n    }}\n"
+            );
+        }
+        if let Some((src, peers)) = &self.unicast {
+            s += &format!("    unicast_src_ip {src}\n    unicast_peer {{\n");
+            for p in peers {
+                s += &format!("        {p}\n");
+            }
+            s += "    }\n";
+        }
+        s += "    virtual_ipaddress {\n";
+        for v in &self.vips {
+            s += &format!("        {v} dev eth0\n");
+        }
+        s += "    }\n";
+        for e in &self.extra {
+            s += &format!("    {e}\n");
+        }
+        s += "}\n";
+        s
+    }
+}
+
+/// Master_Down_Interval for advert_int 1 s: 3 s + (256 - priority)/256 s.
+pub fn master_down(priority: u8) -> Duration {
+    Duration::from_millis(3000)
+        + Duration::from_micros((256 - u64::from(priority)) * 1_000_000 / 256)
+}
+
+/// Skew_Time for advert_int 1 s.
+pub fn skew(priority: u8) -> Duration {
+    Duration::from_micros((256 - u64::from(priority)) * 1_000_000 / 256)
+}
