@@ -8,7 +8,16 @@ macro_rules! fixtures {
     };
 }
 
-fixtures!(service_dump, dest_dump, daemon_dump, config_reply, info_reply, error_no_such_service);
+fixtures!(
+    service_dump,
+    dest_dump,
+    daemon_dump,
+    config_reply,
+    info_reply,
+    error_no_such_service,
+    dest_dump_v6,
+    daemon_dump_v6
+);
 
 fn main() -> std::io::Result<()> {
     let dir = std::env::args().nth(1).unwrap_or_else(|| "fuzz/corpus/decode".into());

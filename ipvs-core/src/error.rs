@@ -19,7 +19,7 @@ pub enum Error {
     #[error("no such destination")]
     NoSuchDestination,
     /// The kernel has no scheduler (or persistence engine) by that name (`ENOENT`).
-    #[error("scheduler or persistence engine not found: {name} (is the ip_vs_{name} module available?)")]
+    #[error("scheduler or persistence engine not found: {name} (is its ip_vs_* kernel module available?)")]
     SchedulerNotFound {
         /// The name asked for.
         name: String,

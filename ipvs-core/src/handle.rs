@@ -46,7 +46,29 @@ pub enum Request {
 ///
 /// One netlink socket; the `IPVS` family id is resolved once in
 /// [`Handle::new`]. Every change asks for an ACK and the kernel's errno is
-/// mapped to a typed [`Error`]. A handle is not `Sync`; use one per thread.
+/// mapped to a typed [`Error`]. Methods take `&mut self`: one request is in
+/// flight at a time; use one handle per thread.
+///
+/// IPVS tables are per network namespace: the handle talks to the namespace
+/// of the thread that called [`Handle::new`], wherever it is used later.
+///
+/// ```no_run
+/// use ipvs_core::{Handle, Request, Scheduler, Service, ServiceKey};
+///
+/// let mut ipvs = Handle::new()?;
+/// let mut batch = ipvs.batch();
+/// for port in [80, 443] {
+///     let key = ServiceKey::tcp(std::net::SocketAddr::from(([192, 0, 2, 1], port)));
+///     batch.push(Request::AddService(Service::new(key, Scheduler::Rr)));
+/// }
+/// let report = batch.execute()?;
+/// for (i, item) in report.failures() {
+///     if let Err(e) = &item.result {
+///         eprintln!("request {i} ({:?}) failed: {e}", item.request);
+///     }
+/// }
+/// # Ok::<(), ipvs_core::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Handle {
     socket: Socket,

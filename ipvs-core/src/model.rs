@@ -281,7 +281,8 @@ impl fmt::Display for Scheduler {
 ///
 /// The scheduler flags 1..3 mean different things per scheduler, so `SH_*`
 /// and `MH_*` share bits; [`ServiceFlags::names`] spells them the way
-/// ipvsadm's `-b` option does for a given scheduler.
+/// ipvsadm's `-b` option does for a given scheduler. Serialized as the raw
+/// number (names depend on the scheduler).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct ServiceFlags(pub u32);

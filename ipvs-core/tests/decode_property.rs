@@ -22,6 +22,12 @@ mod fixtures {
     pub mod info_reply {
         include!("fixtures/info_reply.rs");
     }
+    pub mod dest_dump_v6 {
+        include!("fixtures/dest_dump_v6.rs");
+    }
+    pub mod daemon_dump_v6 {
+        include!("fixtures/daemon_dump_v6.rs");
+    }
     pub mod error_no_such_service {
         include!("fixtures/error_no_such_service.rs");
     }
@@ -57,6 +63,8 @@ fn all_fixtures() -> Vec<&'static [u8]> {
         fixtures::config_reply::MESSAGES,
         fixtures::info_reply::MESSAGES,
         fixtures::error_no_such_service::MESSAGES,
+        fixtures::dest_dump_v6::MESSAGES,
+        fixtures::daemon_dump_v6::MESSAGES,
     ] {
         v.extend_from_slice(set);
     }

@@ -21,6 +21,12 @@ mod fixtures {
     pub mod info_reply {
         include!("fixtures/info_reply.rs");
     }
+    pub mod dest_dump_v6 {
+        include!("fixtures/dest_dump_v6.rs");
+    }
+    pub mod daemon_dump_v6 {
+        include!("fixtures/daemon_dump_v6.rs");
+    }
     pub mod error_no_such_service {
         include!("fixtures/error_no_such_service.rs");
     }
@@ -359,4 +365,70 @@ fn acks_both_ways() {
         msg.serialize(&mut back);
         assert_eq!(back, bytes);
     }
+}
+
+/// IPv6 service: an IPv4 GUE tunnel destination (mixed family: the kernel's
+/// ADDR_FAMILY wins over the service's), a GRE destination with csum, and an
+/// IPv6 masquerading destination with thresholds.
+#[test]
+fn dest_dump_v6_both_ways() {
+    let msgs = fixtures::dest_dump_v6::MESSAGES;
+    let got: Vec<Destination> =
+        msgs.iter().map(|m| convert::dest_of(payload(&decode_one(m)), AddressFamily::Inet6).unwrap()).collect();
+    let mut mixed = Destination::new("192.0.2.77:443".parse().unwrap(), ForwardMethod::Tunnel);
+    mixed.tunnel_type = TunnelType::Gue;
+    mixed.tunnel_port = 7777;
+    mixed.tunnel_checksum = TunnelChecksum::RemCsum;
+    let mut gre = Destination::new("[2001:db8::3]:443".parse().unwrap(), ForwardMethod::Tunnel).weight(9);
+    gre.tunnel_type = TunnelType::Gre;
+    gre.tunnel_checksum = TunnelChecksum::Csum;
+    let mut masq = Destination::new("[2001:db8::2]:8443".parse().unwrap(), ForwardMethod::Masquerade).weight(5);
+    masq.upper_threshold = 50;
+    masq.lower_threshold = 5;
+    assert_eq!(got, vec![mixed, gre, masq]);
+    for m in msgs {
+        assert_reemits(m);
+        let msg = decode_one(m);
+        let dest = convert::dest_of(payload(&msg), AddressFamily::Inet6).unwrap();
+        let IpvsCmdAttr::Dest(kernel) = &payload(&msg).cmd_attrs()[0] else { panic!("not a dest") };
+        let settable: Vec<DestAttr> = kernel
+            .iter()
+            .filter(|a| {
+                !matches!(
+                    a,
+                    DestAttr::Stats(_)
+                        | DestAttr::Stats64(_)
+                        | DestAttr::ActiveConns(_)
+                        | DestAttr::InactConns(_)
+                        | DestAttr::PersistConns(_)
+                )
+            })
+            .cloned()
+            .collect();
+        assert_eq!(convert::dest_attrs(&dest).unwrap(), settable);
+    }
+}
+
+/// A backup daemon with an IPv6 group (IPVS_DAEMON_ATTR_MCAST_GROUP6). The
+/// kernel reports sync_maxlen 1024 for the 1000 asked: it is what it uses.
+#[test]
+fn daemon_dump_v6_both_ways() {
+    let bytes = fixtures::daemon_dump_v6::MESSAGES[0];
+    let msg = decode_one(bytes);
+    let daemon = convert::daemon_of(payload(&msg)).unwrap();
+    let expected = SyncDaemon {
+        state: DaemonState::Backup,
+        mcast_ifn: "sync0".into(),
+        syncid: 42,
+        sync_maxlen: Some(1024),
+        mcast_group: Some("ff15::8848".parse().unwrap()),
+        mcast_port: Some(9999),
+        mcast_ttl: Some(3),
+    };
+    assert_eq!(daemon, expected);
+    assert_reemits(bytes);
+    let req = convert::request_message(&Request::StartDaemon(expected)).unwrap();
+    let mut b = vec![0; req.buffer_len()];
+    req.emit(&mut b);
+    assert_eq!(b, attr_bytes(bytes));
 }

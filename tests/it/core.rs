@@ -139,6 +139,22 @@ fn assert_same_dest(read: &Destination, written: &Destination) {
     assert_eq!(*read, w);
 }
 
+/// The service's counters once traffic is over: the kernel folds per-CPU
+/// counters in every 2 s, so wait until two readings an estimator period apart agree.
+fn settled_stats(h: &mut Handle, key: &ServiceKey) -> Stats {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut last = h.service(key).expect("service").stats;
+    loop {
+        std::thread::sleep(Duration::from_millis(2100));
+        let now = h.service(key).expect("service").stats;
+        let counters = |s: &Stats| (s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes);
+        if counters(&now) == counters(&last) || Instant::now() > deadline {
+            return now;
+        }
+        last = now;
+    }
+}
+
 lab_test! {
     /// IPv4 TCP service with masquerading destinations and thresholds.
     fn ipv4_service_and_destinations() {
@@ -340,9 +356,25 @@ lab_test! {
         assert_same_dest(&h.destinations(&key).unwrap()[0], &d);
         assert_save(&["-A -t 192.0.2.1:80 -s wlc -p 600 -M 255.255.0.0", "-a -t 192.0.2.1:80 -r 198.51.100.2:80 -g -w 42"]);
         assert_agree(&mut h);
+        // Switch the destination to a GUE tunnel and the service to sh with flags.
+        d.forward = ForwardMethod::Tunnel;
+        d.tunnel_type = TunnelType::Gue;
+        d.tunnel_port = 5555;
+        d.tunnel_checksum = TunnelChecksum::Csum;
+        h.edit_destination(&key, &d).unwrap();
+        assert_same_dest(&h.destinations(&key).unwrap()[0], &d);
+        edited.scheduler = Scheduler::Sh;
+        edited.flags |= ServiceFlags::SH_PORT;
+        h.edit_service(&edited).unwrap();
+        assert_same_settings(&h.service(&key).unwrap(), &edited);
+        assert_save(&[
+            "-A -t 192.0.2.1:80 -s sh -p 600 -M 255.255.0.0 -b sh-port",
+            "-a -t 192.0.2.1:80 -r 198.51.100.2:80 -i -w 42 --tun-type gue --tun-port 5555 --tun-csum",
+        ]);
+        assert_agree(&mut h);
         h.delete_destination(&key, d.socket_addr()).unwrap();
         assert!(h.destinations(&key).unwrap().is_empty());
-        assert_save(&["-A -t 192.0.2.1:80 -s wlc -p 600 -M 255.255.0.0"]);
+        assert_save(&["-A -t 192.0.2.1:80 -s sh -p 600 -M 255.255.0.0 -b sh-port"]);
         h.delete_service(&key).unwrap();
         assert!(h.services().unwrap().is_empty());
         assert_save(&[]);
@@ -425,6 +457,21 @@ lab_test! {
         assert!(h.daemons().unwrap().is_empty());
         assert_eq!(must("ipvsadm -L --daemon").stdout, "");
         assert!(matches!(h.stop_daemon(DaemonState::Backup), Err(Error::NoSuchDaemon)), "stopping a stopped daemon");
+        // An IPv6 multicast group (IPVS_DAEMON_ATTR_MCAST_GROUP6) on a multicast-capable interface.
+        must("ip link add sync0 type dummy && ip link set sync0 multicast on up");
+        let v6 = SyncDaemon {
+            state: DaemonState::Master,
+            mcast_ifn: "sync0".into(),
+            syncid: 200,
+            sync_maxlen: Some(1200),
+            mcast_group: Some("ff15::8848".parse().unwrap()),
+            mcast_port: Some(8850),
+            mcast_ttl: Some(5),
+        };
+        h.start_daemon(&v6).unwrap();
+        assert_eq!(h.daemons().unwrap(), vec![v6.clone()]);
+        assert_eq!(must("ipvsadm -L --daemon").stdout.trim(), render(&v6));
+        h.stop_daemon(DaemonState::Master).unwrap();
     }
 
     /// Counters grow with traffic through NAT, agree with ipvsadm --stats --exact,
@@ -465,7 +512,8 @@ lab_test! {
         while h.service(&key).unwrap().stats.conns < 4 && Instant::now() < deadline {
             std::thread::sleep(Duration::from_millis(250));
         }
-        let svc = h.service(&key).unwrap();
+        let mut svc = h.service(&key).unwrap();
+        svc.stats = settled_stats(&mut h, &key);
         assert_eq!(svc.stats.conns, 4, "{:?}", svc.stats);
         assert!(svc.stats.inpkts >= 4 * 4 && svc.stats.inbytes > 40 && svc.stats.outbytes > 40, "{:?}", svc.stats);
         let dests = h.destinations(&key).unwrap();
@@ -498,6 +546,87 @@ lab_test! {
         assert_eq!(h.service(&other).unwrap().stats.conns, 0);
         let exact = must("ipvsadm -Ln --stats --exact").stdout;
         assert!(exact.lines().skip(3).all(|l| l.split_whitespace().skip(2).all(|v| v == "0")), "{exact}");
+    }
+
+    /// IPv6 traffic through an IPv6 NAT service is counted, in 64-bit stats that
+    /// agree with ipvsadm's exact numbers.
+    fn ipv6_stats_grow_with_traffic() {
+        let topo = Topology::nat(2);
+        let _echo: Vec<TcpServer> =
+            topo.servers.iter().map(|s| TcpServer::echo(&s.ns, SocketAddr::new(s.addr6, 8080))).collect();
+        let mut h = handle();
+        let key = ServiceKey::tcp(SocketAddr::new(topo.vip6, 80));
+        h.add_service(&Service::new(key, Scheduler::Wrr)).unwrap();
+        for s in &topo.servers {
+            h.add_destination(&key, &Destination::new(SocketAddr::new(s.addr6, 8080), ForwardMethod::Masquerade)).unwrap();
+        }
+        let vip = SocketAddr::new(topo.vip6, 80);
+        topo.client
+            .spawn(move || {
+                for _ in 0..3 {
+                    let mut s = TcpStream::connect_timeout(&vip, Duration::from_secs(5)).expect("connect");
+                    s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+                    s.write_all(b"ipv6 bytes").expect("write");
+                    let mut b = [0u8; 10];
+                    s.read_exact(&mut b).expect("echo");
+                }
+            })
+            .join()
+            .expect("client");
+        let deadline = Instant::now() + Duration::from_secs(8);
+        while h.service(&key).unwrap().stats.conns < 3 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(250));
+        }
+        let st = settled_stats(&mut h, &key);
+        assert_eq!(st.conns, 3, "{st:?}");
+        assert!(st.inbytes > 30 && st.outbytes > 30, "{st:?}");
+        let exact = must("ipvsadm -Ln --stats --exact").stdout;
+        let line = exact.lines().find(|l| l.starts_with("TCP")).unwrap_or_default();
+        let cols: Vec<u64> = line.split_whitespace().skip(2).filter_map(|v| v.parse().ok()).collect();
+        assert_eq!(cols, vec![st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes], "{exact}");
+        let conns = connections().unwrap();
+        assert_eq!(conns.iter().filter(|c| c.virtual_addr == vip && c.client.is_ipv6()).count(), 3, "{conns:?}");
+    }
+
+    /// A SIP message through a `pe sip` service: the kernel's connection entries
+    /// carry the persistence engine and the Call-ID, and connections() reads them.
+    fn pe_sip_connections_carry_call_id() {
+        let topo = Topology::nat(1);
+        let rs = topo.servers[0].addr;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let server = topo.servers[0].ns.spawn(move || {
+            let sock = std::net::UdpSocket::bind(SocketAddr::new(rs, 5060)).expect("bind");
+            sock.set_read_timeout(Some(Duration::from_secs(10))).expect("timeout");
+            tx.send(()).expect("ready");
+            let mut buf = [0u8; 2048];
+            sock.recv_from(&mut buf).map(|(n, _)| n).unwrap_or(0)
+        });
+        rx.recv().expect("server ready");
+        let mut h = handle();
+        let key = ServiceKey::udp(SocketAddr::new(topo.vip, 5060));
+        let mut svc = Service::new(key, Scheduler::Rr).persistent(120);
+        svc.pe_name = Some("sip".into());
+        h.add_service(&svc).unwrap();
+        h.add_destination(&key, &Destination::new(SocketAddr::new(rs, 5060), ForwardMethod::Masquerade)).unwrap();
+        let vip = SocketAddr::new(topo.vip, 5060);
+        topo.client
+            .spawn(move || {
+                let sock = std::net::UdpSocket::bind("0.0.0.0:0").expect("bind");
+                let msg = "OPTIONS sip:rs@example.invalid SIP/2.0\r\n\
+                           Via: SIP/2.0/UDP 203.0.113.2:5060\r\n\
+                           Call-ID: a84b4c76e66710@client.example.invalid\r\n\
+                           CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+                sock.send_to(msg.as_bytes(), vip).expect("send");
+            })
+            .join()
+            .expect("client");
+        assert!(server.join().expect("server") > 0, "the real server got the SIP message");
+        let conns = connections().unwrap();
+        let raw = std::fs::read_to_string(PROC_IP_VS_CONN).unwrap_or_default();
+        let sip: Vec<_> = conns.iter().filter(|c| c.pe_name.as_deref() == Some("sip")).collect();
+        assert!(!sip.is_empty(), "no sip entries:\n{raw}");
+        assert!(sip.iter().all(|c| c.pe_data.as_deref() == Some("a84b4c76e66710@client.example.invalid")), "{raw}");
+        assert!(sip.iter().any(|c| c.protocol == "UDP" && c.destination == SocketAddr::new(rs, 5060)), "{raw}");
     }
 
     /// Every error a user can hit comes back typed, and ipvsadm agrees it is an error.
@@ -554,6 +683,16 @@ lab_test! {
             Error::InvalidArgument { what } => assert!(what.contains("198.51.100.3:80"), "{what}"),
             other => panic!("{other}"),
         }
+        // A destination of another family is only valid for tunnelling.
+        let mixed = Destination::new(sa("[2001:db8::5]:80"), ForwardMethod::Masquerade);
+        match e(h.add_destination(&key, &mixed)) {
+            Error::InvalidArgument { what } => assert!(what.contains("[2001:db8::5]:80"), "{what}"),
+            other => panic!("{other}"),
+        }
+        // GUE needs a tunnel port.
+        let mut gue = Destination::new(sa("198.51.100.4:80"), ForwardMethod::Tunnel);
+        gue.tunnel_type = TunnelType::Gue;
+        assert!(matches!(e(h.add_destination(&key, &gue)), Error::InvalidArgument { .. }));
         match e(h.add_service(&Service::new(ServiceKey::fwmark(0, AddressFamily::Inet), Scheduler::Rr))) {
             Error::InvalidArgument { what } => assert!(what.contains("mark"), "{what}"),
             other => panic!("{other}"),

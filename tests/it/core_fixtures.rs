@@ -132,7 +132,40 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("0x{b:02x},")).collect::<Vec<_>>().join(" ")
 }
 
-fn value_hint(v: &[u8]) -> String {
+fn value_hint(attr: &str, v: &[u8]) -> String {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let arr16 = <[u8; 16]>::try_from(v).ok();
+    let arr4 = <[u8; 4]>::try_from(v).ok();
+    if attr.contains("FLAGS (flags u32, mask u32)") && v.len() == 8 {
+        let f = u32::from_ne_bytes([v[0], v[1], v[2], v[3]]);
+        let m = u32::from_ne_bytes([v[4], v[5], v[6], v[7]]);
+        return format!("flags {f:#x}, mask {m:#x}");
+    }
+    if attr.contains("(nf_inet_addr)") {
+        if let Some(a) = arr16 {
+            return format!(
+                "{} if AF_INET (first 4 bytes), {} if AF_INET6",
+                Ipv4Addr::new(a[0], a[1], a[2], a[3]),
+                Ipv6Addr::from(a)
+            );
+        }
+    }
+    if let (true, Some(a)) = (attr.contains("(in_addr)"), arr4) {
+        return Ipv4Addr::from(a).to_string();
+    }
+    if let (true, Some(a)) = (attr.contains("(in6_addr)"), arr16) {
+        return Ipv6Addr::from(a).to_string();
+    }
+    if let (true, Some(a)) = (attr.contains("NETMASK"), arr4) {
+        return format!(
+            "{} as an IPv4 mask, or prefix length {} for IPv6 (host order)",
+            Ipv4Addr::from(a),
+            u32::from_ne_bytes(a)
+        );
+    }
+    if attr.contains("IPVS_STATS_ATTR_PAD") && v.is_empty() {
+        return "none (empty: aligns the next 64-bit counter)".into();
+    }
     let printable = v.len() > 1 && v[..v.len() - 1].iter().all(|b| b.is_ascii_graphic()) && v[v.len() - 1] == 0;
     match v.len() {
         _ if printable => format!("{:?}", String::from_utf8_lossy(&v[..v.len() - 1])),
@@ -165,7 +198,7 @@ fn annotate_attrs(out: &mut String, bytes: &[u8], set: &str, depth: usize) {
                 annotate_attrs(out, value, inner, depth + 1);
             }
             None => {
-                let _ = writeln!(out, "{pad}// {attr}: nla_len {len}, nla_type {kind}, value {}", value_hint(value));
+                let _ = writeln!(out, "{pad}// {attr}: nla_len {len}, nla_type {kind}, value {}", value_hint(attr, value));
                 let _ = writeln!(out, "{pad}{} {}", hex(&bytes[pos..pos + 4]), hex(value));
             }
         }
@@ -298,6 +331,54 @@ lab_test! {
             if *name != "error_no_such_service" {
                 assert_round_trip(name, msgs);
             }
+        }
+        if let Ok(dir) = std::env::var("IPVS_CORE_FIXTURE_DIR") {
+            for (name, recipe, msgs) in &captures {
+                let path = format!("{dir}/{name}.rs");
+                std::fs::write(&path, fixture_source(name, recipe, msgs)).unwrap_or_else(|e| panic!("{path}: {e}"));
+            }
+        }
+    }
+
+    /// IPv6 destinations, a mixed-family (IPv4) tunnel destination and a GRE
+    /// destination under an IPv6 service, and a backup daemon with an IPv6 group;
+    /// written when IPVS_CORE_FIXTURE_DIR is set.
+    fn capture_kernel_fixtures_v6() {
+        must(
+            "ip link add sync0 type dummy && ip link set sync0 multicast on up \
+             && ipvsadm -A -t [2001:db8::1]:443 -s wrr \
+             && ipvsadm -a -t [2001:db8::1]:443 -r [2001:db8::2]:8443 -m -w 5 -x 50 -y 5 \
+             && ipvsadm -a -t [2001:db8::1]:443 -r [2001:db8::3]:443 -i --tun-type gre --tun-csum -w 9",
+        );
+        // ipvsadm refuses a destination of another family; the kernel takes it
+        // for tunnelling, so ipvs-core adds it (the dump below is still the kernel's).
+        let mut mixed = ipvs_core::Destination::new("192.0.2.77:443".parse().unwrap(), ipvs_core::ForwardMethod::Tunnel);
+        mixed.tunnel_type = ipvs_core::TunnelType::Gue;
+        mixed.tunnel_port = 7777;
+        mixed.tunnel_checksum = ipvs_core::TunnelChecksum::RemCsum;
+        let v6svc = ipvs_core::ServiceKey::tcp("[2001:db8::1]:443".parse().unwrap());
+        let mut h = Handle::new().expect("handle");
+        h.add_destination(&v6svc, &mixed).expect("mixed-family tunnel destination");
+        let mut rec = Recorder::new();
+        let key = ipvs_core::codec::nla::IpvsCmdAttr::Service(
+            ipvs_core::codec::convert::service_key_attrs(&ipvs_core::ServiceKey::tcp("[2001:db8::1]:443".parse().unwrap())).unwrap(),
+        );
+        let dests = rec.record(IpvsMessage::new(IpvsCmd::GetDest, vec![key]), true);
+        // The kernel refuses a sync daemon while mixed-family destinations exist
+        // (and mixed-family destinations while a daemon runs).
+        h.delete_destination(&v6svc, mixed.socket_addr()).expect("delete the mixed-family destination");
+        must(
+            "ipvsadm --start-daemon backup --mcast-interface sync0 --syncid 42 --mcast-group ff15::8848 \
+             --mcast-port 9999 --mcast-ttl 3 --sync-maxlen 1000",
+        );
+        let captures: Vec<(&str, &str, Vec<Vec<u8>>)> = vec![
+            ("dest_dump_v6", "GET_DEST dump of TCP [2001:db8::1]:443: Masq [2001:db8::2]:8443 weight 5 thresholds 50/5; IPv4 GUE tunnel 192.0.2.77 port 7777 remcsum (mixed family, added through ipvs-core since ipvsadm refuses it); GRE [2001:db8::3]:443 csum weight 9",
+                dests),
+            ("daemon_dump_v6", "GET_DAEMON dump after `ipvsadm --start-daemon backup --mcast-interface sync0 --syncid 42 --mcast-group ff15::8848 --mcast-port 9999 --mcast-ttl 3 --sync-maxlen 1000`",
+                rec.record(IpvsMessage::new(IpvsCmd::GetDaemon, vec![]), true)),
+        ];
+        for (name, _, msgs) in &captures {
+            assert_round_trip(name, msgs);
         }
         if let Ok(dir) = std::env::var("IPVS_CORE_FIXTURE_DIR") {
             for (name, recipe, msgs) in &captures {
