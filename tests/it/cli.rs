@@ -7,6 +7,9 @@
 //! it in messages). Compared: stdout, stderr and exit status of every line, then
 //! the final kernel state as the real ipvsadm shows it (`-Sn`,
 //! `-Ln --thresholds --persistent-conn --tun-info`, `--timeout`, `--daemon`).
+//! Listings in the kernel's own order (`--nosort`) are compared on one state,
+//! since that order depends on a per-namespace hash: both tools list the table
+//! the real ipvsadm built.
 
 use std::path::{Path, PathBuf};
 
@@ -76,7 +79,7 @@ const STATE: &[&str] = &[
 /// All lines run in one shell inside the namespace (one `ip netns exec` per
 /// play, which keeps a scenario to a few hundred milliseconds in the lab); each
 /// line runs in its own subshell with its output captured to files.
-fn play(tools: &Tools, dir: &Path, s: &Scenario) -> Vec<(String, Output)> {
+fn play(tools: &Tools, dir: &Path, s: &Scenario) -> (Netns, Vec<(String, Output)>) {
     let ns = Netns::new("cli");
     if !s.setup.is_empty() {
         ns.must(s.setup);
@@ -94,7 +97,7 @@ fn play(tools: &Tools, dir: &Path, s: &Scenario) -> Vec<(String, Output)> {
     }
     ns.must(&script);
     let read = |i: usize, ext: &str| std::fs::read_to_string(format!("{w}/{i}.{ext}")).unwrap_or_default();
-    lines
+    let outs = lines
         .iter()
         .enumerate()
         .map(|(i, (line, tool_dir))| {
@@ -106,13 +109,35 @@ fn play(tools: &Tools, dir: &Path, s: &Scenario) -> Vec<(String, Output)> {
             let status = read(i, "rc").trim().parse().unwrap_or(-1);
             (label, Output { status, stdout: read(i, "out"), stderr: read(i, "err") })
         })
-        .collect()
+        .collect();
+    (ns, outs)
+}
+
+/// Listings whose order is the kernel's hash order, which differs between
+/// namespaces: compared on one kernel state, the one the real ipvsadm built.
+const SAME_STATE: &[&str] = &[
+    "ipvsadm -Ln --nosort",
+    "ipvsadm -Sn --nosort",
+    "ipvsadm -L --nosort --stats --exact",
+    "ipvsadm -Ln --nosort --thresholds --persistent-conn --tun-info",
+];
+
+fn same_state(tools: &Tools, ns: &Netns) -> Vec<String> {
+    let mut diffs = Vec::new();
+    for line in SAME_STATE {
+        let run = |dir: &Path| ns.sh(&format!("PATH={}:$PATH; export PATH; {line}", dir.display()));
+        let (r, o) = (run(&tools.real), run(&tools.ours));
+        if r != o {
+            diffs.push(format!("[same state] `{line}`\n--- ipvsadm ---\n{r}\n--- ipvsadm-rs ---\n{o}"));
+        }
+    }
+    diffs
 }
 
 fn compare(tools: &Tools, s: &Scenario) {
-    let real = play(tools, &tools.real, s);
-    let ours = play(tools, &tools.ours, s);
-    let mut diffs = Vec::new();
+    let (real_ns, real) = play(tools, &tools.real, s);
+    let (_ours_ns, ours) = play(tools, &tools.ours, s);
+    let mut diffs = same_state(tools, &real_ns);
     for ((line, r), (_, o)) in real.iter().zip(ours.iter()) {
         if r != o {
             diffs.push(format!("`{line}`\n--- ipvsadm ---\n{r}\n--- ipvsadm-rs ---\n{o}"));
@@ -376,7 +401,7 @@ const DESTINATIONS: &[Scenario] = &[
         "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.10:2 -m",
         "ipvsadm -A -t 10.0.0.1:80", "ipvsadm -A -t 200.0.0.1:80", "ipvsadm -A -u 10.0.0.1:80",
         "ipvsadm -A -t 192.0.2.1:79", "ipvsadm -A -f 1", "ipvsadm -A -f 4294967295",
-        "ipvsadm -Ln", "ipvsadm -Ln --nosort", "ipvsadm -Sn", "ipvsadm -Sn --nosort",
+        "ipvsadm -Ln", "ipvsadm -Sn",
     ]),
     sc("dest-sctp-udp", &[
         "ipvsadm -A --sctp-service 192.0.2.3:3868 -s nq",
@@ -484,6 +509,10 @@ const RESTORE: &[Scenario] = &[
     sc("restore-daemon-and-set", &[
         "printf -- '--set 11 12 13\\n-A -t 192.0.2.1:80 -s rr\\n-L --timeout\\n' | ipvsadm -R",
         "ipvsadm -L --timeout",
+    ]),
+    sc("restore-large", &[
+        "f=$(mktemp); i=0; while [ $i -lt 300 ]; do a=$((i / 250)); b=$((i % 250 + 1)); echo \"-A -t 10.$a.$b.1:80 -s rr\" >> $f; echo \"-a -t 10.$a.$b.1:80 -r 198.51.100.$b:8080 -m -w $b\" >> $f; echo \"-a -t 10.$a.$b.1:80 -r 198.51.100.$b:8081 -m -x 9 -y 3\" >> $f; i=$((i+1)); done; ipvsadm -R < $f; s=$?; rm -f $f; exit $s",
+        "ipvsadm -Sn | wc -l", "ipvsadm -Ln --thresholds | tail -5",
     ]),
 ];
 

@@ -184,6 +184,33 @@ lab_test! {
         ] {
             same_listing(&dir, args);
         }
+        // IPv6 connections as well.
+        let _servers6: Vec<TcpServer> = topo
+            .servers
+            .iter()
+            .map(|rs| TcpServer::reply(&rs.ns, SocketAddr::new(rs.addr6, 8080), "v6".into()))
+            .collect();
+        ours(&dir, &format!("ipvsadm -A -t [{}]:80 -s rr", topo.vip6)).ok();
+        for rs in &topo.servers {
+            ours(&dir, &format!("ipvsadm -a -t [{}]:80 -r [{}]:8080 -m", topo.vip6, rs.addr6)).ok();
+        }
+        let v6 = SocketAddr::new(topo.vip6, 80);
+        for _ in 0..2 {
+            let reply = topo
+                .client
+                .spawn(move || {
+                    let mut s = TcpStream::connect_timeout(&v6, Duration::from_secs(5)).expect("connect v6");
+                    let mut r = String::new();
+                    s.read_to_string(&mut r).expect("read v6");
+                    r
+                })
+                .join()
+                .expect("client");
+            assert_eq!(reply, "v6");
+        }
+        for args in ["-Lcn", "-Lc", "-Ln --stats --exact", "-Ln"] {
+            same_listing(&dir, args);
+        }
         // JSON carries the exact counters.
         let json: serde_json::Value =
             serde_json::from_str(&ours(&dir, "ipvsadm -L --json --stats").ok().stdout).expect("json");
