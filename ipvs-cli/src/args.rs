@@ -898,10 +898,8 @@ pub fn parse(program: &str, args: &[String], reading_stdin: bool) -> Result<Acti
                 e.tun_port = addr::string_to_number(&arg, 1, 65535)
                     .ok_or_else(|| Failure::fail("illegal tunnel port specified"))? as u16;
             }
-            Tag::TunNoCsum => {
-                e.set_option(opt::TUN_NOCSUM)?;
-                e.tun_flags |= 0;
-            }
+            // No checksum is the absence of both flags (IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM is 0).
+            Tag::TunNoCsum => e.set_option(opt::TUN_NOCSUM)?,
             Tag::TunCsum => {
                 e.set_option(opt::TUN_CSUM)?;
                 e.tun_flags |= 1;

@@ -7,7 +7,6 @@
 //! (a top-down merge sort, `msort_with_tmp`), which matters because a
 //! non-transitive comparator makes the result depend on the algorithm.
 
-use std::cmp::Ordering;
 use std::net::IpAddr;
 
 use ipvs_core::{Destination, Service, ServiceKey};
@@ -147,11 +146,6 @@ pub fn sort_services<T: Clone>(items: &mut [T], key: impl Fn(&T) -> &Service) {
 /// Sort destinations as `ipvsadm -L` does.
 pub fn sort_dests(items: &mut [Destination]) {
     glibc_msort(items, &|a, b| cmp_dests(a, b));
-}
-
-/// A total order for callers that want one (JSON keeps ipvsadm's order instead).
-pub fn ordering(r: i32) -> Ordering {
-    r.cmp(&0)
 }
 
 #[cfg(test)]
