@@ -160,9 +160,7 @@ fn demo() -> Result<ExitCode, String> {
     ensure_packages(REQUIRED_PACKAGES).map_err(|e| e.to_string())?;
     cargo(&["build", "--workspace", "--bins", "--exclude", "xtask"])?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    // PLACEHOLDER until ipvsadm-rs lands (issue 4): the real ipvsadm.
-    let ipvsadm = PathBuf::from("/usr/sbin/ipvsadm");
-    let _ours = exe.with_file_name("ipvsadm-rs");
+    let ipvsadm = exe.with_file_name("ipvsadm-rs");
     let opts = BootOptions {
         env: std::env::vars()
             .chain([("DEMO_IPVSADM".to_string(), ipvsadm.display().to_string())])
@@ -246,8 +244,6 @@ fn demo_inside() -> Result<ExitCode, String> {
     println!();
     step(&ipvsadm, "-Ln --stats")?;
     println!();
-    if !ipvsadm.ends_with("/ipvsadm") {
-        step(&ipvsadm, "-Ln --stats --json")?;
-    }
+    step(&ipvsadm, "-Ln --stats --json")?;
     Ok(ExitCode::SUCCESS)
 }
