@@ -514,6 +514,10 @@ impl Handle {
     }
 
     /// Stop the sync daemon of a state.
+    ///
+    /// On Linux 6.1 (seen in the lab) the kernel can block this request when
+    /// the daemon was started only milliseconds before; leave its sync thread
+    /// time to come up (two seconds always sufficed).
     pub fn stop_daemon(&mut self, state: DaemonState) -> Result<()> {
         self.execute(&Request::StopDaemon(state))
     }

@@ -1,5 +1,20 @@
 //! Typed generic-netlink interface to Linux IPVS.
 //!
+//! Everything the kernel's `IPVS` generic-netlink family offers (Linux 6.1+):
+//! services keyed by protocol/address/port or firewall mark, every scheduler,
+//! persistence, destinations with every forwarding method and tunnel option,
+//! 64-bit stats, zeroing, timeouts, info and sync daemons; plus the
+//! `/proc/net/ip_vs_conn` connection table ([`connections`]).
+//!
+//! - [`Handle`] is the blocking entry point: one netlink socket, typed
+//!   [`Error`]s, [`Batch`]es of many requests in one `sendmsg`, and streaming
+//!   dumps ([`Handle::services_iter`]).
+//! - The model types ([`Service`], [`Destination`], [`SyncDaemon`], ...) are
+//!   plain data with `serde` support.
+//! - [`codec`] is the pure encoder/decoder, usable without a kernel.
+//!
+//! List the table:
+//!
 //! ```no_run
 //! use ipvs_core::Handle;
 //!

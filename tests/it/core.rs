@@ -413,6 +413,7 @@ lab_test! {
 
     /// Sync daemons: start master and backup with every attribute, list, stop.
     fn sync_daemons() {
+        let _guard = StopDaemonsOnDrop;
         let mut h = handle();
         let master = SyncDaemon::new(DaemonState::Master, "lo", 9);
         let backup = SyncDaemon {
@@ -451,6 +452,8 @@ lab_test! {
         theirs.sort();
         assert_eq!(ours, theirs);
         assert!(matches!(h.start_daemon(&master), Err(Error::DaemonExists)));
+        // A sync thread stopped right after its start can block the lab kernel.
+        std::thread::sleep(Duration::from_secs(2));
         h.stop_daemon(DaemonState::Master).unwrap();
         assert_eq!(h.daemons().unwrap(), vec![backup]);
         h.stop_daemon(DaemonState::Backup).unwrap();
@@ -471,6 +474,7 @@ lab_test! {
         h.start_daemon(&v6).unwrap();
         assert_eq!(h.daemons().unwrap(), vec![v6.clone()]);
         assert_eq!(must("ipvsadm -L --daemon").stdout.trim(), render(&v6));
+        std::thread::sleep(Duration::from_secs(2));
         h.stop_daemon(DaemonState::Master).unwrap();
     }
 
@@ -705,6 +709,30 @@ lab_test! {
         assert_eq!(ipvsadm_save(), vec!["-A -t 192.0.2.1:80 -s rr".to_string(), "-a -t 192.0.2.1:80 -r 198.51.100.2:80 -g -w 1".to_string()]);
     }
 
+    /// A tunnelled destination of the other family (IPv4 real server behind an IPv6
+    /// service) works through ipvs-core; while a sync daemon runs the kernel refuses
+    /// it, and with one in the table a daemon does not start.
+    fn mixed_family_tunnel_and_sync_daemon_exclude_each_other() {
+        let _guard = StopDaemonsOnDrop;
+        let mut h = handle();
+        let key = ServiceKey::tcp(sa("[2001:db8::1]:443"));
+        h.add_service(&Service::new(key, Scheduler::Rr)).unwrap();
+        let v4 = Destination::new(sa("192.0.2.77:443"), ForwardMethod::Tunnel);
+        let master = SyncDaemon::new(DaemonState::Master, "lo", 1);
+        h.start_daemon(&master).unwrap();
+        assert!(matches!(h.add_destination(&key, &v4), Err(Error::InvalidArgument { .. })));
+        // Stopping a master within milliseconds of its start blocks in the lab
+        // kernel (see docs/ipvs-core.md); give the sync thread time to come up.
+        std::thread::sleep(Duration::from_secs(2));
+        h.stop_daemon(DaemonState::Master).unwrap();
+        h.add_destination(&key, &v4).unwrap();
+        assert_same_dest(&h.destinations(&key).unwrap()[0], &v4);
+        let list = must("ipvsadm -Ln").stdout;
+        assert!(list.contains("192.0.2.77:443") && list.contains("Tunnel"), "{list}");
+        let started = h.start_daemon(&master);
+        assert!(matches!(started, Err(Error::InvalidArgument { .. })), "{started:?}");
+    }
+
     /// Without CAP_NET_ADMIN every IPVS command is refused with PermissionDenied.
     fn permission_denied_without_cap_net_admin() {
         // Capabilities are per thread: drop CAP_NET_ADMIN on a fresh thread only
@@ -800,6 +828,25 @@ lab_test! {
         }
         assert_eq!(h.services().unwrap().len(), 400);
         assert_eq!(ipvsadm_save().len(), 700);
+    }
+}
+
+/// Stops every sync daemon of the calling thread's namespace when dropped, also
+/// when a test panics: a namespace torn down with a running daemon can hang the
+/// lab kernel.
+struct StopDaemonsOnDrop;
+
+impl Drop for StopDaemonsOnDrop {
+    fn drop(&mut self) {
+        if let Ok(mut h) = Handle::new() {
+            if h.daemons().is_ok_and(|d| !d.is_empty()) {
+                // A sync thread stopped right after its start can block the kernel.
+                std::thread::sleep(Duration::from_secs(2));
+                for state in [DaemonState::Master, DaemonState::Backup] {
+                    let _ = h.stop_daemon(state);
+                }
+            }
+        }
     }
 }
 

@@ -386,5 +386,9 @@ lab_test! {
                 std::fs::write(&path, fixture_source(name, recipe, msgs)).unwrap_or_else(|e| panic!("{path}: {e}"));
             }
         }
+        // Stop the daemon, giving its thread time first: a sync thread stopped
+        // right after its start can block the lab kernel.
+        std::thread::sleep(Duration::from_secs(2));
+        must("ipvsadm --stop-daemon backup");
     }
 }

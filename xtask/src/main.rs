@@ -117,6 +117,8 @@ fn cargo_test(args: &[&str]) -> Result<(u64, u64), String> {
 /// kernel-captured fixtures. cargo-fuzz is installed when missing; `RUSTC_BOOTSTRAP=1`
 /// lets the stable toolchain use the sanitizer flags it needs.
 fn fuzz_smoke() -> Result<(), String> {
+    // libfuzzer-sys builds libFuzzer's C++ sources.
+    ensure_packages(&[("/usr/bin/g++", "g++")]).map_err(|e| e.to_string())?;
     let have_fuzz = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["fuzz", "--version"])
         .stdout(std::process::Stdio::null())
