@@ -369,7 +369,16 @@ fn run_in_uml(path: &str) {
         "--nocapture".into(),
         "--test-threads=1".into(),
     ];
-    match boot(&argv, &BootOptions::default()) {
+    let mut result = boot(&argv, &BootOptions::default());
+    if let Err(BootError::NoStatus { .. }) = &result {
+        // The kernel died before the test reported anything: a failure of the lab, not
+        // of the test. Said out loud, and tried once more.
+        if let Err(e) = &result {
+            announce(&format!("lab test {path}: the lab failed, booting again: {e}"));
+        }
+        result = boot(&argv, &BootOptions::default());
+    }
+    match result {
         Ok(out) => {
             print!("{}", out.stdout);
             eprint!("{}", out.stderr);
