@@ -50,7 +50,7 @@ fn errno_of(err: &Error) -> Option<i32> {
         Error::ServiceExists | Error::DestinationExists | Error::DaemonExists => libc::EEXIST,
         Error::NoSuchService | Error::NoSuchDaemon => libc::ESRCH,
         Error::NoSuchDestination | Error::SchedulerNotFound { .. } => libc::ENOENT,
-        Error::InvalidArgument { .. } => libc::EINVAL,
+        Error::InvalidArgument { errno, .. } => errno.unwrap_or(libc::EINVAL),
         Error::PermissionDenied => libc::EPERM,
         Error::IpvsUnavailable { .. } => libc::ENOPROTOOPT,
         Error::Errno { errno } => *errno,
@@ -59,35 +59,11 @@ fn errno_of(err: &Error) -> Option<i32> {
     })
 }
 
-/// ipvs-core folds some errnos into [`Error::InvalidArgument`]; recover the
-/// kernel's errno where the request tells which it was.
-fn refine_errno(op: Option<Op>, request: Option<&Request>, err: &Error, errno: i32) -> i32 {
-    let Error::InvalidArgument { what } = err else {
-        return errno;
-    };
-    match (op, request) {
-        // ip_vs_add_dest/edit_dest: ERANGE when the lower threshold exceeds the upper.
-        (Some(Op::AddDest | Op::EditDest), Some(Request::AddDestination(_, d) | Request::EditDestination(_, d)))
-            if d.lower_threshold > d.upper_threshold =>
-        {
-            libc::ERANGE
-        }
-        (Some(Op::StartDaemon), _) if what.contains("does not exist") => libc::ENODEV,
-        _ => errno,
-    }
-}
-
 /// libipvs's `ipvs_strerror`: the message ipvsadm prints for a failed call.
 pub fn ipvs_strerror(op: Option<Op>, err: &Error) -> String {
-    ipvs_strerror_for(op, None, err)
-}
-
-/// [`ipvs_strerror`] knowing the request that failed.
-pub fn ipvs_strerror_for(op: Option<Op>, request: Option<&Request>, err: &Error) -> String {
     let Some(errno) = errno_of(err) else {
         return err.to_string();
     };
-    let errno = refine_errno(op, request, err, errno);
     let specific = match (op, errno) {
         (Some(Op::AddService), libc::EEXIST) => Some("Service already exists"),
         (Some(Op::AddService | Op::EditService), libc::ENOENT) => {
@@ -206,7 +182,7 @@ fn apply(h: &mut Handle, request: &Request, op: Op) -> Outcome {
     match h.execute(request) {
         Ok(()) => Outcome::default(),
         Err(e) => Outcome {
-            stderr: format!("{}\n", ipvs_strerror_for(Some(op), Some(request), &e)),
+            stderr: format!("{}\n", ipvs_strerror(Some(op), &e)),
             code: 255,
             ..Default::default()
         },
@@ -409,7 +385,6 @@ pub(crate) fn merge_into(acc: &mut Outcome, next: Outcome) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ipvs_core::{Destination, ForwardMethod, ServiceKey};
 
     #[test]
     fn kernel_errors_read_as_libipvs_words_them() {
@@ -429,13 +404,11 @@ mod tests {
         );
         assert_eq!(ipvs_strerror(None, &Error::IpvsUnavailable { reason: String::new() }), "Protocol not available");
         assert_eq!(ipvs_strerror(Some(Op::Zero), &Error::Errno { errno: libc::ENODEV }), "No such device");
-        let invalid = Error::InvalidArgument { what: "multicast interface \"x\" does not exist".into() };
-        assert_eq!(ipvs_strerror(Some(Op::StartDaemon), &invalid), "No such device");
-        let mut d = Destination::new("192.0.2.2:80".parse().unwrap(), ForwardMethod::Masquerade);
-        d.lower_threshold = 5;
-        let req = Request::AddDestination(ServiceKey::tcp("192.0.2.1:80".parse().unwrap()), d);
-        let invalid = Error::InvalidArgument { what: String::new() };
-        assert_eq!(ipvs_strerror_for(Some(Op::AddDest), Some(&req), &invalid), "Numerical result out of range");
+        let nodev = Error::InvalidArgument { what: String::new(), errno: Some(libc::ENODEV) };
+        assert_eq!(ipvs_strerror(Some(Op::StartDaemon), &nodev), "No such device");
+        let range = Error::InvalidArgument { what: String::new(), errno: Some(libc::ERANGE) };
+        assert_eq!(ipvs_strerror(Some(Op::AddDest), &range), "Numerical result out of range");
+        let invalid = Error::InvalidArgument { what: String::new(), errno: None };
         assert_eq!(
             ipvs_strerror(Some(Op::AddService), &invalid),
             "Invalid operation.  Possibly wrong module version, address not unicast, ..."

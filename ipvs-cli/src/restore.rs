@@ -103,20 +103,13 @@ fn apply_batch(h: &mut Handle, lines: &[Line], out: &mut Outcome) {
             ops.push(*op);
         }
     }
-    let requests: Vec<&ipvs_core::Request> = lines
-        .iter()
-        .filter_map(|l| match &l.action {
-            Action::Apply { request, .. } => Some(request),
-            _ => None,
-        })
-        .collect();
     match batch.execute() {
         Ok(report) => {
-            for ((item, op), request) in report.items.iter().zip(ops).zip(requests) {
+            for (item, op) in report.items.iter().zip(ops) {
                 match &item.result {
                     Ok(()) => out.code = 0,
                     Err(e) => {
-                        out.stderr.push_str(&format!("{}\n", exec::ipvs_strerror_for(Some(op), Some(request), e)));
+                        out.stderr.push_str(&format!("{}\n", exec::ipvs_strerror(Some(op), e)));
                         out.code = 255;
                     }
                 }

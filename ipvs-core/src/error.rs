@@ -35,6 +35,10 @@ pub enum Error {
     InvalidArgument {
         /// What was invalid.
         what: String,
+        /// The kernel's errno (`EINVAL`, `ERANGE` for thresholds, `ENODEV` for a
+        /// missing interface) when the kernel refused it; `None` when this library
+        /// refused it before sending anything.
+        errno: Option<i32>,
     },
     /// The caller lacks `CAP_NET_ADMIN` in the network namespace (`EPERM`).
     #[error("permission denied: changing IPVS needs CAP_NET_ADMIN (run as root)")]

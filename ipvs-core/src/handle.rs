@@ -119,6 +119,7 @@ fn map_errno(errno: i32, ctx: Ctx<'_>, ext: Option<String>) -> Error {
                 "service {} (scheduler {}, flags {:#x}, timeout {}, netmask {}) rejected by the kernel",
                 s.key, s.scheduler, s.flags.bits(), s.timeout, s.netmask
             )),
+            errno: Some(errno),
         },
         (R::EditService(_) | R::DeleteService(_) | R::Zero(Some(_)), libc::ESRCH) => Error::NoSuchService,
         (R::AddDestination(..) | R::EditDestination(..) | R::DeleteDestination(..), libc::ESRCH) => {
@@ -137,18 +138,22 @@ fn map_errno(errno: i32, ctx: Ctx<'_>, ext: Option<String>) -> Error {
                     d.lower_threshold,
                     d.tunnel_type
                 )),
+                errno: Some(errno),
             }
         }
         (R::StartDaemon(_), libc::EEXIST) => Error::DaemonExists,
         (R::StartDaemon(d), libc::ENODEV) => Error::InvalidArgument {
             what: detail(format!("multicast interface {:?} does not exist", d.mcast_ifn)),
+            errno: Some(errno),
         },
         (R::StartDaemon(d), libc::EINVAL) => Error::InvalidArgument {
             what: detail(format!("sync daemon settings {d:?} rejected by the kernel")),
+            errno: Some(errno),
         },
         (R::StopDaemon(_), libc::ESRCH) => Error::NoSuchDaemon,
         (R::SetTimeouts(t), libc::EINVAL) => Error::InvalidArgument {
             what: detail(format!("timeouts {t:?} rejected by the kernel")),
+            errno: Some(errno),
         },
         _ => Error::Errno { errno },
     }
@@ -936,7 +941,7 @@ mod tests {
         assert!(matches!(m(libc::EPERM, &add_dest), Error::PermissionDenied));
         assert!(matches!(m(libc::ENOMEM, &add_dest), Error::Errno { errno } if errno == libc::ENOMEM));
         match map_errno(libc::EINVAL, Ctx::Request(&add_svc), Some("bad attr".into())) {
-            Error::InvalidArgument { what } => assert!(what.contains("bad attr") && what.contains("192.0.2.1:80"), "{what}"),
+            Error::InvalidArgument { what, errno } => assert!(errno == Some(libc::EINVAL) && what.contains("bad attr") && what.contains("192.0.2.1:80"), "{what}"),
             other => panic!("{other}"),
         }
     }

@@ -695,13 +695,13 @@ lab_test! {
         let mut wrong_family = Service::new(ServiceKey::tcp(sa("192.0.2.1:82")), Scheduler::Rr).persistent(10);
         wrong_family.netmask = Netmask::V6(64);
         match e(h.add_service(&wrong_family)) {
-            Error::InvalidArgument { what } => assert!(what.contains("netmask"), "{what}"),
+            Error::InvalidArgument { what, errno } => assert!(errno.is_none() && what.contains("netmask"), "{what} {errno:?}"),
             other => panic!("{other}"),
         }
         let mut plen0 = Service::new(ServiceKey::tcp(sa("[2001:db8::1]:80")), Scheduler::Rr).persistent(10);
         plen0.netmask = Netmask::V6(0);
         match e(h.add_service(&plen0)) {
-            Error::InvalidArgument { what } => assert!(what.contains("netmask 0"), "{what}"),
+            Error::InvalidArgument { what, errno } => assert!(errno == Some(libc::EINVAL) && what.contains("netmask 0"), "{what} {errno:?}"),
             other => panic!("{other}"),
         }
         assert!(!sh("ipvsadm -A -t [2001:db8::1]:80 -s rr -p 10 -M 0").success());
@@ -710,13 +710,13 @@ lab_test! {
         thr.upper_threshold = 5;
         thr.lower_threshold = 10;
         match e(h.add_destination(&key, &thr)) {
-            Error::InvalidArgument { what } => assert!(what.contains("198.51.100.3:80"), "{what}"),
+            Error::InvalidArgument { what, errno } => assert!(errno == Some(libc::ERANGE) && what.contains("198.51.100.3:80"), "{what} {errno:?}"),
             other => panic!("{other}"),
         }
         // A destination of another family is only valid for tunnelling.
         let mixed = Destination::new(sa("[2001:db8::5]:80"), ForwardMethod::Masquerade);
         match e(h.add_destination(&key, &mixed)) {
-            Error::InvalidArgument { what } => assert!(what.contains("[2001:db8::5]:80"), "{what}"),
+            Error::InvalidArgument { what, errno } => assert!(errno == Some(libc::EINVAL) && what.contains("[2001:db8::5]:80"), "{what} {errno:?}"),
             other => panic!("{other}"),
         }
         // GUE needs a tunnel port.
@@ -724,11 +724,11 @@ lab_test! {
         gue.tunnel_type = TunnelType::Gue;
         assert!(matches!(e(h.add_destination(&key, &gue)), Error::InvalidArgument { .. }));
         match e(h.add_service(&Service::new(ServiceKey::fwmark(0, AddressFamily::Inet), Scheduler::Rr))) {
-            Error::InvalidArgument { what } => assert!(what.contains("mark"), "{what}"),
+            Error::InvalidArgument { what, errno } => assert!(errno.is_none() && what.contains("mark"), "{what} {errno:?}"),
             other => panic!("{other}"),
         }
         match e(h.start_daemon(&SyncDaemon::new(DaemonState::Master, "nosuchif0", 1))) {
-            Error::InvalidArgument { what } => assert!(what.contains("nosuchif0"), "{what}"),
+            Error::InvalidArgument { what, errno } => assert!(errno == Some(libc::ENODEV) && what.contains("nosuchif0"), "{what} {errno:?}"),
             other => panic!("{other}"),
         }
         // Nothing half-applied: the table is what it was.

@@ -15,7 +15,7 @@ const IP_VS_PENAME_MAXLEN: usize = 16;
 const IP_VS_IFNAME_MAXLEN: usize = 16;
 
 fn invalid(what: impl Into<String>) -> Error {
-    Error::InvalidArgument { what: what.into() }
+    Error::InvalidArgument { what: what.into(), errno: None }
 }
 
 /// `union nf_inet_addr`: 16 bytes, IPv4 in the first 4.
