@@ -616,6 +616,47 @@ fn sighup_reload_keeps_state_and_applies_changes() {
     );
     assert!(o1.has_vip(VIP));
 
+    // Nothing changes either when the new file parses but cannot be applied: an unknown
+    // script_user, or a changed instance whose interface does not exist. The running
+    // instance is not resigned first: it keeps MASTER and its VIP throughout.
+    let mut other_vip = inst.clone();
+    other_vip.vips = vec!["192.0.2.101/24".into()];
+    let unknown_user = format!(
+        "global_defs {{\n    script_user no-such-user-kl\n}}\n{}",
+        other_vip.conf()
+    );
+    let missing_interface = other_vip
+        .conf()
+        .replace("interface eth0", "interface eth9")
+        .replace("dev eth0", "dev eth9");
+    for (bad, why) in [
+        (unknown_user, "unknown user or group 'no-such-user-kl'"),
+        (missing_interface, "eth9"),
+    ] {
+        let failures = o1.log().matches("reload failed").count();
+        std::fs::write(&conf, bad).expect("write");
+        o1.signal("HUP");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(1500) {
+            assert!(
+                o1.has_vip(VIP) && !o1.has_vip("192.0.2.101"),
+                "a failed reload ({why}) changed the VIPs:\n{}",
+                o1.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = o1.log();
+        let line = log
+            .lines()
+            .filter(|l| l.contains("reload failed"))
+            .nth(failures)
+            .unwrap_or_else(|| panic!("no reload failure logged ({why}):\n{log}"));
+        assert!(line.contains(why), "{line}");
+        assert_eq!(o1.state_str("state").as_deref(), Some("MASTER"));
+        assert_eq!(o1.counter("became_master"), 1, "{log}");
+        assert_eq!(o1.counter("priority_zero_sent"), 0, "resigned:\n{log}");
+    }
+
     // A changed instance (another VIP) restarts: the old VIP goes, the new one comes.
     let mut changed = inst.clone();
     changed.vips = vec!["192.0.2.101/24".into()];
@@ -981,6 +1022,50 @@ fn scripts_run_as_script_user_and_insecure_scripts_are_refused() {
         "{}",
         o1.log()
     );
+
+    // An unknown script_user stops the start, naming user and line: notify scripts
+    // never fall back to root. (No vrrp_script here: only notify would use the user.)
+    let notify_ok = pub_dir.path().join("notify-ok.sh");
+    std::fs::write(
+        &notify_ok,
+        format!("#!/bin/sh\nid -un > {}/notify-user\n", out_dir.display()),
+    )
+    .expect("write");
+    ipvs_lab::must(&format!("chmod 755 {}", notify_ok.display()));
+    let notify_conf = |user: &str| {
+        format!(
+            "global_defs {{\n    script_user {user}\n}}\n{}",
+            Inst {
+                extra: vec![format!("notify_backup {}", notify_ok.display())],
+                ..Inst::v2(100)
+            }
+            .conf()
+        )
+    };
+    o1.start(Daemon::Ours, &notify_conf("no-such-user-kl"));
+    assert_eq!(o1.wait_exit(), Some(3), "{}", o1.log());
+    let conf_file = o1.dir.path().join("keepalived.conf");
+    assert!(
+        o1.log().contains(&format!(
+            "{}:2: global_defs script_user: unknown user or group 'no-such-user-kl'",
+            conf_file.display()
+        )),
+        "{}",
+        o1.log()
+    );
+    assert!(!out_dir.join("notify-user").exists(), "a notify script ran");
+    // The same with a known user: notify_backup runs as that user.
+    o1.start(Daemon::Ours, &notify_conf("nobody"));
+    let ran = wait_for(Duration::from_secs(4), || {
+        std::fs::read_to_string(out_dir.join("notify-user")).is_ok_and(|u| u.ends_with('\n'))
+    });
+    assert!(ran.is_some(), "notify_backup did not run:\n{}", o1.log());
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("notify-user"))
+            .unwrap_or_default()
+            .trim(),
+        "nobody"
+    );
 }
 
 #[test]
@@ -1041,10 +1126,19 @@ fn equal_priority_higher_address_wins() {
     oa.start(Daemon::Ours, &conf);
     ob.start(Daemon::Ours, &conf);
     kb.start(Daemon::Keepalived, &conf);
-    let split = wait_for(ELECTION, || {
+    // Generous: four daemons starting at once on a loaded machine.
+    let split = wait_for(Duration::from_secs(12), || {
         [&ka, &oa, &ob, &kb].iter().all(|n| n.has_vip(VIP))
     });
-    assert!(split.is_some(), "every node should be master while split");
+    assert!(
+        split.is_some(),
+        "every node should be master while split; holders {:?}\n{}",
+        holders(&[&ka, &oa, &ob, &kb], VIP),
+        [&ka, &oa, &ob, &kb]
+            .iter()
+            .map(|n| format!("--- {} ---\n{}", n.name, n.log()))
+            .collect::<String>()
+    );
     seg_a.set_port(&oa, true);
     seg_b.set_port(&kb, true);
     expect_holder(&[&ka, &oa], VIP, "ours-high-addr", Duration::from_secs(3));
