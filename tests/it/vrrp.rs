@@ -569,7 +569,12 @@ fn sigkill_and_restart_leaves_no_duplicate_vip() {
         "stale VIP not removed at start:\n{}",
         o1.log()
     );
-    assert_eq!(o1.state_str("state").as_deref(), Some("BACKUP"));
+    // The killed run's state file says MASTER until the new run writes its own, just
+    // after the clean-up.
+    let backup = wait_for(Duration::from_secs(2), || {
+        o1.state_str("state").as_deref() == Some("BACKUP")
+    });
+    assert!(backup.is_some(), "{}\n{}", o1.state(), o1.log());
     expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(holders(&[&o1, &k1], VIP), ["ours-200"]);
@@ -858,8 +863,8 @@ fn use_case_configs_check_and_run() {
 }
 
 #[test]
-fn track_interface_down_means_fault() {
-    if !prerequisites("track_interface_down_means_fault") {
+fn track_interface_down_means_fault_and_notify_scripts_run_in_order() {
+    if !prerequisites("track_interface_down_means_fault_and_notify_scripts_run_in_order") {
         return;
     }
     let seg = Segment::new();
@@ -869,11 +874,44 @@ fn track_interface_down_means_fault() {
     o1.ns.must(
         "ip link add eth1 type veth peer name eth1p && ip link set eth1 up && ip link set eth1p up",
     );
+    // notify_master / notify_backup / notify_fault / notify_stop, each with its own
+    // arguments (run as configured, nothing appended, as keepalived does), all logging
+    // into one file.
+    let notify_log = o1.dir.path().join("notify.log");
+    let notify = o1.dir.path().join("notify.sh");
+    std::fs::write(
+        &notify,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", notify_log.display()),
+    )
+    .expect("write");
+    ipvs_lab::must(&format!("chmod 755 {}", notify.display()));
+    let n = notify.display();
     let mut oc = Inst::v2(200);
-    oc.extra = vec!["track_interface {".into(), "    eth1".into(), "}".into()];
+    oc.extra = vec![
+        "track_interface {".into(),
+        "    eth1".into(),
+        "}".into(),
+        format!("notify_master \"{n} master m1 m2\""),
+        format!("notify_backup \"{n} backup b1\""),
+        format!("notify_fault \"{n} fault f1\""),
+        format!("notify_stop \"{n} stop s1\""),
+    ];
+    let notified = |want: &[&str]| {
+        let ok = wait_for(Duration::from_secs(2), || {
+            std::fs::read_to_string(&notify_log)
+                .unwrap_or_default()
+                .lines()
+                .count()
+                >= want.len()
+        });
+        let got = std::fs::read_to_string(&notify_log).unwrap_or_default();
+        assert!(ok.is_some(), "notify scripts: want {want:?}, got:\n{got}");
+        assert_eq!(got.lines().collect::<Vec<_>>(), want, "notify scripts");
+    };
     o1.start(Daemon::Ours, &oc.conf());
     k1.start(Daemon::Keepalived, &Inst::v2(100).conf());
     expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
+    notified(&["backup b1", "master m1 m2"]);
 
     // Carrier lost: FAULT, priority 0 sent, keepalived takes over after its skew.
     o1.ns.must("ip link set eth1p down");
@@ -894,10 +932,28 @@ fn track_interface_down_means_fault() {
     // Still FAULT while the link is down: no VIP, no adverts.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(holders(&[&o1, &k1], VIP), ["keepalived-100"]);
+    notified(&["backup b1", "master m1 m2", "fault f1"]);
 
     // Carrier back: BACKUP, then we preempt with the higher priority.
     o1.ns.must("ip link set eth1p up");
     expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
+    notified(&[
+        "backup b1",
+        "master m1 m2",
+        "fault f1",
+        "backup b1",
+        "master m1 m2",
+    ]);
+    // SIGTERM: notify_stop.
+    o1.stop();
+    notified(&[
+        "backup b1",
+        "master m1 m2",
+        "fault f1",
+        "backup b1",
+        "master m1 m2",
+        "stop s1",
+    ]);
 }
 
 #[test]
