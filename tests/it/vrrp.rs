@@ -473,6 +473,62 @@ fn track_script_weight_hands_vip_over_and_back() {
 }
 
 #[test]
+fn track_script_timeout_counts_as_failure() {
+    if !prerequisites("track_script_timeout_counts_as_failure") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut o1 = seg.node("ours-100", 55);
+    let mut k1 = seg.node("keepalived-80", 56);
+    // The check hangs (30 s, far beyond its 0.5 s timeout) while the `slow` file exists.
+    let slow = o1.dir.path().join("slow");
+    let script = o1.dir.path().join("check.sh");
+    std::fs::write(
+        &script,
+        format!(
+            "#!/bin/sh\n[ -e {} ] && exec sleep 30\nexit 0\n",
+            slow.display()
+        ),
+    )
+    .expect("write");
+    ipvs_lab::must(&format!("chmod 755 {}", script.display()));
+    let conf = format!(
+        "vrrp_script chk {{\n    script \"{}\"\n    interval 1\n    timeout 0.5\n    weight -60\n    fall 1\n    rise 1\n}}\n{}",
+        script.display(),
+        Inst {
+            extra: vec!["track_script {".into(), "    chk".into(), "}".into()],
+            ..Inst::v2(100)
+        }
+        .conf()
+    );
+    o1.start(Daemon::Ours, &conf);
+    k1.start(Daemon::Keepalived, &Inst::v2(80).conf());
+    expect_holder(&[&o1, &k1], VIP, "ours-100", ELECTION);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!o1.log().contains("timed out"), "{}", o1.log());
+
+    // One timeout (fall 1) is a failure: 100 - 60 = 40 < 80, keepalived preempts.
+    std::fs::write(&slow, "").expect("write");
+    let t0 = Instant::now();
+    expect_holder(&[&o1, &k1], VIP, "keepalived-80", Duration::from_secs(8));
+    eprintln!(
+        "TRACK SCRIPT TIMEOUT: a hanging check moved the VIP to keepalived after {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        o1.log().contains("vrrp_script chk timed out"),
+        "{}",
+        o1.log()
+    );
+    assert_eq!(o1.counter("effective_priority"), 40, "{}", o1.state());
+
+    // The check answers again (rise 1): back to 100, we preempt.
+    std::fs::remove_file(&slow).expect("rm");
+    expect_holder(&[&o1, &k1], VIP, "ours-100", Duration::from_secs(8));
+    assert_eq!(o1.counter("effective_priority"), 100);
+}
+
+#[test]
 fn bad_packets_are_dropped_and_counted() {
     if !prerequisites("bad_packets_are_dropped_and_counted") {
         return;
