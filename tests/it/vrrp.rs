@@ -468,8 +468,18 @@ fn track_script_weight_hands_vip_over_and_back() {
             "INSTANCE VI_T MASTER 100"
         ]
     );
-    let state = std::fs::read_to_string(notify_log.with_extension("log.state")).unwrap_or_default();
-    assert!(state.contains("\"router_id\": \"it-node\""), "{state}");
+    // Each notify run rewrites the copy (`>` truncates first): read it once it is whole.
+    let copy = notify_log.with_extension("log.state");
+    let read = wait_for(Duration::from_secs(2), || {
+        std::fs::read_to_string(&copy)
+            .unwrap_or_default()
+            .contains("\"router_id\": \"it-node\"")
+    });
+    assert!(
+        read.is_some(),
+        "{}",
+        std::fs::read_to_string(&copy).unwrap_or_default()
+    );
 }
 
 #[test]
@@ -1213,6 +1223,70 @@ fn v3_ipv6_unicast_mixed_group_survives_node_death() {
     assert!(o1.counter("adverts_received") >= 1, "{}", o1.state());
     eprintln!(
         "TAKEOVER after SIGKILL (VRRPv3 IPv6 unicast): keepalived prio 150 {took:?} (MDI {:?})",
+        master_down(150)
+    );
+}
+
+#[test]
+fn v3_ipv4_unicast_mixed_group_survives_node_death() {
+    if !prerequisites("v3_ipv4_unicast_mixed_group_survives_node_death") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut k1 = seg.node("keepalived-200", 0x25);
+    let mut o1 = seg.node("ours-150", 0x26);
+    let mut kc = Inst::v2(200);
+    kc.version = Some(3);
+    kc.pass = None;
+    let mut oc = kc.clone();
+    oc.priority = 150;
+    kc.unicast = Some((k1.addr(), vec![o1.addr()]));
+    oc.unicast = Some((o1.addr(), vec![k1.addr()]));
+    k1.start(Daemon::Keepalived, &kc.conf());
+    o1.start(Daemon::Ours, &oc.conf());
+    expect_holder(&[&k1, &o1], VIP, "keepalived-200", ELECTION);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders(&[&k1, &o1], VIP), ["keepalived-200"]);
+    // keepalived's unicast v3 adverts are accepted (with its pseudo-header checksum),
+    // nothing is dropped.
+    assert!(o1.counter("adverts_received") >= 2, "{}", o1.state());
+    assert_eq!(
+        o1.state_str("peer_checksum").as_deref(),
+        Some("PseudoHeader"),
+        "{}",
+        o1.state()
+    );
+    assert_eq!(
+        o1.state_str("master").as_deref(),
+        Some(k1.addr().as_str()),
+        "{}",
+        o1.state()
+    );
+    for c in ["dropped_checksum", "dropped_unknown_peer", "dropped_version"] {
+        assert_eq!(o1.counter(c), 0, "{c}:\n{}", o1.state());
+    }
+
+    // keepalived's node dies: ours takes over within the v3 Master_Down_Interval.
+    let t0 = Instant::now();
+    k1.kill_node();
+    expect_holder(&[&o1], VIP, "ours-150", Duration::from_secs(6));
+    let took = t0.elapsed();
+    assert_takeover_window("keepalived-lite (v3 IPv4 unicast)", took, 150);
+    // keepalived comes back with a lower priority: it stays backup past its own
+    // Master_Down_Interval only if it accepts our unicast v3 adverts.
+    let mut kc_low = kc.clone();
+    kc_low.priority = 100;
+    k1.start(Daemon::Keepalived, &kc_low.conf());
+    std::thread::sleep(master_down(100) + Duration::from_secs(2));
+    assert_eq!(
+        holders(&[&k1, &o1], VIP),
+        ["ours-150"],
+        "keepalived does not hear our unicast v3 adverts:\n{}",
+        k1.log()
+    );
+    assert_eq!(o1.state_str("state").as_deref(), Some("MASTER"));
+    eprintln!(
+        "TAKEOVER after SIGKILL (VRRPv3 IPv4 unicast): keepalived-lite prio 150 {took:?} (MDI {:?})",
         master_down(150)
     );
 }
