@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! `keepalived-lite`: the VRRP daemon. Flags follow keepalived's for what is supported.
 //!
 //! Exit codes: 0 success, 2 bad command line, 3 start-up failure (sockets, netlink,

@@ -1345,3 +1345,57 @@ fn equal_priority_higher_address_wins() {
     );
     assert_eq!(ob.state_str("state").as_deref(), Some("BACKUP"));
 }
+
+/// `-v`, and `-t`'s exit codes: 0 valid (warnings on stderr), 5 invalid or unreadable
+/// file (the code `keepalived -t` uses), 2 a bad command line. Needs neither root nor
+/// keepalived: nothing is started.
+#[test]
+fn version_and_config_test_exit_codes() {
+    let bin = ipvs_lab::workspace_bin("keepalived-lite").display().to_string();
+    let out = ipvs_lab::run(&[&bin, "-v"]);
+    assert_eq!(out.status, 0, "{out}");
+    assert_eq!(
+        out.stdout,
+        format!("keepalived-lite v{}\n", env!("CARGO_PKG_VERSION")),
+        "{out}"
+    );
+    assert_eq!(ipvs_lab::run(&[&bin, "--version"]).stdout, out.stdout);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let f = dir.path().join("k.conf");
+    let fs = f.display().to_string();
+    let check = |text: &str| {
+        std::fs::write(&f, text).expect("write");
+        ipvs_lab::run(&[&bin, "-t", "-f", &fs])
+    };
+    let good = Inst::v2(100).conf();
+    let out = check(&good);
+    assert_eq!((out.status, out.stderr.as_str()), (0, ""), "{out}");
+    // Valid with keepalived's adjustment warning: still 0, the warning names the
+    // instance block.
+    let out = check(&good.replace("state BACKUP", "state MASTER\n    nopreempt"));
+    assert_eq!(out.status, 0, "{out}");
+    assert_eq!(
+        out.stderr.trim(),
+        format!("{fs}:1: (VI_T) nopreempt will not work with initial state MASTER - clearing")
+    );
+    // Invalid: 5, file:line and what.
+    let out = check(&good.replace("virtual_router_id 51", "virtual_router_id 0"));
+    assert_eq!(out.status, 5, "{out}");
+    assert_eq!(
+        out.stderr.trim(),
+        format!("{fs}:4: virtual_router_id: invalid value '0', expected an integer 1-255")
+    );
+    let out = check(&good.replace("interface eth0\n", ""));
+    assert_eq!(out.status, 5, "{out}");
+    assert!(out.stderr.contains("missing 'interface'"), "{out}");
+    // Unreadable: 5, naming the file.
+    let missing = dir.path().join("missing.conf").display().to_string();
+    let out = ipvs_lab::run(&[&bin, "-t", "-f", &missing]);
+    assert_eq!(out.status, 5, "{out}");
+    assert!(out.stderr.starts_with(&format!("{missing}: cannot read")), "{out}");
+    // A bad command line: 2, before any file is read.
+    let out = ipvs_lab::run(&[&bin, "-t", "--no-such-flag"]);
+    assert_eq!(out.status, 2, "{out}");
+    assert!(out.stderr.contains("--no-such-flag"), "{out}");
+}

@@ -1,3 +1,4 @@
+#![warn(missing_docs)]
 //! `vrrp-send`: sends hand-made VRRP advertisements over IPv4 (any TTL, wrong password,
 //! bad checksum, truncated or padded), to test that receivers drop what they must.
 //!
