@@ -1,6 +1,7 @@
 //! Lab benchmark: ipvsadm-rs and the real ipvsadm timed side by side, in one run, on
 //! the same kernel (the lab's), with ratios. Machines here are noisy: medians of
-//! several runs, and ratios, are what to quote.
+//! several runs, and ratios, are what to quote. The ratio is ipvsadm-rs time over
+//! ipvsadm time: below 1 means ipvsadm-rs is faster.
 //!
 //! `cargo bench --bench lab_vs_ipvsadm` (builds `ipvsadm-rs` first with
 //! `cargo build --release -p ipvs-cli`). Set `LAB_BENCH_SERVICES` for table sizes
@@ -37,7 +38,7 @@ fn main() {
         .collect();
     let runs: usize = std::env::var("LAB_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(11);
     println!("ipvsadm-rs: {}\nruns per measurement: {runs}; times are medians\n", ours.display());
-    println!("{:<34} {:>12} {:>12} {:>8}", "operation", "ipvsadm", "ipvsadm-rs", "ratio");
+    println!("{:<34} {:>12} {:>12} {:>8}", "operation", "ipvsadm", "ipvsadm-rs", "rs/ipvsadm");
     for &n in &sizes {
         let rules = restore_input(n);
         let file = std::env::temp_dir().join(format!("lab-bench-{}-{n}.rules", std::process::id()));

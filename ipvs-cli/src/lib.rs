@@ -1,1 +1,36 @@
-//! ipvsadm-rs library: argument parsing and rendering.
+//! ipvsadm-rs: a drop-in `ipvsadm` 1.31 built on ipvs-core, with JSON output.
+//!
+//! The binary is thin: [`args::parse`] validates a command line exactly as
+//! ipvsadm does (same messages, same exit codes) and resolves it into an
+//! [`args::Action`]; [`exec::run`] carries it out through ipvs-core; [`render`]
+//! prints ipvsadm's text byte for byte, [`json`] and [`table`] the extensions.
+//!
+//! ```
+//! use ipvs_cli::args::{parse, Action, Op};
+//!
+//! let args: Vec<String> = ["-A", "-t", "192.0.2.1:80", "-s", "rr"].map(String::from).to_vec();
+//! match parse("ipvsadm", &args, false) {
+//!     Ok(Action::Apply { op, .. }) => assert_eq!(op, Op::AddService),
+//!     other => panic!("{other:?}"),
+//! }
+//! let bad: Vec<String> = ["-A", "-t", "192.0.2.1:80", "-w", "1"].map(String::from).to_vec();
+//! let failure = parse("ipvsadm", &bad, false).unwrap_err();
+//! assert_eq!(failure.code, 2);
+//! assert_eq!(failure.message, "Illegal 'weight' option with the 'add-service' command\n");
+//! ```
+
+#![warn(missing_docs)]
+#![cfg_attr(test, allow(clippy::unwrap_used))]
+
+pub mod addr;
+pub mod args;
+pub mod conn;
+pub mod exec;
+pub mod generate;
+pub mod json;
+pub mod lossless;
+pub mod popt;
+pub mod render;
+pub mod restore;
+pub mod sort;
+pub mod table;

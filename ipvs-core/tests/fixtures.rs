@@ -34,7 +34,7 @@ mod fixtures {
 
 use std::net::{IpAddr, Ipv4Addr};
 
-use ipvs_core::codec::nla::{DestAttr, InfoAttr, IpvsCmdAttr, ServiceAttr};
+use ipvs_core::codec::nla::{DestAttr, InfoAttr, IpvsCmdAttr, ServiceAttr, Stats64Attr, StatsAttr};
 use ipvs_core::codec::{self, convert, IpvsAttrs, IpvsCmd, IpvsMessage, IpvsNetlinkMessage};
 use ipvs_core::*;
 use netlink_packet_core::{Emitable, NetlinkPayload};
@@ -431,4 +431,147 @@ fn daemon_dump_v6_both_ways() {
     let mut b = vec![0; req.buffer_len()];
     req.emit(&mut b);
     assert_eq!(b, attr_bytes(bytes));
+}
+
+/// Which of a nest's stats attributes comes first after mutation.
+#[derive(Clone, Copy, Debug)]
+enum StatsOrder {
+    /// STATS, then STATS64: the kernel's own order.
+    Kernel,
+    /// STATS64, then STATS: a decoder that lets the last one win would fail.
+    Stats64First,
+}
+
+/// A counter above `u32::MAX`, distinct per counter and from the captured value.
+fn beyond_u32(captured: u64, index: u64) -> u64 {
+    u64::from(u32::MAX) + 1 + captured + 1000 * index
+}
+
+/// Give every 64-bit counter a value no 32-bit counter can hold, keep the
+/// captured 32-bit STATS as they are, and reorder the two nests.
+fn mutate_stats64(stats64: &mut [Stats64Attr]) -> Stats {
+    let mut expected = Stats::default();
+    let mut index = 0;
+    for a in stats64.iter_mut() {
+        index += 1;
+        let (v, slot) = match a {
+            Stats64Attr::Conns(v) => (v, &mut expected.conns),
+            Stats64Attr::InPkts(v) => (v, &mut expected.inpkts),
+            Stats64Attr::OutPkts(v) => (v, &mut expected.outpkts),
+            Stats64Attr::InBytes(v) => (v, &mut expected.inbytes),
+            Stats64Attr::OutBytes(v) => (v, &mut expected.outbytes),
+            Stats64Attr::Cps(v) => (v, &mut expected.cps),
+            Stats64Attr::InPps(v) => (v, &mut expected.inpps),
+            Stats64Attr::OutPps(v) => (v, &mut expected.outpps),
+            Stats64Attr::InBps(v) => (v, &mut expected.inbps),
+            Stats64Attr::OutBps(v) => (v, &mut expected.outbps),
+            Stats64Attr::Other(_) => continue, // IPVS_STATS_ATTR_PAD
+        };
+        *v = beyond_u32(*v, index);
+        *slot = *v;
+    }
+    expected
+}
+
+/// Move the STATS64 nest before the STATS nest (same relative place).
+fn stats64_first<T>(attrs: &mut Vec<T>, is_stats: impl Fn(&T) -> bool, is_stats64: impl Fn(&T) -> bool) {
+    let s32 = attrs.iter().position(&is_stats).expect("captured STATS");
+    let s64 = attrs.iter().position(&is_stats64).expect("captured STATS64");
+    assert!(s32 < s64, "the kernel sends STATS before STATS64");
+    let moved = attrs.remove(s64);
+    attrs.insert(s32, moved);
+}
+
+/// Re-frame a mutated message and decode it again from bytes, so the test
+/// goes through the same path as a kernel reply.
+fn reframe(mut msg: IpvsNetlinkMessage) -> IpvsNetlinkMessage {
+    msg.finalize();
+    let mut b = vec![0u8; msg.buffer_len()];
+    msg.serialize(&mut b);
+    decode_one(&b)
+}
+
+fn cmd_attrs_mut(msg: &mut IpvsNetlinkMessage) -> &mut Vec<IpvsCmdAttr> {
+    match &mut msg.payload {
+        NetlinkPayload::InnerMessage(g) => match &mut g.payload.attrs {
+            IpvsAttrs::Cmd(a) => a,
+            IpvsAttrs::Info(_) => panic!("not a command message"),
+        },
+        other => panic!("not an IPVS message: {other:?}"),
+    }
+}
+
+/// The kernel sends both STATS (32-bit packet counters) and STATS64; the
+/// service gets the 64-bit counters whichever nest comes first. The captured
+/// service with traffic is mutated so every STATS64 counter exceeds
+/// `u32::MAX` and differs from its STATS counterpart.
+#[test]
+fn service_prefers_stats64_over_stats_in_either_order() {
+    for order in [StatsOrder::Kernel, StatsOrder::Stats64First] {
+        // Message 2: TCP 203.0.113.10:80, the one with traffic (non-zero STATS).
+        let mut msg = decode_one(fixtures::service_dump::MESSAGES[2]);
+        let IpvsCmdAttr::Service(attrs) = &mut cmd_attrs_mut(&mut msg)[0] else { panic!("not a service") };
+        let captured32 = attrs
+            .iter()
+            .find_map(|a| match a {
+                ServiceAttr::Stats(s) => Some(s.clone()),
+                _ => None,
+            })
+            .expect("captured STATS");
+        assert!(captured32.contains(&StatsAttr::Conns(6)), "fixture has traffic: {captured32:?}");
+        let expected = attrs
+            .iter_mut()
+            .find_map(|a| match a {
+                ServiceAttr::Stats64(s) => Some(mutate_stats64(s)),
+                _ => None,
+            })
+            .expect("captured STATS64");
+        if let StatsOrder::Stats64First = order {
+            stats64_first(attrs, |a| matches!(a, ServiceAttr::Stats(_)), |a| matches!(a, ServiceAttr::Stats64(_)));
+        }
+        let back = reframe(msg);
+        // The 32-bit nest is still the captured one, and survives re-framing.
+        let IpvsCmdAttr::Service(back_attrs) = &payload(&back).cmd_attrs()[0] else { panic!("not a service") };
+        assert!(back_attrs.contains(&ServiceAttr::Stats(captured32)), "{order:?}");
+        let svc = convert::service_of(payload(&back)).unwrap();
+        assert!(svc.stats.conns > u64::from(u32::MAX), "{order:?}: {:?}", svc.stats);
+        assert_eq!(svc.stats, expected, "{order:?}");
+    }
+}
+
+/// Same for a destination: the captured one with traffic (rs1).
+#[test]
+fn destination_prefers_stats64_over_stats_in_either_order() {
+    for order in [StatsOrder::Kernel, StatsOrder::Stats64First] {
+        // Message 1: 198.51.100.11:8080, six connections (non-zero STATS).
+        let mut msg = decode_one(fixtures::dest_dump::MESSAGES[1]);
+        let IpvsCmdAttr::Dest(attrs) = &mut cmd_attrs_mut(&mut msg)[0] else { panic!("not a destination") };
+        let captured32 = attrs
+            .iter()
+            .find_map(|a| match a {
+                DestAttr::Stats(s) => Some(s.clone()),
+                _ => None,
+            })
+            .expect("captured STATS");
+        assert!(captured32.contains(&StatsAttr::Conns(6)), "fixture has traffic: {captured32:?}");
+        let expected = attrs
+            .iter_mut()
+            .find_map(|a| match a {
+                DestAttr::Stats64(s) => Some(mutate_stats64(s)),
+                _ => None,
+            })
+            .expect("captured STATS64");
+        if let StatsOrder::Stats64First = order {
+            stats64_first(attrs, |a| matches!(a, DestAttr::Stats(_)), |a| matches!(a, DestAttr::Stats64(_)));
+        }
+        let back = reframe(msg);
+        let IpvsCmdAttr::Dest(back_attrs) = &payload(&back).cmd_attrs()[0] else { panic!("not a destination") };
+        assert!(back_attrs.contains(&DestAttr::Stats(captured32)), "{order:?}");
+        let dest = convert::dest_of(payload(&back), AddressFamily::Inet).unwrap();
+        assert!(dest.stats.conns > u64::from(u32::MAX), "{order:?}: {:?}", dest.stats);
+        assert_eq!(dest.stats, expected, "{order:?}");
+        // The rest of the destination is untouched by the mutation.
+        assert_eq!(dest.inactive_conns, 6, "{order:?}");
+        assert_eq!(dest.addr, "198.51.100.11".parse::<IpAddr>().unwrap());
+    }
 }

@@ -63,6 +63,9 @@ pub enum BootError {
     Timeout {
         /// The time allowed.
         timeout: Duration,
+        /// The boot's own directory (gone now); every process of that boot had it on
+        /// its command line (`uml_dir=`), so it tells whether any is left.
+        lab_dir: PathBuf,
         /// The end of the kernel's console log.
         console: String,
     },
@@ -165,7 +168,11 @@ pub fn boot(argv: &[String], opts: &BootOptions) -> Result<Output, BootError> {
     let finished = child.wait_until(Instant::now() + opts.timeout)?;
     drop(child); // kills the group: nothing of the lab outlives the workload
     if !finished {
-        return Err(BootError::Timeout { timeout: opts.timeout, console: tail(&console_path) });
+        return Err(BootError::Timeout {
+            timeout: opts.timeout,
+            lab_dir: dir.path().to_path_buf(),
+            console: tail(&console_path),
+        });
     }
 
     let status = std::fs::read_to_string(dir.path().join("status")).ok();
@@ -319,7 +326,9 @@ fn announce(msg: &str) {
     let _ = writeln!(std::io::stderr(), "{msg}");
 }
 
-fn under_ci() -> bool {
+/// True under CI (`CI` set, non-empty, and neither `false` nor `0`): there a kernel test
+/// must run or fail, never skip.
+pub fn under_ci() -> bool {
     std::env::var("CI").is_ok_and(|v| !v.is_empty() && v != "false" && v != "0")
 }
 
@@ -360,7 +369,16 @@ fn run_in_uml(path: &str) {
         "--nocapture".into(),
         "--test-threads=1".into(),
     ];
-    match boot(&argv, &BootOptions::default()) {
+    let mut result = boot(&argv, &BootOptions::default());
+    if let Err(BootError::NoStatus { .. }) = &result {
+        // The kernel died before the test reported anything: a failure of the lab, not
+        // of the test. Said out loud, and tried once more.
+        if let Err(e) = &result {
+            announce(&format!("lab test {path}: the lab failed, booting again: {e}"));
+        }
+        result = boot(&argv, &BootOptions::default());
+    }
+    match result {
         Ok(out) => {
             print!("{}", out.stdout);
             eprint!("{}", out.stderr);

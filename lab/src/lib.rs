@@ -36,7 +36,7 @@ mod boot;
 mod net;
 mod packages;
 
-pub use boot::{boot, BootError, BootOptions, Mode};
+pub use boot::{boot, under_ci, BootError, BootOptions, Mode};
 pub use net::{veth, Netns, Server, TcpServer, Topology, TopologyKind};
 pub use packages::{ensure_packages, PackageError, REQUIRED_PACKAGES};
 

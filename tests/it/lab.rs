@@ -54,12 +54,15 @@ fn timeout_kills_the_lab_and_leaves_nothing_running() {
         ..BootOptions::default()
     };
     let err = boot(&sh_argv("sleep 600"), &opts).expect_err("must time out");
-    assert!(matches!(err, BootError::Timeout { .. }), "{err}");
-    // The guard killed the kernel's whole process group before returning; the uml_dir
-    // of that boot (a temporary directory) names its processes.
-    let left = kernels_with("ipvs-lab.");
-    let ours: Vec<_> = left.iter().filter(|l| l.contains("sleep 600")).collect();
-    assert!(ours.is_empty(), "lab processes left behind: {ours:?}");
+    let BootError::Timeout { lab_dir, .. } = &err else {
+        panic!("expected a timeout, got: {err}");
+    };
+    // Every process of that boot had its directory on its command line (uml_dir=...):
+    // the guard must have killed them all before boot() returned.
+    let marker = lab_dir.display().to_string();
+    assert!(marker.contains("ipvs-lab."), "{marker}");
+    let left = kernels_with(&marker);
+    assert!(left.is_empty(), "lab processes left behind: {left:?}");
 }
 
 /// Every IPVS scheduler module of the kernel is loaded in the lab.
@@ -97,26 +100,48 @@ fn host_mode_runs_tests_directly_where_ipvs_is() {
     assert!(out.success() && out.stdout.contains(&format!("test {name} ... ok")), "{out}");
 }
 
-/// Host-side boot tests need the lab kernel; under IPVS_LAB=host or skip they are not
-/// about this machine. Says so by name (never silently), and refuses under CI.
+/// Host-side boot tests need the lab kernel whatever the mode, except under
+/// `IPVS_LAB=skip`, where they say so by name (and which CI refuses).
 fn skip_boot_tests(name: &str) -> bool {
     match ipvs_lab::Mode::from_env() {
-        Ok(ipvs_lab::Mode::Uml) => false,
-        other => {
-            assert!(
-                std::env::var_os("CI").is_none(),
-                "{name}: IPVS_LAB must be uml under CI"
-            );
-            let _ = writeln!(
-                std::io::stderr(),
-                "SKIPPED lab::{name}: IPVS_LAB={other:?} boots no lab"
-            );
+        Ok(ipvs_lab::Mode::Skip) => {
+            assert!(!ipvs_lab::under_ci(), "{name}: IPVS_LAB=skip is refused under CI");
+            let _ = writeln!(std::io::stderr(), "SKIPPED lab::{name}: IPVS_LAB=skip");
             true
         }
+        _ => false,
     }
 }
 
+/// A lab test that fails inside the lab fails outside, with the inner run's output:
+/// runs `lab::fails_when_asked` (below) as its own process with the failure switched on.
+#[test]
+fn a_failure_inside_the_lab_fails_the_test_outside() {
+    if skip_boot_tests("a_failure_inside_the_lab_fails_the_test_outside") {
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    let out = std::process::Command::new(exe)
+        .args(["lab::fails_when_asked", "--exact"])
+        .env("IPVS_LAB_FAIL_ON_PURPOSE", "1")
+        .env("IPVS_LAB", "uml")
+        .output()
+        .expect("run the test binary");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(101), "{stdout}");
+    assert!(stdout.contains("failed inside the lab"), "{stdout}");
+    assert!(stdout.contains("failing on purpose"), "{stdout}");
+    assert!(stdout.contains("test result: FAILED. 0 passed; 1 failed"), "{stdout}");
+}
+
 lab_test! {
+    /// Passes, unless `IPVS_LAB_FAIL_ON_PURPOSE` is set (see
+    /// `a_failure_inside_the_lab_fails_the_test_outside`).
+    fn fails_when_asked() {
+        assert!(std::env::var_os("IPVS_LAB_FAIL_ON_PURPOSE").is_none(), "failing on purpose");
+        assert!(ipvs_lab::in_lab());
+    }
+
     /// A service created in the lab kernel is in /proc/net/ip_vs.
     fn service_shows_in_proc() {
         must("ipvsadm -A -t 192.0.2.1:80 -s wrr && ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.2:8080 -m -w 3");

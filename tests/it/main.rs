@@ -6,5 +6,7 @@
 mod core;
 mod core_bench;
 mod core_fixtures;
+mod cli;
+mod cli_kernel;
 mod lab;
 mod vrrp;

@@ -117,6 +117,8 @@ fn cargo_test(args: &[&str]) -> Result<(u64, u64), String> {
 /// kernel-captured fixtures. cargo-fuzz is installed when missing; `RUSTC_BOOTSTRAP=1`
 /// lets the stable toolchain use the sanitizer flags it needs.
 fn fuzz_smoke() -> Result<(), String> {
+    // libfuzzer-sys builds libFuzzer's C++ sources.
+    ensure_packages(&[("/usr/bin/g++", "g++")]).map_err(|e| e.to_string())?;
     let have_fuzz = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
         .args(["fuzz", "--version"])
         .stdout(std::process::Stdio::null())
@@ -158,9 +160,7 @@ fn demo() -> Result<ExitCode, String> {
     ensure_packages(REQUIRED_PACKAGES).map_err(|e| e.to_string())?;
     cargo(&["build", "--workspace", "--bins", "--exclude", "xtask"])?;
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
-    // PLACEHOLDER until ipvsadm-rs lands (issue 4): the real ipvsadm.
-    let ipvsadm = PathBuf::from("/usr/sbin/ipvsadm");
-    let _ours = exe.with_file_name("ipvsadm-rs");
+    let ipvsadm = exe.with_file_name("ipvsadm-rs");
     let opts = BootOptions {
         env: std::env::vars()
             .chain([("DEMO_IPVSADM".to_string(), ipvsadm.display().to_string())])
@@ -244,8 +244,6 @@ fn demo_inside() -> Result<ExitCode, String> {
     println!();
     step(&ipvsadm, "-Ln --stats")?;
     println!();
-    if !ipvsadm.ends_with("/ipvsadm") {
-        step(&ipvsadm, "-Ln --stats --json")?;
-    }
+    step(&ipvsadm, "-Ln --stats --json")?;
     Ok(ExitCode::SUCCESS)
 }

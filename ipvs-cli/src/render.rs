@@ -1,0 +1,554 @@
+//! ipvsadm's text output, byte for byte: the listings of `-L` in every mode,
+//! the `-S` rule format, `--timeout`, `--daemon` and `-c` connections.
+//!
+//! Everything here is pure: it takes the model types of ipvs-core and a
+//! [`Names`] resolver, and returns strings.
+
+use std::fmt::Write as _;
+use std::net::IpAddr;
+
+use ipvs_core::{
+    AddressFamily, Connection, DaemonState, Destination, ForwardMethod, Info, Netmask, Protocol,
+    Scheduler, Service, ServiceFlags, ServiceKey, SyncDaemon, Timeouts, TunnelChecksum, TunnelType,
+};
+
+use crate::addr;
+use crate::args::Format;
+
+/// Turns addresses and ports into text, numerically or by name.
+pub trait Names {
+    /// A host name for `addr`, if it has one.
+    fn host(&self, addr: IpAddr) -> Option<String>;
+    /// A service name for `port` on `protocol`, if it has one.
+    fn service(&self, port: u16, protocol: Option<Protocol>) -> Option<String>;
+}
+
+/// Names from the system resolver (`/etc/hosts`, DNS, `/etc/services`), as ipvsadm.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemNames;
+
+impl Names for SystemNames {
+    fn host(&self, addr: IpAddr) -> Option<String> {
+        addr::addr_to_host(addr)
+    }
+    fn service(&self, port: u16, protocol: Option<Protocol>) -> Option<String> {
+        addr::port_to_service(port, protocol)
+    }
+}
+
+/// No names at all: every address and port stays numeric.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoNames;
+
+impl Names for NoNames {
+    fn host(&self, _: IpAddr) -> Option<String> {
+        None
+    }
+    fn service(&self, _: u16, _: Option<Protocol>) -> Option<String> {
+        None
+    }
+}
+
+/// ipvsadm's `addrport_to_anyname`: `addr:port`, `[v6]:port`, by name unless
+/// `numeric`; cut at 59 bytes as its 60-byte buffer cuts it.
+pub fn addrport(names: &dyn Names, addr: IpAddr, port: u16, protocol: Option<Protocol>, numeric: bool) -> String {
+    let (open, close) = if addr.is_ipv6() { ("[", "]") } else { ("", "") };
+    let mut s = if numeric {
+        format!("{open}{addr}{close}:{port}")
+    } else {
+        let host = names.host(addr).unwrap_or_else(|| addr.to_string());
+        let serv = names.service(port, protocol).unwrap_or_else(|| port.to_string());
+        format!("{open}{host}{close}:{serv}")
+    };
+    cut(&mut s, 59);
+    s
+}
+
+fn cut(s: &mut String, max: usize) {
+    if s.len() > max {
+        let mut end = max;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+}
+
+/// `IP Virtual Server version 1.2.1 (size=4096)`
+pub fn version_header(info: &Info) -> String {
+    format!("IP Virtual Server version {} (size={})\n", info.version_string(), info.conn_table_size)
+}
+
+/// The column titles of a listing.
+pub fn title(format: &Format) -> String {
+    if format.stats {
+        format!(
+            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n",
+            "Prot LocalAddress:Port", "Conns", "InPkts", "OutPkts", "InBytes", "OutBytes"
+        )
+    } else if format.rate {
+        format!(
+            "{:<33} {:>8} {:>8} {:>8} {:>8} {:>8}\n  -> RemoteAddress:Port\n",
+            "Prot LocalAddress:Port", "CPS", "InPPS", "OutPPS", "InBPS", "OutBPS"
+        )
+    } else if format.thresholds {
+        format!(
+            "{:<33} {:<10} {:<10} {:<10} {:<10}\n  -> RemoteAddress:Port\n",
+            "Prot LocalAddress:Port", "Uthreshold", "Lthreshold", "ActiveConn", "InActConn"
+        )
+    } else if format.persistent_conn {
+        format!(
+            "{:<33} {:<9} {:<11} {:<10} {:<10}\n  -> RemoteAddress:Port\n",
+            "Prot LocalAddress:Port", "Weight", "PersistConn", "ActiveConn", "InActConn"
+        )
+    } else if format.tun_info {
+        "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward TunnelInfo    Weight ActiveConn InActConn\n".to_string()
+    } else if !format.rule {
+        "Prot LocalAddress:Port Scheduler Flags\n  -> RemoteAddress:Port           Forward Weight ActiveConn InActConn\n".to_string()
+    } else {
+        String::new()
+    }
+}
+
+/// ipvsadm's `print_largenum`: 9 columns, K/M/G/T scaled unless `exact`.
+pub fn largenum(out: &mut String, i: u64, exact: bool) {
+    let _ = if exact {
+        let len = i.to_string().len().max(8) + 1;
+        write!(out, "{i:>len$}")
+    } else if i <= 99_999_999 {
+        write!(out, "{i:>9}")
+    } else if i <= 999_999_999 {
+        write!(out, "{:>8}K", i / 1_000)
+    } else if i <= 99_999_999_999 {
+        write!(out, "{:>8}M", i / 1_000_000)
+    } else if i <= 99_999_999_999_999 {
+        write!(out, "{:>8}G", i / 1_000_000_000)
+    } else {
+        write!(out, "{:>8}T", i / 1_000_000_000_000)
+    };
+}
+
+/// The protocol used to name ports of a service (none for fwmark services,
+/// which the kernel reports without a protocol).
+pub fn service_protocol(key: &ServiceKey) -> Option<Protocol> {
+    match key {
+        ServiceKey::Addr { protocol, .. } => Some(*protocol),
+        ServiceKey::FwMark { .. } => None,
+    }
+}
+
+/// The service column: `TCP  192.0.2.1:80`, `FWM  7 IPv6` (`-L`), or
+/// `-t 192.0.2.1:80`, `-f 7 -6` (`-S`).
+pub fn service_name(names: &dyn Names, key: &ServiceKey, format: &Format) -> String {
+    match key {
+        // ipvsadm prints the mark with %d: marks above 2^31 show negative.
+        ServiceKey::FwMark { mark, family } => match (format.rule, family, *mark as i32) {
+            (true, AddressFamily::Inet6, m) => format!("-f {m} -6"),
+            (true, AddressFamily::Inet, m) => format!("-f {m}"),
+            (false, AddressFamily::Inet6, m) => format!("FWM  {m} IPv6"),
+            (false, AddressFamily::Inet, m) => format!("FWM  {m}"),
+        },
+        ServiceKey::Addr { protocol, addr } => {
+            let vname = addrport(names, addr.ip(), addr.port(), Some(*protocol), format.numeric);
+            if format.rule {
+                let switch = match protocol {
+                    Protocol::Tcp => "-t",
+                    Protocol::Udp => "-u",
+                    Protocol::Sctp => "--sctp-service",
+                };
+                format!("{switch} {vname}")
+            } else {
+                let mut s = format!("{:<4} {vname}", protocol.as_str());
+                if addr.is_ipv4() {
+                    cut(&mut s, 33);
+                }
+                s
+            }
+        }
+    }
+}
+
+/// The scheduler flags as ipvsadm spells them for the scheduler (`sh` and `mh`
+/// show only their two named flags), or `None` when no scheduler flag is set.
+pub fn sched_flags_text(flags: ServiceFlags, scheduler: &Scheduler) -> Option<String> {
+    let any = ServiceFlags::SCHED1 | ServiceFlags::SCHED2 | ServiceFlags::SCHED3;
+    if flags.bits() & any.bits() == 0 {
+        return None;
+    }
+    let mut names: Vec<&str> = Vec::new();
+    match scheduler.as_str() {
+        "sh" | "mh" => {
+            let p = scheduler.as_str();
+            if flags.contains(ServiceFlags::SCHED1) {
+                names.push(if p == "sh" { "sh-fallback" } else { "mh-fallback" });
+            }
+            if flags.contains(ServiceFlags::SCHED2) {
+                names.push(if p == "sh" { "sh-port" } else { "mh-port" });
+            }
+        }
+        _ => {
+            for (bit, name) in [
+                (ServiceFlags::SCHED1, "flag-1"),
+                (ServiceFlags::SCHED2, "flag-2"),
+                (ServiceFlags::SCHED3, "flag-3"),
+            ] {
+                if flags.contains(bit) {
+                    names.push(name);
+                }
+            }
+        }
+    }
+    Some(names.join(","))
+}
+
+fn netmask_text(netmask: &Netmask, family: AddressFamily) -> Option<String> {
+    match (netmask, family) {
+        (Netmask::V4(m), AddressFamily::Inet) if u32::from(*m) != u32::MAX => Some(m.to_string()),
+        (Netmask::V6(p), AddressFamily::Inet6) if *p != 128 => Some(p.to_string()),
+        _ => None,
+    }
+}
+
+/// The forwarding method as `-L` shows it.
+pub fn fwd_name(f: ForwardMethod) -> &'static str {
+    match f {
+        ForwardMethod::Masquerade => "Masq",
+        ForwardMethod::Local => "Local",
+        ForwardMethod::Tunnel => "Tunnel",
+        ForwardMethod::DirectRoute => "Route",
+        ForwardMethod::Bypass => "Bypass",
+    }
+}
+
+/// The forwarding method as `-S` writes it.
+pub fn fwd_switch(f: ForwardMethod) -> &'static str {
+    match f {
+        ForwardMethod::Masquerade => "-m",
+        ForwardMethod::Tunnel => "-i",
+        _ => "-g",
+    }
+}
+
+fn tun_csum_short(c: TunnelChecksum) -> &'static str {
+    let raw = c.to_raw();
+    if raw & 2 != 0 {
+        "r+c"
+    } else if raw & 1 != 0 {
+        "+c"
+    } else {
+        "-c"
+    }
+}
+
+fn tun_csum_switch(c: TunnelChecksum) -> &'static str {
+    let raw = c.to_raw();
+    if raw & 2 != 0 {
+        "--tun-remcsum"
+    } else if raw & 1 != 0 {
+        "--tun-csum"
+    } else {
+        "--tun-nocsum"
+    }
+}
+
+/// The `--tun-info` column of a destination.
+pub fn tunnel_info(d: &Destination) -> String {
+    if d.forward != ForwardMethod::Tunnel {
+        return "n/a".into();
+    }
+    match d.tunnel_type {
+        TunnelType::Ipip => "ipip".into(),
+        TunnelType::Gue => format!("gue:{}:{}", d.tunnel_port, tun_csum_short(d.tunnel_checksum)),
+        TunnelType::Gre => format!("gre:{}", tun_csum_short(d.tunnel_checksum)),
+    }
+}
+
+/// ipvsadm's `print_service_entry`: the service line and its destinations.
+/// `dests` must already be in display order.
+pub fn service_entry(names: &dyn Names, svc: &Service, dests: &[Destination], format: &Format) -> String {
+    let mut out = String::new();
+    let svc_name = service_name(names, &svc.key, format);
+    let family = svc.key.family();
+    let persistent = svc.flags.contains(ServiceFlags::PERSISTENT);
+    if format.rule {
+        let _ = write!(out, "-A {svc_name} -s {}", svc.scheduler);
+        if persistent {
+            let _ = write!(out, " -p {}", svc.timeout);
+            if let Some(m) = netmask_text(&svc.netmask, family) {
+                let _ = write!(out, " -M {m}");
+            }
+        }
+        if let Some(pe) = svc.pe_name.as_deref().filter(|p| !p.is_empty()) {
+            let _ = write!(out, " --pe {pe}");
+        }
+        if svc.flags.contains(ServiceFlags::ONEPACKET) {
+            out.push_str(" -o");
+        }
+        if let Some(f) = sched_flags_text(svc.flags, &svc.scheduler) {
+            let _ = write!(out, " -b {f}");
+        }
+    } else if format.stats || format.rate {
+        let _ = write!(out, "{svc_name:<33}");
+        let s = &svc.stats;
+        let values = if format.stats {
+            [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes]
+        } else {
+            [s.cps, s.inpps, s.outpps, s.inbps, s.outbps]
+        };
+        for v in values {
+            largenum(&mut out, v, format.exact);
+        }
+    } else {
+        let _ = write!(out, "{svc_name} {}", svc.scheduler);
+        if let Some(f) = sched_flags_text(svc.flags, &svc.scheduler) {
+            let _ = write!(out, " ({f})");
+        }
+        if persistent {
+            let _ = write!(out, " persistent {}", svc.timeout);
+            if let Some(m) = netmask_text(&svc.netmask, family) {
+                let _ = write!(out, " mask {m}");
+            }
+            if let Some(pe) = svc.pe_name.as_deref().filter(|p| !p.is_empty()) {
+                let _ = write!(out, " pe {pe}");
+            }
+        }
+        if svc.flags.contains(ServiceFlags::ONEPACKET) {
+            out.push_str(" ops");
+        }
+    }
+    out.push('\n');
+
+    let protocol = service_protocol(&svc.key);
+    for d in dests {
+        let mut dname = addrport(names, d.addr, d.port, protocol, format.numeric);
+        if !format.rule && d.addr.is_ipv4() {
+            cut(&mut dname, 28);
+        }
+        if format.rule {
+            let _ = write!(out, "-a {svc_name} -r {dname} {} -w {}", fwd_switch(d.forward), d.weight);
+            if d.forward == ForwardMethod::Tunnel {
+                match d.tunnel_type {
+                    TunnelType::Ipip => out.push_str(" --tun-type ipip"),
+                    TunnelType::Gue => {
+                        let _ = write!(
+                            out,
+                            " --tun-type gue --tun-port {} {}",
+                            d.tunnel_port,
+                            tun_csum_switch(d.tunnel_checksum)
+                        );
+                    }
+                    TunnelType::Gre => {
+                        let _ = write!(out, " --tun-type gre {}", tun_csum_switch(d.tunnel_checksum));
+                    }
+                }
+            }
+            out.push('\n');
+        } else if format.stats {
+            let _ = write!(out, "  -> {dname:<28}");
+            let s = &d.stats;
+            for v in [s.conns, s.inpkts, s.outpkts, s.inbytes, s.outbytes] {
+                largenum(&mut out, v, format.exact);
+            }
+            out.push('\n');
+        } else if format.rate {
+            let s = &d.stats;
+            let _ = write!(out, "  -> {dname:<28} {:>8} {:>8} {:>8}", s.cps, s.inpps, s.outpps);
+            largenum(&mut out, s.inbps, format.exact);
+            largenum(&mut out, s.outbps, format.exact);
+            out.push('\n');
+        } else if format.thresholds {
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<10} {:<10} {:<10} {:<10}",
+                d.upper_threshold, d.lower_threshold, d.active_conns, d.inactive_conns
+            );
+        } else if format.persistent_conn {
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<9} {:<11} {:<10} {:<10}",
+                d.weight, d.persistent_conns, d.active_conns, d.inactive_conns
+            );
+        } else if format.tun_info {
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<7} {:<13} {:<6} {:<10} {:<10}",
+                fwd_name(d.forward),
+                tunnel_info(d),
+                d.weight as i32,
+                d.active_conns,
+                d.inactive_conns
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "  -> {dname:<28} {:<7} {:<6} {:<10} {:<10}",
+                fwd_name(d.forward),
+                d.weight as i32,
+                d.active_conns,
+                d.inactive_conns
+            );
+        }
+    }
+    out
+}
+
+/// `Timeout (tcp tcpfin udp): 900 120 300`
+pub fn timeouts(t: &Timeouts) -> String {
+    format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcp_fin, t.udp)
+}
+
+/// ipvsadm's `list_daemon`: one line per running daemon, master first.
+pub fn daemons(daemons: &[SyncDaemon]) -> String {
+    let mut out = String::new();
+    for state in [DaemonState::Master, DaemonState::Backup] {
+        for d in daemons.iter().filter(|d| d.state == state) {
+            let role = if state == DaemonState::Master { "master" } else { "backup" };
+            let _ = write!(out, "{role} sync daemon (mcast={}, syncid={}", d.mcast_ifn, d.syncid);
+            if let Some(m) = d.sync_maxlen.filter(|m| *m != 0) {
+                let _ = write!(out, ", maxlen={m}");
+            }
+            if let Some(g) = d.mcast_group {
+                let _ = write!(out, ", group={g}");
+            }
+            if let Some(p) = d.mcast_port.filter(|p| *p != 0) {
+                let _ = write!(out, ", port={p}");
+            }
+            if let Some(t) = d.mcast_ttl.filter(|t| *t != 0) {
+                let _ = write!(out, ", ttl={t}");
+            }
+            out.push_str(")\n");
+        }
+    }
+    out
+}
+
+/// The header of `-L -c` (with the persistence-engine columns under `--persistent-conn`).
+pub fn connections_title(format: &Format) -> String {
+    if format.persistent_conn {
+        format!(
+            "IPVS connection entries\npro expire {:<11} {:<18} {:<18} {:<18} {:<16} {}\n",
+            "state", "source", "virtual", "destination", "pe name", "pe_data"
+        )
+    } else {
+        format!(
+            "IPVS connection entries\npro expire {:<11} {:<18} {:<18} {}\n",
+            "state", "source", "virtual", "destination"
+        )
+    }
+}
+
+/// One line of `-L -c`.
+pub fn connection(names: &dyn Names, c: &Connection, format: &Format) -> String {
+    let protocol = match c.protocol.as_str() {
+        "TCP" => Some(Protocol::Tcp),
+        "UDP" => Some(Protocol::Udp),
+        "SCTP" => Some(Protocol::Sctp),
+        _ => None,
+    };
+    let name = |a: std::net::SocketAddr| addrport(names, a.ip(), a.port(), protocol, format.numeric);
+    let expire = format!("{:02}:{:02}", c.expires / 60, c.expires % 60);
+    // ipvsadm prints the persistence-engine columns only for entries that have
+    // them (all 11 fields scanned); other lines keep the short layout.
+    if format.persistent_conn && c.pe_name.is_some() && c.pe_data.is_some() {
+        format!(
+            "{:<3} {:<6} {:<11} {:<18} {:<18} {:<18} {:<16} {}\n",
+            c.protocol,
+            expire,
+            c.state,
+            name(c.client),
+            name(c.virtual_addr),
+            name(c.destination),
+            c.pe_name.as_deref().unwrap_or(""),
+            c.pe_data.as_deref().unwrap_or("")
+        )
+    } else {
+        format!(
+            "{:<3} {:<6} {:<11} {:<18} {:<18} {}\n",
+            c.protocol,
+            expire,
+            c.state,
+            name(c.client),
+            name(c.virtual_addr),
+            name(c.destination)
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ipvs_core::Scheduler;
+
+    #[test]
+    fn largenum_scaling() {
+        let f = |i: u64, exact: bool| {
+            let mut s = String::new();
+            largenum(&mut s, i, exact);
+            s
+        };
+        assert_eq!(f(0, false), "        0");
+        assert_eq!(f(99_999_999, false), " 99999999");
+        assert_eq!(f(100_000_000, false), "  100000K");
+        assert_eq!(f(999_999_999, false), "  999999K");
+        assert_eq!(f(1_000_000_000, false), "    1000M");
+        assert_eq!(f(99_999_999_999, false), "   99999M");
+        assert_eq!(f(100_000_000_000, false), "     100G");
+        assert_eq!(f(100_000_000_000_000, false), "     100T");
+        assert_eq!(f(123, true), "      123");
+        assert_eq!(f(1_234_567_890_123, true), " 1234567890123");
+    }
+
+    #[test]
+    fn service_lines_as_ipvsadm() {
+        let mut svc = Service::new(ServiceKey::tcp("192.0.2.2:80".parse().unwrap()), Scheduler::Sh)
+            .persistent(60);
+        svc.flags |= ServiceFlags::SCHED1 | ServiceFlags::SCHED2;
+        svc.netmask = Netmask::V4("255.255.0.0".parse().unwrap());
+        svc.pe_name = Some("sip".into());
+        let f = Format { numeric: true, ..Default::default() };
+        assert_eq!(
+            service_entry(&NoNames, &svc, &[], &f),
+            "TCP  192.0.2.2:80 sh (sh-fallback,sh-port) persistent 60 mask 255.255.0.0 pe sip\n"
+        );
+        let f = Format { numeric: true, rule: true, ..Default::default() };
+        assert_eq!(
+            service_entry(&NoNames, &svc, &[], &f),
+            "-A -t 192.0.2.2:80 -s sh -p 60 -M 255.255.0.0 --pe sip -b sh-fallback,sh-port\n"
+        );
+    }
+
+    #[test]
+    fn destination_lines_as_ipvsadm() {
+        let svc = Service::new(ServiceKey::tcp("192.0.2.1:80".parse().unwrap()), Scheduler::Rr);
+        let mut d = Destination::new("192.0.2.11:80".parse().unwrap(), ForwardMethod::Tunnel);
+        d.tunnel_type = TunnelType::Gue;
+        d.tunnel_port = 6080;
+        d.tunnel_checksum = TunnelChecksum::Csum;
+        let f = Format { numeric: true, tun_info: true, ..Default::default() };
+        assert!(service_entry(&NoNames, &svc, &[d.clone()], &f)
+            .ends_with("  -> 192.0.2.11:80                Tunnel  gue:6080:+c   1      0          0         \n"));
+        let f = Format { numeric: true, rule: true, ..Default::default() };
+        assert!(service_entry(&NoNames, &svc, &[d], &f).ends_with(
+            "-a -t 192.0.2.1:80 -r 192.0.2.11:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum\n"
+        ));
+    }
+
+    #[test]
+    fn connection_line() {
+        let c = Connection {
+            protocol: "TCP".into(),
+            client: "192.0.2.100:40000".parse().unwrap(),
+            virtual_addr: "192.0.2.1:80".parse().unwrap(),
+            destination: "198.51.100.2:80".parse().unwrap(),
+            state: "ESTABLISHED".into(),
+            expires: 899,
+            pe_name: None,
+            pe_data: None,
+        };
+        let f = Format { numeric: true, ..Default::default() };
+        assert_eq!(
+            connection(&NoNames, &c, &f),
+            "TCP 14:59  ESTABLISHED 192.0.2.100:40000  192.0.2.1:80       198.51.100.2:80\n"
+        );
+    }
+}
