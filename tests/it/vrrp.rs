@@ -1399,3 +1399,59 @@ fn version_and_config_test_exit_codes() {
     assert_eq!(out.status, 2, "{out}");
     assert!(out.stderr.contains("--no-such-flag"), "{out}");
 }
+
+/// The skip rule follows the lab's `under_ci()`: an interop test that cannot run (here:
+/// not root) says `SKIPPED` unless `CI` is set to something other than empty, `false`
+/// or `0`, where it fails. Runs one interop test of this binary as `nobody` (or as the
+/// current user when that is not root).
+#[test]
+fn interop_tests_skip_or_fail_by_the_lab_ci_rule() {
+    let test = "vrrp::v2_unicast_graceful_stop_and_preemption";
+    let root = ipvs_lab::run(&["id", "-u"]).stdout.trim() == "0";
+    // A copy `nobody` can run wherever the checkout is (e.g. under a 0700 home).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exe = dir.path().join("it");
+    std::fs::copy(std::env::current_exe().expect("test binary"), &exe).expect("copy");
+    ipvs_lab::must(&format!("chmod 755 {} {}", dir.path().display(), exe.display()));
+    for (ci, fails) in [
+        (None, false),
+        (Some("false"), false),
+        (Some("0"), false),
+        (Some(""), false),
+        (Some("true"), true),
+        (Some("1"), true),
+    ] {
+        let mut cmd = if root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        cmd.args(["--exact", test, "--nocapture"]).env_remove("CI");
+        if let Some(v) = ci {
+            cmd.env("CI", v);
+        }
+        let out = cmd.output().expect("run the test binary");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(text.contains("1 passed") || text.contains("1 failed"), "CI={ci:?}: {text}");
+        if fails {
+            assert!(!out.status.success(), "CI={ci:?} must fail: {text}");
+            assert!(
+                text.contains("cannot run under CI: needs root"),
+                "CI={ci:?}: {text}"
+            );
+        } else {
+            assert!(out.status.success(), "CI={ci:?} must skip: {text}");
+            assert!(
+                text.contains("SKIPPED vrrp test v2_unicast_graceful_stop_and_preemption"),
+                "CI={ci:?}: {text}"
+            );
+        }
+    }
+}
