@@ -244,7 +244,9 @@ fn resolve_script_user(global: &config::GlobalDefs) -> Result<Option<(u32, u32)>
 fn command(argv: &[String], uid_gid: Option<(u32, u32)>) -> Command {
     use std::os::unix::process::CommandExt;
     let mut c = Command::new(&argv[0]);
-    c.args(&argv[1..])
+    // Its own process group, so a timed-out script is killed with everything it started.
+    c.process_group(0)
+        .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -255,6 +257,16 @@ fn command(argv: &[String], uid_gid: Option<(u32, u32)>) -> Command {
         }
     }
     c
+}
+
+/// SIGKILLs a script's process group (see [`command`]) and reaps the script.
+fn kill_group(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) on the group the child leads; no memory is involved.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -658,8 +670,7 @@ impl Daemon {
                 let result = match child.try_wait() {
                     Ok(Some(status)) => Some(status.success()),
                     Ok(None) if now.duration_since(*started) >= s.cfg.timeout => {
-                        let _ = child.kill();
-                        let _ = child.wait();
+                        kill_group(child);
                         self.log
                             .log(&format!("vrrp_script {} timed out", s.cfg.name));
                         Some(false)
@@ -861,8 +872,7 @@ impl Daemon {
         }
         for s in self.scripts.values_mut() {
             if let Some((c, _)) = &mut s.running {
-                let _ = c.kill();
-                let _ = c.wait();
+                kill_group(c);
             }
         }
         self.write_state();

@@ -490,13 +490,14 @@ fn track_script_timeout_counts_as_failure() {
     let seg = Segment::new();
     let mut o1 = seg.node("ours-100", 55);
     let mut k1 = seg.node("keepalived-80", 56);
-    // The check hangs (30 s, far beyond its 0.5 s timeout) while the `slow` file exists.
+    // The check hangs (30 s, far beyond its 0.5 s timeout) while the `slow` file exists,
+    // in a child of the script: the kill must reach the whole process group.
     let slow = o1.dir.path().join("slow");
     let script = o1.dir.path().join("check.sh");
     std::fs::write(
         &script,
         format!(
-            "#!/bin/sh\n[ -e {} ] && exec sleep 30\nexit 0\n",
+            "#!/bin/sh\n[ -e {} ] && sleep 30\nexit 0\n",
             slow.display()
         ),
     )
@@ -531,6 +532,17 @@ fn track_script_timeout_counts_as_failure() {
         o1.log()
     );
     assert_eq!(o1.counter("effective_priority"), 40, "{}", o1.state());
+    // A timeout every second: without the group kill, one orphaned `sleep 30` more each
+    // time. At most the current run's may be alive.
+    std::thread::sleep(Duration::from_secs(3));
+    let sleeping = o1
+        .ns
+        .run(&["sh", "-c", &format!("for p in $(ip netns pids {}); do tr '\\0' ' ' < /proc/$p/cmdline; echo; done", o1.ns.name())])
+        .stdout
+        .lines()
+        .filter(|l| l.trim() == "sleep 30")
+        .count();
+    assert!(sleeping <= 1, "{sleeping} sleeping checks left behind");
 
     // The check answers again (rise 1): back to 100, we preempt.
     std::fs::remove_file(&slow).expect("rm");
