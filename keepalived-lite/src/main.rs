@@ -1,8 +1,9 @@
-#![warn(missing_docs)]
 //! `keepalived-lite`: the VRRP daemon. Flags follow keepalived's for what is supported.
 //!
 //! Exit codes: 0 success, 2 bad command line, 3 start-up failure (sockets, netlink,
-//! scripts), 5 invalid configuration (as `keepalived -t`).
+//! scripts, unknown `script_user`), 5 invalid or unreadable configuration (as
+//! `keepalived -t`).
+#![warn(missing_docs)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

@@ -1,8 +1,8 @@
-#![warn(missing_docs)]
 //! `vrrp-send`: sends hand-made VRRP advertisements over IPv4 (any TTL, wrong password,
 //! bad checksum, truncated or padded), to test that receivers drop what they must.
 //!
 //! Exit codes: 0 sent, 1 send failed, 2 bad command line.
+#![warn(missing_docs)]
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
