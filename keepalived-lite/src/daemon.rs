@@ -291,6 +291,22 @@ fn find_program(prog: &str) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
+/// Checks that `script_user` and every `vrrp_script`'s `user` exist (what `-t` checks
+/// beyond parsing, as `keepalived -t` does).
+pub fn check_users(config: &Config) -> Result<(), DaemonError> {
+    resolve_script_user(&config.global)?;
+    for s in &config.scripts {
+        if let Some(u) = &s.user {
+            lookup_user(
+                u,
+                &format!("vrrp_script {} user", s.name),
+                s.user_location.as_ref(),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Prepares a `vrrp_script`; `Ok(None)` when its program does not exist (keepalived
 /// then disables the script: it neither fails nor lowers the priority).
 fn script_rt(
@@ -1158,6 +1174,25 @@ mod tests {
         );
         let c = parse("global_defs {\n    router_id x\n}\n");
         assert_eq!(resolve_script_user(&c.global).expect("no user"), None);
+    }
+
+    #[test]
+    fn check_users_covers_global_and_script_users() {
+        let ok = "global_defs {\n    script_user root\n}\nvrrp_script chk {\n    script \"/bin/true\"\n    user nobody\n}\n";
+        check_users(&parse(ok)).expect("known users");
+        let e = check_users(&parse(&ok.replace("user nobody", "user no-such-user-kl")))
+            .expect_err("unknown script user");
+        assert!(
+            e.to_string().contains(":6: vrrp_script chk user: unknown"),
+            "{e}"
+        );
+        let e = check_users(&parse(&ok.replace("user root", "user no-such-user-kl")))
+            .expect_err("unknown script_user");
+        assert!(
+            e.to_string()
+                .contains(":2: global_defs script_user: unknown"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use keepalived_lite::config;
-use keepalived_lite::daemon::{Daemon, DaemonError, Logger, Options};
+use keepalived_lite::daemon::{check_users, Daemon, DaemonError, Logger, Options};
 
 /// A minimal VRRP daemon that reads keepalived.conf.
 #[derive(Debug, Parser)]
@@ -73,7 +73,14 @@ fn main() -> ExitCode {
                 for w in &c.warnings {
                     eprintln!("{w}");
                 }
-                ExitCode::SUCCESS
+                // keepalived -t also refuses an unknown script user.
+                match check_users(&c) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        ExitCode::from(EXIT_CONFIG)
+                    }
+                }
             }
             Err(e) => {
                 eprintln!("{e}");

@@ -1401,6 +1401,16 @@ fn version_and_config_test_exit_codes() {
     let out = check(&good.replace("interface eth0\n", ""));
     assert_eq!(out.status, 5, "{out}");
     assert!(out.stderr.contains("missing 'interface'"), "{out}");
+    // An unknown script_user: 5, as `keepalived -t` ("(Line 2) Error setting global
+    // script uid/gid"); ours names user, file and line.
+    let out = check(&format!(
+        "global_defs {{\n    script_user no-such-user-kl\n}}\n{good}"
+    ));
+    assert_eq!(out.status, 5, "{out}");
+    assert_eq!(
+        out.stderr.trim(),
+        format!("{fs}:2: global_defs script_user: unknown user or group 'no-such-user-kl'")
+    );
     // Unreadable: 5, naming the file.
     let missing = dir.path().join("missing.conf").display().to_string();
     let out = ipvs_lab::run(&[&bin, "-t", "-f", &missing]);
