@@ -496,10 +496,7 @@ fn track_script_timeout_counts_as_failure() {
     let script = o1.dir.path().join("check.sh");
     std::fs::write(
         &script,
-        format!(
-            "#!/bin/sh\n[ -e {} ] && sleep 30\nexit 0\n",
-            slow.display()
-        ),
+        format!("#!/bin/sh\n[ -e {} ] && sleep 30\nexit 0\n", slow.display()),
     )
     .expect("write");
     ipvs_lab::must(&format!("chmod 755 {}", script.display()));
@@ -537,7 +534,14 @@ fn track_script_timeout_counts_as_failure() {
     std::thread::sleep(Duration::from_secs(3));
     let sleeping = o1
         .ns
-        .run(&["sh", "-c", &format!("for p in $(ip netns pids {}); do tr '\\0' ' ' < /proc/$p/cmdline; echo; done", o1.ns.name())])
+        .run(&[
+            "sh",
+            "-c",
+            &format!(
+                "for p in $(ip netns pids {}); do tr '\\0' ' ' < /proc/$p/cmdline; echo; done",
+                o1.ns.name()
+            ),
+        ])
         .stdout
         .lines()
         .filter(|l| l.trim() == "sleep 30")
@@ -1274,7 +1278,11 @@ fn v3_ipv4_unicast_mixed_group_survives_node_death() {
         "{}",
         o1.state()
     );
-    for c in ["dropped_checksum", "dropped_unknown_peer", "dropped_version"] {
+    for c in [
+        "dropped_checksum",
+        "dropped_unknown_peer",
+        "dropped_version",
+    ] {
         assert_eq!(o1.counter(c), 0, "{c}:\n{}", o1.state());
     }
 
@@ -1363,7 +1371,9 @@ fn equal_priority_higher_address_wins() {
 /// keepalived: nothing is started.
 #[test]
 fn version_and_config_test_exit_codes() {
-    let bin = ipvs_lab::workspace_bin("keepalived-lite").display().to_string();
+    let bin = ipvs_lab::workspace_bin("keepalived-lite")
+        .display()
+        .to_string();
     let out = ipvs_lab::run(&[&bin, "-v"]);
     assert_eq!(out.status, 0, "{out}");
     assert_eq!(
@@ -1415,7 +1425,10 @@ fn version_and_config_test_exit_codes() {
     let missing = dir.path().join("missing.conf").display().to_string();
     let out = ipvs_lab::run(&[&bin, "-t", "-f", &missing]);
     assert_eq!(out.status, 5, "{out}");
-    assert!(out.stderr.starts_with(&format!("{missing}: cannot read")), "{out}");
+    assert!(
+        out.stderr.starts_with(&format!("{missing}: cannot read")),
+        "{out}"
+    );
     // A bad command line: 2, before any file is read.
     let out = ipvs_lab::run(&[&bin, "-t", "--no-such-flag"]);
     assert_eq!(out.status, 2, "{out}");
@@ -1434,7 +1447,11 @@ fn interop_tests_skip_or_fail_by_the_lab_ci_rule() {
     let dir = tempfile::tempdir().expect("temp dir");
     let exe = dir.path().join("it");
     std::fs::copy(std::env::current_exe().expect("test binary"), &exe).expect("copy");
-    ipvs_lab::must(&format!("chmod 755 {} {}", dir.path().display(), exe.display()));
+    ipvs_lab::must(&format!(
+        "chmod 755 {} {}",
+        dir.path().display(),
+        exe.display()
+    ));
     for (ci, fails) in [
         (None, false),
         (Some("false"), false),
@@ -1461,7 +1478,10 @@ fn interop_tests_skip_or_fail_by_the_lab_ci_rule() {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        assert!(text.contains("1 passed") || text.contains("1 failed"), "CI={ci:?}: {text}");
+        assert!(
+            text.contains("1 passed") || text.contains("1 failed"),
+            "CI={ci:?}: {text}"
+        );
         if fails {
             assert!(!out.status.success(), "CI={ci:?} must fail: {text}");
             assert!(
