@@ -48,6 +48,8 @@ pub struct GlobalDefs {
     pub router_id: Option<String>,
     /// `script_user USER [GROUP]`.
     pub script_user: Option<(String, Option<String>)>,
+    /// Where `script_user` is, for the error when the user does not exist.
+    pub script_user_location: Option<Location>,
     /// `enable_script_security`.
     pub enable_script_security: bool,
     /// `vrrp_version 2|3`: default version of instances.
@@ -73,6 +75,8 @@ pub struct VrrpScript {
     pub rise: u32,
     /// `user USER [GROUP]`.
     pub user: Option<(String, Option<String>)>,
+    /// Where `user` is, for the error when the user does not exist.
+    pub user_location: Option<Location>,
     /// Where the block starts.
     pub location: Location,
 }
@@ -695,7 +699,10 @@ fn parse_global(p: &mut Parser, g: &mut GlobalDefs) -> Result<(), ConfigError> {
         s.no_block()?;
         match s.kw() {
             "router_id" => g.router_id = Some(s.one_arg()?.to_string()),
-            "script_user" => g.script_user = Some(user_group(&s)?),
+            "script_user" => {
+                g.script_user = Some(user_group(&s)?);
+                g.script_user_location = Some(s.location());
+            }
             "enable_script_security" => {
                 s.no_arg()?;
                 g.enable_script_security = true;
@@ -725,6 +732,7 @@ fn parse_script(
     let mut fall = 1u32;
     let mut rise = 1u32;
     let mut user = None;
+    let mut user_location = None;
     while let Some(s) = p.next_stmt(true)? {
         s.no_block()?;
         match s.kw() {
@@ -739,7 +747,10 @@ fn parse_script(
             }
             "fall" => fall = s.int(1, 1_000_000)? as u32,
             "rise" => rise = s.int(1, 1_000_000)? as u32,
-            "user" => user = Some(user_group(&s)?),
+            "user" => {
+                user = Some(user_group(&s)?);
+                user_location = Some(s.location());
+            }
             _ => return Err(s.unsupported(&format!("vrrp_script {name}"))),
         }
     }
@@ -760,6 +771,7 @@ fn parse_script(
         fall,
         rise,
         user,
+        user_location,
         location,
     })
 }
@@ -1042,6 +1054,11 @@ vrrp_instance VI_API {
         let c = parse(MULTICAST).expect("parses");
         assert_eq!(c.global.router_id.as_deref(), Some("kube-apiserver"));
         assert_eq!(c.global.script_user, Some(("root".into(), None)));
+        assert_eq!(
+            c.global.script_user_location.as_ref().map(|l| l.line),
+            Some(3),
+            "script_user's line, for an unknown-user error"
+        );
         assert!(c.global.enable_script_security);
         let s = &c.scripts[0];
         assert_eq!(s.command, vec!["/usr/local/bin/health_check.sh"]);

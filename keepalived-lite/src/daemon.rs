@@ -44,9 +44,17 @@ pub enum DaemonError {
         /// Why.
         message: String,
     },
-    /// `script_user` / `user` does not exist.
-    #[error("unknown user or group '{0}'")]
-    User(String),
+    /// `script_user` / `user` names a user or group that does not exist. Scripts never
+    /// fall back to root.
+    #[error("{}{what}: unknown user or group '{name}'", location.as_ref().map(|l| format!("{l}: ")).unwrap_or_default())]
+    User {
+        /// The user or group name.
+        name: String,
+        /// The keyword that names it (`global_defs script_user`, `vrrp_script NAME user`).
+        what: String,
+        /// Where the keyword is.
+        location: Option<config::Location>,
+    },
 }
 
 /// Daemon options from the command line.
@@ -180,22 +188,35 @@ pub struct Daemon {
     instances: Vec<InstanceRt>,
     scripts: HashMap<String, ScriptRt>,
     children: Vec<Child>,
+    /// `script_user` resolved at start and on reload: notify scripts run as it.
+    notify_user: Option<(u32, u32)>,
     log: Logger,
     dirty: bool,
     last_link_check: Instant,
 }
 
-fn lookup_user(user: &(String, Option<String>)) -> Result<(u32, u32), DaemonError> {
+/// Resolves `USER [GROUP]` to uid and gid; `what` and `location` name the keyword in
+/// the error.
+fn lookup_user(
+    user: &(String, Option<String>),
+    what: &str,
+    location: Option<&config::Location>,
+) -> Result<(u32, u32), DaemonError> {
+    let unknown = |name: &str| DaemonError::User {
+        name: name.to_string(),
+        what: what.to_string(),
+        location: location.cloned(),
+    };
     let u = nix::unistd::User::from_name(&user.0)
         .ok()
         .flatten()
-        .ok_or_else(|| DaemonError::User(user.0.clone()))?;
+        .ok_or_else(|| unknown(&user.0))?;
     let gid = match &user.1 {
         Some(g) => {
             nix::unistd::Group::from_name(g)
                 .ok()
                 .flatten()
-                .ok_or_else(|| DaemonError::User(g.clone()))?
+                .ok_or_else(|| unknown(g))?
                 .gid
         }
         None => u.gid,
@@ -203,10 +224,29 @@ fn lookup_user(user: &(String, Option<String>)) -> Result<(u32, u32), DaemonErro
     Ok((u.uid.as_raw(), gid.as_raw()))
 }
 
+/// The uid/gid notify scripts (and scripts without their own `user`) run as: `None`
+/// means the daemon's own user (no `script_user`). An unknown user is an error, never
+/// a silent fall-back to root.
+fn resolve_script_user(global: &config::GlobalDefs) -> Result<Option<(u32, u32)>, DaemonError> {
+    global
+        .script_user
+        .as_ref()
+        .map(|u| {
+            lookup_user(
+                u,
+                "global_defs script_user",
+                global.script_user_location.as_ref(),
+            )
+        })
+        .transpose()
+}
+
 fn command(argv: &[String], uid_gid: Option<(u32, u32)>) -> Command {
     use std::os::unix::process::CommandExt;
     let mut c = Command::new(&argv[0]);
-    c.args(&argv[1..])
+    // Its own process group, so a timed-out script is killed with everything it started.
+    c.process_group(0)
+        .args(&argv[1..])
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null());
@@ -217,6 +257,16 @@ fn command(argv: &[String], uid_gid: Option<(u32, u32)>) -> Command {
         }
     }
     c
+}
+
+/// SIGKILLs a script's process group (see [`command`]) and reaps the script.
+fn kill_group(child: &mut Child) {
+    if let Ok(pid) = i32::try_from(child.id()) {
+        // SAFETY: kill(2) on the group the child leads; no memory is involved.
+        unsafe { libc::kill(-pid, libc::SIGKILL) };
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn is_executable(p: &Path) -> bool {
@@ -241,6 +291,22 @@ fn find_program(prog: &str) -> Option<PathBuf> {
         .find(|p| is_executable(p))
 }
 
+/// Checks that `script_user` and every `vrrp_script`'s `user` exist (what `-t` checks
+/// beyond parsing, as `keepalived -t` does).
+pub fn check_users(config: &Config) -> Result<(), DaemonError> {
+    resolve_script_user(&config.global)?;
+    for s in &config.scripts {
+        if let Some(u) = &s.user {
+            lookup_user(
+                u,
+                &format!("vrrp_script {} user", s.name),
+                s.user_location.as_ref(),
+            )?;
+        }
+    }
+    Ok(())
+}
+
 /// Prepares a `vrrp_script`; `Ok(None)` when its program does not exist (keepalived
 /// then disables the script: it neither fails nor lowers the priority).
 fn script_rt(
@@ -262,8 +328,14 @@ fn script_rt(
             message,
         })?;
     }
-    let user = cfg.user.as_ref().or(global.script_user.as_ref());
-    let uid_gid = user.map(lookup_user).transpose()?;
+    let uid_gid = match &cfg.user {
+        Some(u) => Some(lookup_user(
+            u,
+            &format!("vrrp_script {} user", cfg.name),
+            cfg.user_location.as_ref(),
+        )?),
+        None => resolve_script_user(global)?,
+    };
     Ok(Some(ScriptRt {
         cfg: cfg.clone(),
         health: ScriptHealth::new(cfg.fall, cfg.rise),
@@ -310,6 +382,13 @@ fn same_instance(a: &Instance, b: &Instance) -> bool {
 fn same_script(a: &VrrpScript, b: &VrrpScript) -> bool {
     let mut b = b.clone();
     b.location = a.location.clone();
+    b.user_location = a.user_location.clone();
+    *a == b
+}
+
+fn same_global(a: &config::GlobalDefs, b: &config::GlobalDefs) -> bool {
+    let mut b = b.clone();
+    b.script_user_location = a.script_user_location.clone();
     *a == b
 }
 
@@ -317,6 +396,7 @@ impl Daemon {
     /// Parses the configuration, removes stale VIPs and opens every instance.
     pub fn start(opts: Options, log: Logger) -> Result<Self, DaemonError> {
         let config = config::parse_file(&opts.config)?;
+        let notify_user = resolve_script_user(&config.global)?;
         let mut rtnl = Rtnl::open()?;
         let now = Instant::now();
         let mut scripts = HashMap::new();
@@ -331,7 +411,11 @@ impl Daemon {
         check_notify_security(&config)?;
         let mut instances = Vec::new();
         for i in &config.instances {
-            instances.push(open_instance(&mut rtnl, i, &log)?);
+            let rt = open_instance(&mut rtnl, i, &[])?;
+            // VIPs a previous run left behind (killed without resigning) go first, as
+            // keepalived does.
+            remove_stale_vips(&mut rtnl, &rt, &log)?;
+            instances.push(rt);
         }
         install_signals();
         let mut d = Daemon {
@@ -342,6 +426,7 @@ impl Daemon {
             instances,
             scripts,
             children: Vec::new(),
+            notify_user,
             log,
             dirty: true,
             last_link_check: now,
@@ -483,13 +568,7 @@ impl Daemon {
     }
 
     fn run_notify(&mut self, argv: &[String]) {
-        let uid_gid = self
-            .config
-            .global
-            .script_user
-            .as_ref()
-            .and_then(|u| lookup_user(u).ok());
-        let mut c = command(argv, uid_gid);
+        let mut c = command(argv, self.notify_user);
         c.env("KEEPALIVED_LITE_STATE_FILE", &self.opts.state_file);
         match c.spawn() {
             Ok(child) => self.children.push(child),
@@ -607,8 +686,7 @@ impl Daemon {
                 let result = match child.try_wait() {
                     Ok(Some(status)) => Some(status.success()),
                     Ok(None) if now.duration_since(*started) >= s.cfg.timeout => {
-                        let _ = child.kill();
-                        let _ = child.wait();
+                        kill_group(child);
                         self.log
                             .log(&format!("vrrp_script {} timed out", s.cfg.name));
                         Some(false)
@@ -810,8 +888,7 @@ impl Daemon {
         }
         for s in self.scripts.values_mut() {
             if let Some((c, _)) = &mut s.running {
-                let _ = c.kill();
-                let _ = c.wait();
+                kill_group(c);
             }
         }
         self.write_state();
@@ -819,7 +896,9 @@ impl Daemon {
     }
 
     /// SIGHUP: re-reads the configuration. Unchanged instances keep their state and
-    /// VIPs; removed or changed ones resign; new ones start. A bad file changes nothing.
+    /// VIPs; removed or changed ones resign; new ones start. A bad file, an unknown
+    /// user, a refused script or an instance that cannot be opened (e.g. its interface
+    /// does not exist) changes nothing.
     fn reload(&mut self) {
         self.log.log("Reloading configuration");
         let new = match config::parse_file(&self.opts.config) {
@@ -831,11 +910,22 @@ impl Daemon {
                 return;
             }
         };
+        let notify_user = match resolve_script_user(&new.global) {
+            Ok(u) => u,
+            Err(e) => {
+                self.log.log(&format!(
+                    "reload failed, keeping the running configuration: {e}"
+                ));
+                return;
+            }
+        };
         let now = Instant::now();
         let mut scripts = HashMap::new();
         for s in &new.scripts {
             match self.scripts.get(&s.name) {
-                Some(old) if same_script(&old.cfg, s) && new.global == self.config.global => {}
+                Some(old)
+                    if same_script(&old.cfg, s)
+                        && same_global(&new.global, &self.config.global) => {}
                 _ => match script_rt(s, &new.global, now, &self.log) {
                     Ok(Some(rt)) => {
                         scripts.insert(s.name.clone(), rt);
@@ -856,6 +946,40 @@ impl Daemon {
             ));
             return;
         }
+        // Changed and new instances are opened (interfaces, addresses, sockets) while the
+        // old ones still run: if one cannot be opened, nothing changes and the running
+        // instances keep their state and VIPs. The addresses the running instances hold
+        // are no candidates for a new instance's source address.
+        let kept: Vec<bool> = self
+            .instances
+            .iter()
+            .map(|o| new.instances.iter().any(|i| same_instance(&o.cfg, i)))
+            .collect();
+        let held: Vec<IpAddr> = self
+            .instances
+            .iter()
+            .flat_map(|o| o.cfg.vips.iter().map(|v| v.addr))
+            .collect();
+        let mut opened = Vec::new();
+        for i in &new.instances {
+            let unchanged = self
+                .instances
+                .iter()
+                .zip(&kept)
+                .any(|(o, k)| *k && same_instance(&o.cfg, i));
+            if unchanged {
+                continue;
+            }
+            match open_instance(&mut self.rtnl, i, &held) {
+                Ok(rt) => opened.push(rt),
+                Err(e) => {
+                    self.log.log(&format!(
+                        "reload failed, keeping the running configuration: {e}"
+                    ));
+                    return;
+                }
+            }
+        }
         // From here on the new configuration is applied. Instances removed or changed
         // resign first (priority 0, VIPs removed), so a changed one restarting on the
         // same VIPs starts clean.
@@ -864,33 +988,21 @@ impl Daemon {
         }
         self.scripts
             .retain(|n, _| new.scripts.iter().any(|s| &s.name == n));
-        let mut kept = Vec::new();
-        for idx in 0..self.instances.len() {
-            if new
-                .instances
-                .iter()
-                .any(|i| same_instance(&self.instances[idx].cfg, i))
-            {
-                kept.push(idx);
-            } else {
+        for (idx, keep) in kept.iter().enumerate() {
+            if !keep {
                 self.feed(idx, Input::Shutdown);
             }
         }
         let old = std::mem::take(&mut self.instances);
         let mut kept: Vec<InstanceRt> = old
             .into_iter()
-            .enumerate()
-            .filter(|(idx, _)| kept.contains(idx))
-            .map(|(_, rt)| rt)
+            .zip(kept)
+            .filter(|(_, keep)| *keep)
+            .map(|(rt, _)| rt)
             .collect();
-        let mut opened = Vec::new();
-        for i in &new.instances {
-            if kept.iter().any(|o| same_instance(&o.cfg, i)) {
-                continue;
-            }
-            match open_instance(&mut self.rtnl, i, &self.log) {
-                Ok(rt) => opened.push(rt),
-                Err(e) => self.log.log(&format!("reload: {e}")),
+        for rt in &opened {
+            if let Err(e) = remove_stale_vips(&mut self.rtnl, rt, &self.log) {
+                self.log.log(&format!("({}) {e}", rt.cfg.name));
             }
         }
         let first_new = kept.len();
@@ -900,6 +1012,7 @@ impl Daemon {
             self.log.log(w);
         }
         self.config = new;
+        self.notify_user = notify_user;
         for idx in 0..self.instances.len() {
             self.update_tracking(idx, true);
             if idx >= first_new {
@@ -917,7 +1030,23 @@ fn inst_err(i: &Instance, message: impl Into<String>) -> DaemonError {
     }
 }
 
-fn open_instance(rtnl: &mut Rtnl, i: &Instance, log: &Logger) -> Result<InstanceRt, DaemonError> {
+/// Removes the instance's VIPs from their interfaces (a previous run killed without
+/// resigning leaves them behind).
+fn remove_stale_vips(rtnl: &mut Rtnl, rt: &InstanceRt, log: &Logger) -> Result<(), DaemonError> {
+    log.log(&format!("({}) removing VIPs.", rt.cfg.name));
+    for (v, ifx) in rt.cfg.vips.iter().zip(&rt.vip_ifindex) {
+        rtnl.del_address(*ifx, v.addr, v.prefix_len)?;
+    }
+    Ok(())
+}
+
+/// Resolves an instance's interfaces and source address and opens its socket; touches
+/// no address. `held`: addresses other instances hold, never a source address.
+fn open_instance(
+    rtnl: &mut Rtnl,
+    i: &Instance,
+    held: &[IpAddr],
+) -> Result<InstanceRt, DaemonError> {
     let ifindex = rtnl::ifindex(&i.interface).map_err(|e| inst_err(i, e.to_string()))?;
     let link = rtnl.link(ifindex)?;
     let mut vip_ifindex = Vec::new();
@@ -925,16 +1054,16 @@ fn open_instance(rtnl: &mut Rtnl, i: &Instance, log: &Logger) -> Result<Instance
         let dev = v.dev.as_deref().unwrap_or(&i.interface);
         vip_ifindex.push(rtnl::ifindex(dev).map_err(|e| inst_err(i, e.to_string()))?);
     }
-    // VIPs a previous run left behind (killed without resigning) go first, as keepalived does.
-    log.log(&format!("({}) removing VIPs.", i.name));
-    for (v, ifx) in i.vips.iter().zip(&vip_ifindex) {
-        rtnl.del_address(*ifx, v.addr, v.prefix_len)?;
-    }
     let v6 = i.is_ipv6();
     let src = match i.unicast_src_ip {
         Some(a) => a,
         None => {
-            let vips: Vec<IpAddr> = i.vips.iter().map(|v| v.addr).collect();
+            let vips: Vec<IpAddr> = i
+                .vips
+                .iter()
+                .map(|v| v.addr)
+                .chain(held.iter().copied())
+                .collect();
             rtnl.addresses(ifindex)?
                 .into_iter()
                 .filter(|a| a.addr.is_ipv6() == v6 && !vips.contains(&a.addr))
@@ -1009,4 +1138,72 @@ fn open_instance(rtnl: &mut Rtnl, i: &Instance, log: &Logger) -> Result<Instance
         last_drop_log: None,
         reannounce_at: None,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Config {
+        config::parse_str(Path::new("/etc/keepalived/keepalived.conf"), text).expect("parses")
+    }
+
+    #[test]
+    fn unknown_script_user_is_an_error_naming_user_and_line() {
+        let c = parse("global_defs {\n    router_id x\n    script_user no-such-user-kl\n}\n");
+        let e = resolve_script_user(&c.global).expect_err("unknown user must not fall back");
+        assert_eq!(
+            e.to_string(),
+            "/etc/keepalived/keepalived.conf:3: global_defs script_user: unknown user or group 'no-such-user-kl'"
+        );
+        let c = parse("global_defs {\n    script_user root no-such-group-kl\n}\n");
+        let e = resolve_script_user(&c.global).expect_err("unknown group");
+        assert!(
+            e.to_string()
+                .ends_with("unknown user or group 'no-such-group-kl'"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn script_user_resolves_and_defaults_to_the_daemon_user() {
+        let c = parse("global_defs {\n    script_user root\n}\n");
+        assert_eq!(
+            resolve_script_user(&c.global).expect("root exists"),
+            Some((0, 0))
+        );
+        let c = parse("global_defs {\n    router_id x\n}\n");
+        assert_eq!(resolve_script_user(&c.global).expect("no user"), None);
+    }
+
+    #[test]
+    fn check_users_covers_global_and_script_users() {
+        let ok = "global_defs {\n    script_user root\n}\nvrrp_script chk {\n    script \"/bin/true\"\n    user nobody\n}\n";
+        check_users(&parse(ok)).expect("known users");
+        let e = check_users(&parse(&ok.replace("user nobody", "user no-such-user-kl")))
+            .expect_err("unknown script user");
+        assert!(
+            e.to_string().contains(":6: vrrp_script chk user: unknown"),
+            "{e}"
+        );
+        let e = check_users(&parse(&ok.replace("user root", "user no-such-user-kl")))
+            .expect_err("unknown script_user");
+        assert!(
+            e.to_string()
+                .contains(":2: global_defs script_user: unknown"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_script_user_override_is_checked_too() {
+        let c = parse("vrrp_script chk {\n    script \"/bin/true\"\n    user no-such-user-kl\n}\n");
+        let log = Logger::new(true);
+        let e =
+            script_rt(&c.scripts[0], &c.global, Instant::now(), &log).expect_err("unknown user");
+        assert_eq!(
+            e.to_string(),
+            "/etc/keepalived/keepalived.conf:3: vrrp_script chk user: unknown user or group 'no-such-user-kl'"
+        );
+    }
 }

@@ -25,6 +25,8 @@
 //! assert_eq!(m.state(), State::Master);
 //! ```
 
+#![warn(missing_docs)]
+
 pub mod check;
 pub mod config;
 pub mod daemon;

@@ -1,14 +1,16 @@
 //! `keepalived-lite`: the VRRP daemon. Flags follow keepalived's for what is supported.
 //!
 //! Exit codes: 0 success, 2 bad command line, 3 start-up failure (sockets, netlink,
-//! scripts), 5 invalid configuration (as `keepalived -t`).
+//! scripts, unknown `script_user`), 5 invalid or unreadable configuration (as
+//! `keepalived -t`).
+#![warn(missing_docs)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use keepalived_lite::config;
-use keepalived_lite::daemon::{Daemon, DaemonError, Logger, Options};
+use keepalived_lite::daemon::{check_users, Daemon, DaemonError, Logger, Options};
 
 /// A minimal VRRP daemon that reads keepalived.conf.
 #[derive(Debug, Parser)]
@@ -71,7 +73,14 @@ fn main() -> ExitCode {
                 for w in &c.warnings {
                     eprintln!("{w}");
                 }
-                ExitCode::SUCCESS
+                // keepalived -t also refuses an unknown script user.
+                match check_users(&c) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => {
+                        eprintln!("{e}");
+                        ExitCode::from(EXIT_CONFIG)
+                    }
+                }
             }
             Err(e) => {
                 eprintln!("{e}");

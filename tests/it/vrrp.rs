@@ -468,8 +468,90 @@ fn track_script_weight_hands_vip_over_and_back() {
             "INSTANCE VI_T MASTER 100"
         ]
     );
-    let state = std::fs::read_to_string(notify_log.with_extension("log.state")).unwrap_or_default();
-    assert!(state.contains("\"router_id\": \"it-node\""), "{state}");
+    // Each notify run rewrites the copy (`>` truncates first): read it once it is whole.
+    let copy = notify_log.with_extension("log.state");
+    let read = wait_for(Duration::from_secs(2), || {
+        std::fs::read_to_string(&copy)
+            .unwrap_or_default()
+            .contains("\"router_id\": \"it-node\"")
+    });
+    assert!(
+        read.is_some(),
+        "{}",
+        std::fs::read_to_string(&copy).unwrap_or_default()
+    );
+}
+
+#[test]
+fn track_script_timeout_counts_as_failure() {
+    if !prerequisites("track_script_timeout_counts_as_failure") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut o1 = seg.node("ours-100", 55);
+    let mut k1 = seg.node("keepalived-80", 56);
+    // The check hangs (30 s, far beyond its 0.5 s timeout) while the `slow` file exists,
+    // in a child of the script: the kill must reach the whole process group.
+    let slow = o1.dir.path().join("slow");
+    let script = o1.dir.path().join("check.sh");
+    std::fs::write(
+        &script,
+        format!("#!/bin/sh\n[ -e {} ] && sleep 30\nexit 0\n", slow.display()),
+    )
+    .expect("write");
+    ipvs_lab::must(&format!("chmod 755 {}", script.display()));
+    let conf = format!(
+        "vrrp_script chk {{\n    script \"{}\"\n    interval 1\n    timeout 0.5\n    weight -60\n    fall 1\n    rise 1\n}}\n{}",
+        script.display(),
+        Inst {
+            extra: vec!["track_script {".into(), "    chk".into(), "}".into()],
+            ..Inst::v2(100)
+        }
+        .conf()
+    );
+    o1.start(Daemon::Ours, &conf);
+    k1.start(Daemon::Keepalived, &Inst::v2(80).conf());
+    expect_holder(&[&o1, &k1], VIP, "ours-100", ELECTION);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(!o1.log().contains("timed out"), "{}", o1.log());
+
+    // One timeout (fall 1) is a failure: 100 - 60 = 40 < 80, keepalived preempts.
+    std::fs::write(&slow, "").expect("write");
+    let t0 = Instant::now();
+    expect_holder(&[&o1, &k1], VIP, "keepalived-80", Duration::from_secs(8));
+    eprintln!(
+        "TRACK SCRIPT TIMEOUT: a hanging check moved the VIP to keepalived after {:?}",
+        t0.elapsed()
+    );
+    assert!(
+        o1.log().contains("vrrp_script chk timed out"),
+        "{}",
+        o1.log()
+    );
+    assert_eq!(o1.counter("effective_priority"), 40, "{}", o1.state());
+    // A timeout every second: without the group kill, one orphaned `sleep 30` more each
+    // time. At most the current run's may be alive.
+    std::thread::sleep(Duration::from_secs(3));
+    let sleeping = o1
+        .ns
+        .run(&[
+            "sh",
+            "-c",
+            &format!(
+                "for p in $(ip netns pids {}); do tr '\\0' ' ' < /proc/$p/cmdline; echo; done",
+                o1.ns.name()
+            ),
+        ])
+        .stdout
+        .lines()
+        .filter(|l| l.trim() == "sleep 30")
+        .count();
+    assert!(sleeping <= 1, "{sleeping} sleeping checks left behind");
+
+    // The check answers again (rise 1): back to 100, we preempt.
+    std::fs::remove_file(&slow).expect("rm");
+    expect_holder(&[&o1, &k1], VIP, "ours-100", Duration::from_secs(8));
+    assert_eq!(o1.counter("effective_priority"), 100);
 }
 
 #[test]
@@ -569,7 +651,12 @@ fn sigkill_and_restart_leaves_no_duplicate_vip() {
         "stale VIP not removed at start:\n{}",
         o1.log()
     );
-    assert_eq!(o1.state_str("state").as_deref(), Some("BACKUP"));
+    // The killed run's state file says MASTER until the new run writes its own, just
+    // after the clean-up.
+    let backup = wait_for(Duration::from_secs(2), || {
+        o1.state_str("state").as_deref() == Some("BACKUP")
+    });
+    assert!(backup.is_some(), "{}\n{}", o1.state(), o1.log());
     expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(holders(&[&o1, &k1], VIP), ["ours-200"]);
@@ -615,6 +702,47 @@ fn sighup_reload_keeps_state_and_applies_changes() {
         o1.log()
     );
     assert!(o1.has_vip(VIP));
+
+    // Nothing changes either when the new file parses but cannot be applied: an unknown
+    // script_user, or a changed instance whose interface does not exist. The running
+    // instance is not resigned first: it keeps MASTER and its VIP throughout.
+    let mut other_vip = inst.clone();
+    other_vip.vips = vec!["192.0.2.101/24".into()];
+    let unknown_user = format!(
+        "global_defs {{\n    script_user no-such-user-kl\n}}\n{}",
+        other_vip.conf()
+    );
+    let missing_interface = other_vip
+        .conf()
+        .replace("interface eth0", "interface eth9")
+        .replace("dev eth0", "dev eth9");
+    for (bad, why) in [
+        (unknown_user, "unknown user or group 'no-such-user-kl'"),
+        (missing_interface, "eth9"),
+    ] {
+        let failures = o1.log().matches("reload failed").count();
+        std::fs::write(&conf, bad).expect("write");
+        o1.signal("HUP");
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(1500) {
+            assert!(
+                o1.has_vip(VIP) && !o1.has_vip("192.0.2.101"),
+                "a failed reload ({why}) changed the VIPs:\n{}",
+                o1.log()
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let log = o1.log();
+        let line = log
+            .lines()
+            .filter(|l| l.contains("reload failed"))
+            .nth(failures)
+            .unwrap_or_else(|| panic!("no reload failure logged ({why}):\n{log}"));
+        assert!(line.contains(why), "{line}");
+        assert_eq!(o1.state_str("state").as_deref(), Some("MASTER"));
+        assert_eq!(o1.counter("became_master"), 1, "{log}");
+        assert_eq!(o1.counter("priority_zero_sent"), 0, "resigned:\n{log}");
+    }
 
     // A changed instance (another VIP) restarts: the old VIP goes, the new one comes.
     let mut changed = inst.clone();
@@ -817,8 +945,8 @@ fn use_case_configs_check_and_run() {
 }
 
 #[test]
-fn track_interface_down_means_fault() {
-    if !prerequisites("track_interface_down_means_fault") {
+fn track_interface_down_means_fault_and_notify_scripts_run_in_order() {
+    if !prerequisites("track_interface_down_means_fault_and_notify_scripts_run_in_order") {
         return;
     }
     let seg = Segment::new();
@@ -828,11 +956,44 @@ fn track_interface_down_means_fault() {
     o1.ns.must(
         "ip link add eth1 type veth peer name eth1p && ip link set eth1 up && ip link set eth1p up",
     );
+    // notify_master / notify_backup / notify_fault / notify_stop, each with its own
+    // arguments (run as configured, nothing appended, as keepalived does), all logging
+    // into one file.
+    let notify_log = o1.dir.path().join("notify.log");
+    let notify = o1.dir.path().join("notify.sh");
+    std::fs::write(
+        &notify,
+        format!("#!/bin/sh\necho \"$@\" >> {}\n", notify_log.display()),
+    )
+    .expect("write");
+    ipvs_lab::must(&format!("chmod 755 {}", notify.display()));
+    let n = notify.display();
     let mut oc = Inst::v2(200);
-    oc.extra = vec!["track_interface {".into(), "    eth1".into(), "}".into()];
+    oc.extra = vec![
+        "track_interface {".into(),
+        "    eth1".into(),
+        "}".into(),
+        format!("notify_master \"{n} master m1 m2\""),
+        format!("notify_backup \"{n} backup b1\""),
+        format!("notify_fault \"{n} fault f1\""),
+        format!("notify_stop \"{n} stop s1\""),
+    ];
+    let notified = |want: &[&str]| {
+        let ok = wait_for(Duration::from_secs(2), || {
+            std::fs::read_to_string(&notify_log)
+                .unwrap_or_default()
+                .lines()
+                .count()
+                >= want.len()
+        });
+        let got = std::fs::read_to_string(&notify_log).unwrap_or_default();
+        assert!(ok.is_some(), "notify scripts: want {want:?}, got:\n{got}");
+        assert_eq!(got.lines().collect::<Vec<_>>(), want, "notify scripts");
+    };
     o1.start(Daemon::Ours, &oc.conf());
     k1.start(Daemon::Keepalived, &Inst::v2(100).conf());
     expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
+    notified(&["backup b1", "master m1 m2"]);
 
     // Carrier lost: FAULT, priority 0 sent, keepalived takes over after its skew.
     o1.ns.must("ip link set eth1p down");
@@ -853,10 +1014,28 @@ fn track_interface_down_means_fault() {
     // Still FAULT while the link is down: no VIP, no adverts.
     std::thread::sleep(Duration::from_secs(1));
     assert_eq!(holders(&[&o1, &k1], VIP), ["keepalived-100"]);
+    notified(&["backup b1", "master m1 m2", "fault f1"]);
 
     // Carrier back: BACKUP, then we preempt with the higher priority.
     o1.ns.must("ip link set eth1p up");
     expect_holder(&[&o1, &k1], VIP, "ours-200", ELECTION);
+    notified(&[
+        "backup b1",
+        "master m1 m2",
+        "fault f1",
+        "backup b1",
+        "master m1 m2",
+    ]);
+    // SIGTERM: notify_stop.
+    o1.stop();
+    notified(&[
+        "backup b1",
+        "master m1 m2",
+        "fault f1",
+        "backup b1",
+        "master m1 m2",
+        "stop s1",
+    ]);
 }
 
 #[test]
@@ -981,6 +1160,50 @@ fn scripts_run_as_script_user_and_insecure_scripts_are_refused() {
         "{}",
         o1.log()
     );
+
+    // An unknown script_user stops the start, naming user and line: notify scripts
+    // never fall back to root. (No vrrp_script here: only notify would use the user.)
+    let notify_ok = pub_dir.path().join("notify-ok.sh");
+    std::fs::write(
+        &notify_ok,
+        format!("#!/bin/sh\nid -un > {}/notify-user\n", out_dir.display()),
+    )
+    .expect("write");
+    ipvs_lab::must(&format!("chmod 755 {}", notify_ok.display()));
+    let notify_conf = |user: &str| {
+        format!(
+            "global_defs {{\n    script_user {user}\n}}\n{}",
+            Inst {
+                extra: vec![format!("notify_backup {}", notify_ok.display())],
+                ..Inst::v2(100)
+            }
+            .conf()
+        )
+    };
+    o1.start(Daemon::Ours, &notify_conf("no-such-user-kl"));
+    assert_eq!(o1.wait_exit(), Some(3), "{}", o1.log());
+    let conf_file = o1.dir.path().join("keepalived.conf");
+    assert!(
+        o1.log().contains(&format!(
+            "{}:2: global_defs script_user: unknown user or group 'no-such-user-kl'",
+            conf_file.display()
+        )),
+        "{}",
+        o1.log()
+    );
+    assert!(!out_dir.join("notify-user").exists(), "a notify script ran");
+    // The same with a known user: notify_backup runs as that user.
+    o1.start(Daemon::Ours, &notify_conf("nobody"));
+    let ran = wait_for(Duration::from_secs(4), || {
+        std::fs::read_to_string(out_dir.join("notify-user")).is_ok_and(|u| u.ends_with('\n'))
+    });
+    assert!(ran.is_some(), "notify_backup did not run:\n{}", o1.log());
+    assert_eq!(
+        std::fs::read_to_string(out_dir.join("notify-user"))
+            .unwrap_or_default()
+            .trim(),
+        "nobody"
+    );
 }
 
 #[test]
@@ -1021,6 +1244,74 @@ fn v3_ipv6_unicast_mixed_group_survives_node_death() {
 }
 
 #[test]
+fn v3_ipv4_unicast_mixed_group_survives_node_death() {
+    if !prerequisites("v3_ipv4_unicast_mixed_group_survives_node_death") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut k1 = seg.node("keepalived-200", 0x25);
+    let mut o1 = seg.node("ours-150", 0x26);
+    let mut kc = Inst::v2(200);
+    kc.version = Some(3);
+    kc.pass = None;
+    let mut oc = kc.clone();
+    oc.priority = 150;
+    kc.unicast = Some((k1.addr(), vec![o1.addr()]));
+    oc.unicast = Some((o1.addr(), vec![k1.addr()]));
+    k1.start(Daemon::Keepalived, &kc.conf());
+    o1.start(Daemon::Ours, &oc.conf());
+    expect_holder(&[&k1, &o1], VIP, "keepalived-200", ELECTION);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(holders(&[&k1, &o1], VIP), ["keepalived-200"]);
+    // keepalived's unicast v3 adverts are accepted (with its pseudo-header checksum),
+    // nothing is dropped.
+    assert!(o1.counter("adverts_received") >= 2, "{}", o1.state());
+    assert_eq!(
+        o1.state_str("peer_checksum").as_deref(),
+        Some("PseudoHeader"),
+        "{}",
+        o1.state()
+    );
+    assert_eq!(
+        o1.state_str("master").as_deref(),
+        Some(k1.addr().as_str()),
+        "{}",
+        o1.state()
+    );
+    for c in [
+        "dropped_checksum",
+        "dropped_unknown_peer",
+        "dropped_version",
+    ] {
+        assert_eq!(o1.counter(c), 0, "{c}:\n{}", o1.state());
+    }
+
+    // keepalived's node dies: ours takes over within the v3 Master_Down_Interval.
+    let t0 = Instant::now();
+    k1.kill_node();
+    expect_holder(&[&o1], VIP, "ours-150", Duration::from_secs(6));
+    let took = t0.elapsed();
+    assert_takeover_window("keepalived-lite (v3 IPv4 unicast)", took, 150);
+    // keepalived comes back with a lower priority: it stays backup past its own
+    // Master_Down_Interval only if it accepts our unicast v3 adverts.
+    let mut kc_low = kc.clone();
+    kc_low.priority = 100;
+    k1.start(Daemon::Keepalived, &kc_low.conf());
+    std::thread::sleep(master_down(100) + Duration::from_secs(2));
+    assert_eq!(
+        holders(&[&k1, &o1], VIP),
+        ["ours-150"],
+        "keepalived does not hear our unicast v3 adverts:\n{}",
+        k1.log()
+    );
+    assert_eq!(o1.state_str("state").as_deref(), Some("MASTER"));
+    eprintln!(
+        "TAKEOVER after SIGKILL (VRRPv3 IPv4 unicast): keepalived-lite prio 150 {took:?} (MDI {:?})",
+        master_down(150)
+    );
+}
+
+#[test]
 fn equal_priority_higher_address_wins() {
     if !prerequisites("equal_priority_higher_address_wins") {
         return;
@@ -1041,10 +1332,19 @@ fn equal_priority_higher_address_wins() {
     oa.start(Daemon::Ours, &conf);
     ob.start(Daemon::Ours, &conf);
     kb.start(Daemon::Keepalived, &conf);
-    let split = wait_for(ELECTION, || {
+    // Generous: four daemons starting at once on a loaded machine.
+    let split = wait_for(Duration::from_secs(12), || {
         [&ka, &oa, &ob, &kb].iter().all(|n| n.has_vip(VIP))
     });
-    assert!(split.is_some(), "every node should be master while split");
+    assert!(
+        split.is_some(),
+        "every node should be master while split; holders {:?}\n{}",
+        holders(&[&ka, &oa, &ob, &kb], VIP),
+        [&ka, &oa, &ob, &kb]
+            .iter()
+            .map(|n| format!("--- {} ---\n{}", n.name, n.log()))
+            .collect::<String>()
+    );
     seg_a.set_port(&oa, true);
     seg_b.set_port(&kb, true);
     expect_holder(&[&ka, &oa], VIP, "ours-high-addr", Duration::from_secs(3));
@@ -1064,4 +1364,136 @@ fn equal_priority_higher_address_wins() {
         ob.state()
     );
     assert_eq!(ob.state_str("state").as_deref(), Some("BACKUP"));
+}
+
+/// `-v`, and `-t`'s exit codes: 0 valid (warnings on stderr), 5 invalid or unreadable
+/// file (the code `keepalived -t` uses), 2 a bad command line. Needs neither root nor
+/// keepalived: nothing is started.
+#[test]
+fn version_and_config_test_exit_codes() {
+    let bin = ipvs_lab::workspace_bin("keepalived-lite")
+        .display()
+        .to_string();
+    let out = ipvs_lab::run(&[&bin, "-v"]);
+    assert_eq!(out.status, 0, "{out}");
+    assert_eq!(
+        out.stdout,
+        format!("keepalived-lite v{}\n", env!("CARGO_PKG_VERSION")),
+        "{out}"
+    );
+    assert_eq!(ipvs_lab::run(&[&bin, "--version"]).stdout, out.stdout);
+
+    let dir = tempfile::tempdir().expect("temp dir");
+    let f = dir.path().join("k.conf");
+    let fs = f.display().to_string();
+    let check = |text: &str| {
+        std::fs::write(&f, text).expect("write");
+        ipvs_lab::run(&[&bin, "-t", "-f", &fs])
+    };
+    let good = Inst::v2(100).conf();
+    let out = check(&good);
+    assert_eq!((out.status, out.stderr.as_str()), (0, ""), "{out}");
+    // Valid with keepalived's adjustment warning: still 0, the warning names the
+    // instance block.
+    let out = check(&good.replace("state BACKUP", "state MASTER\n    nopreempt"));
+    assert_eq!(out.status, 0, "{out}");
+    assert_eq!(
+        out.stderr.trim(),
+        format!("{fs}:1: (VI_T) nopreempt will not work with initial state MASTER - clearing")
+    );
+    // Invalid: 5, file:line and what.
+    let out = check(&good.replace("virtual_router_id 51", "virtual_router_id 0"));
+    assert_eq!(out.status, 5, "{out}");
+    assert_eq!(
+        out.stderr.trim(),
+        format!("{fs}:4: virtual_router_id: invalid value '0', expected an integer 1-255")
+    );
+    let out = check(&good.replace("interface eth0\n", ""));
+    assert_eq!(out.status, 5, "{out}");
+    assert!(out.stderr.contains("missing 'interface'"), "{out}");
+    // An unknown script_user: 5, as `keepalived -t` ("(Line 2) Error setting global
+    // script uid/gid"); ours names user, file and line.
+    let out = check(&format!(
+        "global_defs {{\n    script_user no-such-user-kl\n}}\n{good}"
+    ));
+    assert_eq!(out.status, 5, "{out}");
+    assert_eq!(
+        out.stderr.trim(),
+        format!("{fs}:2: global_defs script_user: unknown user or group 'no-such-user-kl'")
+    );
+    // Unreadable: 5, naming the file.
+    let missing = dir.path().join("missing.conf").display().to_string();
+    let out = ipvs_lab::run(&[&bin, "-t", "-f", &missing]);
+    assert_eq!(out.status, 5, "{out}");
+    assert!(
+        out.stderr.starts_with(&format!("{missing}: cannot read")),
+        "{out}"
+    );
+    // A bad command line: 2, before any file is read.
+    let out = ipvs_lab::run(&[&bin, "-t", "--no-such-flag"]);
+    assert_eq!(out.status, 2, "{out}");
+    assert!(out.stderr.contains("--no-such-flag"), "{out}");
+}
+
+/// The skip rule follows the lab's `under_ci()`: an interop test that cannot run (here:
+/// not root) says `SKIPPED` unless `CI` is set to something other than empty, `false`
+/// or `0`, where it fails. Runs one interop test of this binary as `nobody` (or as the
+/// current user when that is not root).
+#[test]
+fn interop_tests_skip_or_fail_by_the_lab_ci_rule() {
+    let test = "vrrp::v2_unicast_graceful_stop_and_preemption";
+    let root = ipvs_lab::run(&["id", "-u"]).stdout.trim() == "0";
+    // A copy `nobody` can run wherever the checkout is (e.g. under a 0700 home).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let exe = dir.path().join("it");
+    std::fs::copy(std::env::current_exe().expect("test binary"), &exe).expect("copy");
+    ipvs_lab::must(&format!(
+        "chmod 755 {} {}",
+        dir.path().display(),
+        exe.display()
+    ));
+    for (ci, fails) in [
+        (None, false),
+        (Some("false"), false),
+        (Some("0"), false),
+        (Some(""), false),
+        (Some("true"), true),
+        (Some("1"), true),
+    ] {
+        let mut cmd = if root {
+            let mut c = std::process::Command::new("setpriv");
+            c.args(["--reuid=65534", "--regid=65534", "--clear-groups"])
+                .arg(&exe);
+            c
+        } else {
+            std::process::Command::new(&exe)
+        };
+        cmd.args(["--exact", test, "--nocapture"]).env_remove("CI");
+        if let Some(v) = ci {
+            cmd.env("CI", v);
+        }
+        let out = cmd.output().expect("run the test binary");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(
+            text.contains("1 passed") || text.contains("1 failed"),
+            "CI={ci:?}: {text}"
+        );
+        if fails {
+            assert!(!out.status.success(), "CI={ci:?} must fail: {text}");
+            assert!(
+                text.contains("cannot run under CI: needs root"),
+                "CI={ci:?}: {text}"
+            );
+        } else {
+            assert!(out.status.success(), "CI={ci:?} must skip: {text}");
+            assert!(
+                text.contains("SKIPPED vrrp test v2_unicast_graceful_stop_and_preemption"),
+                "CI={ci:?}: {text}"
+            );
+        }
+    }
 }

@@ -2,6 +2,7 @@
 //! bad checksum, truncated or padded), to test that receivers drop what they must.
 //!
 //! Exit codes: 0 sent, 1 send failed, 2 bad command line.
+#![warn(missing_docs)]
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::process::ExitCode;
