@@ -17,7 +17,10 @@ fn main() {
         let exe = std::env::current_exe().expect("bench binary");
         let mut argv = vec![exe.display().to_string()];
         argv.extend(std::env::args().skip(1));
-        let opts = BootOptions { mem_mib: 768, ..BootOptions::default() };
+        let opts = BootOptions {
+            mem_mib: 768,
+            ..BootOptions::default()
+        };
         match boot(&argv, &opts) {
             Ok(out) => {
                 print!("{}", out.stdout);
@@ -36,9 +39,18 @@ fn main() {
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let runs: usize = std::env::var("LAB_BENCH_RUNS").ok().and_then(|s| s.parse().ok()).unwrap_or(11);
-    println!("ipvsadm-rs: {}\nruns per measurement: {runs}; times are medians\n", ours.display());
-    println!("{:<34} {:>12} {:>12} {:>8}", "operation", "ipvsadm", "ipvsadm-rs", "rs/ipvsadm");
+    let runs: usize = std::env::var("LAB_BENCH_RUNS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(11);
+    println!(
+        "ipvsadm-rs: {}\nruns per measurement: {runs}; times are medians\n",
+        ours.display()
+    );
+    println!(
+        "{:<34} {:>12} {:>12} {:>8}",
+        "operation", "ipvsadm", "ipvsadm-rs", "rs/ipvsadm"
+    );
     for &n in &sizes {
         let rules = restore_input(n);
         let file = std::env::temp_dir().join(format!("lab-bench-{}-{n}.rules", std::process::id()));
@@ -48,14 +60,18 @@ fn main() {
             must("ipvsadm -C");
             time(bin, &["-R"], Some(&file))
         };
-        compare(&format!("restore {n} svc x 4 dest (-R)"), runs, |bin| restore(bin));
+        compare(&format!("restore {n} svc x 4 dest (-R)"), runs, |bin| {
+            restore(bin)
+        });
         must(&format!("ipvsadm -C && ipvsadm -R < {file}"));
         for (label, args) in [
             ("list (-Ln)", &["-Ln"][..]),
             ("list stats (-Ln --stats)", &["-Ln", "--stats"][..]),
             ("save (-Sn)", &["-Sn"][..]),
         ] {
-            compare(&format!("{label} {n} svc"), runs, |bin| time(bin, args, None));
+            compare(&format!("{label} {n} svc"), runs, |bin| {
+                time(bin, args, None)
+            });
         }
         let _ = std::fs::remove_file(&file);
     }
@@ -64,7 +80,11 @@ fn main() {
 fn ours() -> PathBuf {
     let exe = std::env::current_exe().expect("bench binary");
     // target/<profile>/deps/<bench> -> target/<profile>/ipvsadm-rs, preferring release.
-    let target = exe.ancestors().nth(3).map(PathBuf::from).unwrap_or_default();
+    let target = exe
+        .ancestors()
+        .nth(3)
+        .map(PathBuf::from)
+        .unwrap_or_default();
     ["release", "debug"]
         .iter()
         .map(|p| target.join(p).join("ipvsadm-rs"))
@@ -79,7 +99,11 @@ fn restore_input(n: usize) -> String {
         let vip = format!("198.51.100.{}:{}", 1 + i % 250, 1000 + i / 250);
         s.push_str(&format!("-A -t {vip} -s wrr\n"));
         for d in 0..4 {
-            s.push_str(&format!("-a -t {vip} -r 192.0.2.{}:80 -m -w {}\n", 10 + d, d + 1));
+            s.push_str(&format!(
+                "-a -t {vip} -r 192.0.2.{}:80 -m -w {}\n",
+                10 + d,
+                d + 1
+            ));
         }
     }
     s
@@ -92,7 +116,12 @@ fn time(bin: &str, args: &[&str], input: Option<&str>) -> Duration {
         None => Stdio::null(),
     };
     let start = Instant::now();
-    let status = Command::new(bin).args(args).stdin(stdin).stdout(Stdio::null()).status().expect(bin);
+    let status = Command::new(bin)
+        .args(args)
+        .stdin(stdin)
+        .stdout(Stdio::null())
+        .status()
+        .expect(bin);
     let took = start.elapsed();
     assert!(status.success(), "{bin} {args:?} failed: {status}");
     took

@@ -65,7 +65,11 @@ pub fn parse_fwmark(s: &str) -> Option<u32> {
         return None;
     }
     // strtoul negates in unsigned arithmetic: "-1" is ULONG_MAX.
-    let value = if negative { (value as u64).wrapping_neg() } else { value as u64 };
+    let value = if negative {
+        (value as u64).wrapping_neg()
+    } else {
+        value as u64
+    };
     if value == 0 || value > u64::from(u32::MAX) {
         return None;
     }
@@ -74,20 +78,23 @@ pub fn parse_fwmark(s: &str) -> Option<u32> {
 
 /// `strtoul(s, &end, 0)` on a prefix: returns the value and the bytes consumed.
 fn strtoul_base0_prefix(b: &[u8]) -> Option<(u64, usize)> {
-    let (radix, mut i) = if b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' && b[2].is_ascii_hexdigit() {
-        (16, 2)
-    } else if !b.is_empty() && b[0] == b'0' {
-        (8, 0)
-    } else {
-        (10, 0)
-    };
+    let (radix, mut i) =
+        if b.len() > 2 && b[0] == b'0' && (b[1] | 0x20) == b'x' && b[2].is_ascii_hexdigit() {
+            (16, 2)
+        } else if !b.is_empty() && b[0] == b'0' {
+            (8, 0)
+        } else {
+            (10, 0)
+        };
     let start = i;
     let mut value: u64 = 0;
     while i < b.len() {
         let Some(d) = (b[i] as char).to_digit(radix) else {
             break;
         };
-        value = value.checked_mul(u64::from(radix))?.checked_add(u64::from(d))?;
+        value = value
+            .checked_mul(u64::from(radix))?
+            .checked_add(u64::from(d))?;
         i += 1;
     }
     if i == start {
@@ -147,7 +154,9 @@ pub fn host_to_addr(name: &str) -> Option<Ipv4Addr> {
         hints.ai_family = libc::AF_INET;
         hints.ai_socktype = libc::SOCK_STREAM;
         let mut res: *mut libc::addrinfo = std::ptr::null_mut();
-        if libc::getaddrinfo(c_name.as_ptr(), std::ptr::null(), &hints, &mut res) != 0 || res.is_null() {
+        if libc::getaddrinfo(c_name.as_ptr(), std::ptr::null(), &hints, &mut res) != 0
+            || res.is_null()
+        {
             return None;
         }
         let mut found = None;
@@ -355,21 +364,41 @@ mod tests {
         assert_eq!(a("010.0.0.1").as_deref(), Some("8.0.0.1"));
         assert_eq!(a("48").as_deref(), Some("0.0.0.48"));
         assert_eq!(a("1.2.3.4 junk").as_deref(), Some("1.2.3.4"));
-        for bad in ["", " 1.2.3.4", "1.2.3.256", "1.2.3.4.5", "08", "a.b.c.d", "1..2"] {
+        for bad in [
+            "",
+            " 1.2.3.4",
+            "1.2.3.256",
+            "1.2.3.4.5",
+            "08",
+            "a.b.c.d",
+            "1..2",
+        ] {
             assert_eq!(a(bad), None, "{bad}");
         }
     }
 
     #[test]
     fn parse_service_forms() {
-        let p = |s: &str| parse_service(s, Some(Protocol::Tcp)).map(|p| (p.addr.to_string(), p.port));
+        let p =
+            |s: &str| parse_service(s, Some(Protocol::Tcp)).map(|p| (p.addr.to_string(), p.port));
         assert_eq!(p("192.0.2.1:80"), Some(("192.0.2.1".into(), Some(80))));
         assert_eq!(p("192.0.2.1"), Some(("192.0.2.1".into(), None)));
-        assert_eq!(p("[2001:db8::1]:443"), Some(("2001:db8::1".into(), Some(443))));
+        assert_eq!(
+            p("[2001:db8::1]:443"),
+            Some(("2001:db8::1".into(), Some(443)))
+        );
         assert_eq!(p("2001:db8::1:80"), Some(("2001:db8::1:80".into(), None)));
         // Brackets around an IPv4 address lose the port, as in ipvsadm.
         assert_eq!(p("[192.0.2.1]:80"), Some(("192.0.2.1".into(), None)));
-        for bad in ["[2001:db8::1]", "[2001:db8::1", "12345", "", "192.0.2.1:99999", "192.0.2.1:", ":80"] {
+        for bad in [
+            "[2001:db8::1]",
+            "[2001:db8::1",
+            "12345",
+            "",
+            "192.0.2.1:99999",
+            "192.0.2.1:",
+            ":80",
+        ] {
             assert_eq!(p(bad), None, "{bad}");
         }
     }

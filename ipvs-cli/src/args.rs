@@ -56,18 +56,57 @@ impl Command {
 }
 
 const CMD_NAMES: [&str; 14] = [
-    "add-service", "edit-service", "delete-service", "flush", "list", "add-server",
-    "delete-server", "edit-server", "set", "start-daemon", "stop-daemon", "restore", "save",
+    "add-service",
+    "edit-service",
+    "delete-service",
+    "flush",
+    "list",
+    "add-server",
+    "delete-server",
+    "edit-server",
+    "set",
+    "start-daemon",
+    "stop-daemon",
+    "restore",
+    "save",
     "zero",
 ];
 
 /// ipvsadm's option names, indexed by option bit.
 pub const OPT_NAMES: [&str; 34] = [
-    "numeric", "connection", "service-address", "scheduler", "persistent", "netmask",
-    "real-server", "forwarding-method", "weight", "u-threshold", "l-threshold",
-    "mcast-interface", "timeout", "daemon", "stats", "rate", "thresholds", "persistent-conn",
-    "nosort", "syncid", "exact", "ops", "pe", "sched-flags", "mcast-group", "mcast-port",
-    "mcast-ttl", "sync-maxlen", "tun-info", "tun-type", "tun-port", "tun-nocsum", "tun-csum",
+    "numeric",
+    "connection",
+    "service-address",
+    "scheduler",
+    "persistent",
+    "netmask",
+    "real-server",
+    "forwarding-method",
+    "weight",
+    "u-threshold",
+    "l-threshold",
+    "mcast-interface",
+    "timeout",
+    "daemon",
+    "stats",
+    "rate",
+    "thresholds",
+    "persistent-conn",
+    "nosort",
+    "syncid",
+    "exact",
+    "ops",
+    "pe",
+    "sched-flags",
+    "mcast-group",
+    "mcast-port",
+    "mcast-ttl",
+    "sync-maxlen",
+    "tun-info",
+    "tun-type",
+    "tun-port",
+    "tun-nocsum",
+    "tun-csum",
     "tun-remcsum",
 ];
 
@@ -339,22 +378,57 @@ enum Tag {
 
 macro_rules! o {
     ($long:expr, $short:expr, $arg:ident, $tag:expr) => {
-        OptSpec { long: $long, short: $short, arg: ArgKind::$arg, tag: $tag }
+        OptSpec {
+            long: $long,
+            short: $short,
+            arg: ArgKind::$arg,
+            tag: $tag,
+        }
     };
 }
 
 /// ipvsadm 1.31's popt table, in its order, plus our extensions at the end.
 const OPTIONS: &[OptSpec<Tag>] = &[
-    o!(Some("add-service"), Some('A'), None, Tag::Cmd(Command::AddService)),
-    o!(Some("edit-service"), Some('E'), None, Tag::Cmd(Command::EditService)),
-    o!(Some("delete-service"), Some('D'), None, Tag::Cmd(Command::DeleteService)),
+    o!(
+        Some("add-service"),
+        Some('A'),
+        None,
+        Tag::Cmd(Command::AddService)
+    ),
+    o!(
+        Some("edit-service"),
+        Some('E'),
+        None,
+        Tag::Cmd(Command::EditService)
+    ),
+    o!(
+        Some("delete-service"),
+        Some('D'),
+        None,
+        Tag::Cmd(Command::DeleteService)
+    ),
     o!(Some("clear"), Some('C'), None, Tag::Cmd(Command::Flush)),
     o!(Some("list"), Some('L'), None, Tag::Cmd(Command::List)),
     o!(Some("list"), Some('l'), None, Tag::Cmd(Command::List)),
     o!(Some("zero"), Some('Z'), None, Tag::Cmd(Command::Zero)),
-    o!(Some("add-server"), Some('a'), None, Tag::Cmd(Command::AddServer)),
-    o!(Some("edit-server"), Some('e'), None, Tag::Cmd(Command::EditServer)),
-    o!(Some("delete-server"), Some('d'), None, Tag::Cmd(Command::DeleteServer)),
+    o!(
+        Some("add-server"),
+        Some('a'),
+        None,
+        Tag::Cmd(Command::AddServer)
+    ),
+    o!(
+        Some("edit-server"),
+        Some('e'),
+        None,
+        Tag::Cmd(Command::EditServer)
+    ),
+    o!(
+        Some("delete-server"),
+        Some('d'),
+        None,
+        Tag::Cmd(Command::DeleteServer)
+    ),
     o!(Some("set"), None, None, Tag::Cmd(Command::Set)),
     o!(Some("help"), Some('h'), None, Tag::Help),
     o!(Some("version"), Some('v'), None, Tag::Version),
@@ -530,7 +604,9 @@ impl Entry {
 
     fn set_ext(&mut self, name: &'static str) -> Result<(), Failure> {
         if self.ext_options.contains(&name) {
-            return Err(Failure::fail(format!("multiple '{name}' options specified")));
+            return Err(Failure::fail(format!(
+                "multiple '{name}' options specified"
+            )));
         }
         self.ext_options.push(name);
         Ok(())
@@ -556,7 +632,11 @@ fn parse_timeout(arg: Option<&str>, min: i64, max: i64) -> Result<u32, Failure> 
 }
 
 fn parse_sched_flags(scheduler: &str, arg: &str) -> Result<u32, Failure> {
-    let scheduler = if scheduler.is_empty() { DEFAULT_SCHEDULER } else { scheduler };
+    let scheduler = if scheduler.is_empty() {
+        DEFAULT_SCHEDULER
+    } else {
+        scheduler
+    };
     let mut flags = 0;
     let mut any = false;
     for flag in arg.split(',').filter(|f| !f.is_empty()) {
@@ -573,7 +653,9 @@ fn parse_sched_flags(scheduler: &str, arg: &str) -> Result<u32, Failure> {
         };
         flags |= bits.bits();
         if needs.is_some_and(|s| s != scheduler) {
-            return Err(Failure::fail(format!("incompatible scheduler flag `{flag}'")));
+            return Err(Failure::fail(format!(
+                "incompatible scheduler flag `{flag}'"
+            )));
         }
     }
     if !any {
@@ -595,7 +677,12 @@ fn parse_tun_type(arg: &str) -> Option<TunnelType> {
 /// Tunnel options vs tunnel type (ipvsadm's `tunnel_types_v_options`):
 /// columns tun-port, tun-nocsum, tun-csum, tun-remcsum.
 const TUNNEL_TYPES_V_OPTIONS: [&[u8; 4]; 3] = [b"xxxx", b"+111", b"x11x"];
-const TUNNEL_OPTS: [u32; 4] = [opt::TUN_PORT, opt::TUN_NOCSUM, opt::TUN_CSUM, opt::TUN_REMCSUM];
+const TUNNEL_OPTS: [u32; 4] = [
+    opt::TUN_PORT,
+    opt::TUN_NOCSUM,
+    opt::TUN_CSUM,
+    opt::TUN_REMCSUM,
+];
 
 fn tunnel_opt_check(tun_type: TunnelType, options: u64) -> Result<(), Failure> {
     let type_name = match tun_type {
@@ -681,11 +768,17 @@ pub fn parse(program: &str, args: &[String], reading_stdin: bool) -> Result<Acti
         Tag::Cmd(c) => e.cmd = Some(c),
         Tag::StartDaemon | Tag::StopDaemon => {
             let start = first.tag == Tag::StartDaemon;
-            e.cmd = Some(if start { Command::StartDaemon } else { Command::StopDaemon });
+            e.cmd = Some(if start {
+                Command::StartDaemon
+            } else {
+                Command::StopDaemon
+            });
             e.daemon_state = match first.arg.as_deref() {
                 Some("master") => Some(DaemonState::Master),
                 Some("backup") => Some(DaemonState::Backup),
-                _ if start => return Err(Failure::fail("illegal start-daemon parameter specified")),
+                _ if start => {
+                    return Err(Failure::fail("illegal start-daemon parameter specified"))
+                }
                 _ => return Err(Failure::fail("illegal start_daemon specified")),
             };
         }
@@ -762,9 +855,8 @@ pub fn parse(program: &str, args: &[String], reading_stdin: bool) -> Result<Acti
             }
             Tag::RealServer => {
                 e.set_option(opt::SERVER)?;
-                let parsed = addr::parse_service(&arg, e.protocol).ok_or_else(|| {
-                    Failure::fail("illegal real server address[:port] specified")
-                })?;
+                let parsed = addr::parse_service(&arg, e.protocol)
+                    .ok_or_else(|| Failure::fail("illegal real server address[:port] specified"))?;
                 e.dest_addr = Some(parsed.addr);
                 // No port given: the service's port (as far as it is known yet).
                 e.dest_port = parsed.port.unwrap_or(e.svc_port);
@@ -780,17 +872,20 @@ pub fn parse(program: &str, args: &[String], reading_stdin: bool) -> Result<Acti
             Tag::Weight => {
                 e.set_option(opt::WEIGHT)?;
                 e.weight = addr::string_to_number(&arg, 0, i64::from(i32::MAX))
-                    .ok_or_else(|| Failure::fail("illegal weight specified"))? as u32;
+                    .ok_or_else(|| Failure::fail("illegal weight specified"))?
+                    as u32;
             }
             Tag::UThreshold => {
                 e.set_option(opt::UTHRESHOLD)?;
                 e.u_threshold = addr::string_to_number(&arg, 0, i64::from(i32::MAX))
-                    .ok_or_else(|| Failure::fail("illegal u_threshold specified"))? as u32;
+                    .ok_or_else(|| Failure::fail("illegal u_threshold specified"))?
+                    as u32;
             }
             Tag::LThreshold => {
                 e.set_option(opt::LTHRESHOLD)?;
                 e.l_threshold = addr::string_to_number(&arg, 0, i64::from(i32::MAX))
-                    .ok_or_else(|| Failure::fail("illegal l_threshold specified"))? as u32;
+                    .ok_or_else(|| Failure::fail("illegal l_threshold specified"))?
+                    as u32;
             }
             Tag::Connection => e.set_option(opt::CONNECTION)?,
             Tag::Numeric => {
@@ -804,7 +899,8 @@ pub fn parse(program: &str, args: &[String], reading_stdin: bool) -> Result<Acti
             Tag::SyncId => {
                 e.set_option(opt::SYNCID)?;
                 e.syncid = addr::string_to_number(&arg, 0, 255)
-                    .ok_or_else(|| Failure::fail("illegal syncid specified"))? as u32;
+                    .ok_or_else(|| Failure::fail("illegal syncid specified"))?
+                    as u32;
             }
             Tag::Timeout => e.set_option(opt::TIMEOUT)?,
             Tag::Daemon => e.set_option(opt::DAEMON)?,
@@ -860,29 +956,36 @@ pub fn parse(program: &str, args: &[String], reading_stdin: bool) -> Result<Acti
                 if arg.contains(':') {
                     match arg.parse::<Ipv6Addr>() {
                         Ok(a) if a.is_multicast() => e.mcast_group = Some(IpAddr::V6(a)),
-                        _ => return Err(Failure::fail(format!("invalid IPv6 mcast-group `{arg}'"))),
+                        _ => {
+                            return Err(Failure::fail(format!("invalid IPv6 mcast-group `{arg}'")))
+                        }
                     }
                 } else {
                     match inet_pton4(&arg) {
                         Some(a) if a.is_multicast() => e.mcast_group = Some(IpAddr::V4(a)),
-                        _ => return Err(Failure::fail(format!("invalid IPv4 mcast-group `{arg}'"))),
+                        _ => {
+                            return Err(Failure::fail(format!("invalid IPv4 mcast-group `{arg}'")))
+                        }
                     }
                 }
             }
             Tag::McastPort => {
                 e.set_option(opt::MCAST_PORT)?;
                 e.mcast_port = addr::string_to_number(&arg, 1, 65535)
-                    .ok_or_else(|| Failure::fail("illegal mcast-port specified"))? as u16;
+                    .ok_or_else(|| Failure::fail("illegal mcast-port specified"))?
+                    as u16;
             }
             Tag::McastTtl => {
                 e.set_option(opt::MCAST_TTL)?;
                 e.mcast_ttl = addr::string_to_number(&arg, 1, 255)
-                    .ok_or_else(|| Failure::fail("illegal mcast-ttl specified"))? as u8;
+                    .ok_or_else(|| Failure::fail("illegal mcast-ttl specified"))?
+                    as u8;
             }
             Tag::SyncMaxlen => {
                 e.set_option(opt::SYNC_MAXLEN)?;
                 e.sync_maxlen = addr::string_to_number(&arg, 1, 65535 - 20 - 8)
-                    .ok_or_else(|| Failure::fail("illegal sync-maxlen specified"))? as u16;
+                    .ok_or_else(|| Failure::fail("illegal sync-maxlen specified"))?
+                    as u16;
             }
             Tag::TunInfo => {
                 e.set_option(opt::TUN_INFO)?;
@@ -896,7 +999,8 @@ pub fn parse(program: &str, args: &[String], reading_stdin: bool) -> Result<Acti
             Tag::TunPort => {
                 e.set_option(opt::TUN_PORT)?;
                 e.tun_port = addr::string_to_number(&arg, 1, 65535)
-                    .ok_or_else(|| Failure::fail("illegal tunnel port specified"))? as u16;
+                    .ok_or_else(|| Failure::fail("illegal tunnel port specified"))?
+                    as u16;
             }
             // No checksum is the absence of both flags (IP_VS_TUNNEL_ENCAP_FLAG_NOCSUM is 0).
             Tag::TunNoCsum => e.set_option(opt::TUN_NOCSUM)?,
@@ -964,13 +1068,17 @@ pub fn parse(program: &str, args: &[String], reading_stdin: bool) -> Result<Acti
 
     if matches!(cmd, Command::AddService | Command::EditService) {
         if e.fwmark == 0 && e.svc_port == 0 && e.flags & ServiceFlags::PERSISTENT.bits() == 0 {
-            return Err(Failure::fail("Zero port specified for non-persistent service"));
+            return Err(Failure::fail(
+                "Zero port specified for non-persistent service",
+            ));
         }
         if e.flags & ServiceFlags::ONEPACKET.bits() != 0
             && e.fwmark == 0
             && e.protocol != Some(Protocol::Udp)
         {
-            return Err(Failure::fail("One-Packet Scheduling is only for UDP virtual services"));
+            return Err(Failure::fail(
+                "One-Packet Scheduling is only for UDP virtual services",
+            ));
         }
         if !e.has(opt::SCHEDULER) {
             e.sched_name = DEFAULT_SCHEDULER.to_string();
@@ -978,7 +1086,12 @@ pub fn parse(program: &str, args: &[String], reading_stdin: bool) -> Result<Acti
     }
 
     if matches!(cmd, Command::AddServer | Command::EditServer) {
-        if e.fwmark == 0 && matches!(e.forward, ForwardMethod::Tunnel | ForwardMethod::DirectRoute) {
+        if e.fwmark == 0
+            && matches!(
+                e.forward,
+                ForwardMethod::Tunnel | ForwardMethod::DirectRoute
+            )
+        {
             e.dest_port = e.svc_port;
         }
         let dest_family = e.dest_addr.map(|a| AddressFamily::of(&a));
@@ -987,7 +1100,13 @@ pub fn parse(program: &str, args: &[String], reading_stdin: bool) -> Result<Acti
                 "Different address family is allowed only for tunneling servers",
             ));
         }
-        let tun_opts = [opt::TUN_TYPE, opt::TUN_PORT, opt::TUN_NOCSUM, opt::TUN_CSUM, opt::TUN_REMCSUM];
+        let tun_opts = [
+            opt::TUN_TYPE,
+            opt::TUN_PORT,
+            opt::TUN_NOCSUM,
+            opt::TUN_CSUM,
+            opt::TUN_REMCSUM,
+        ];
         if tun_opts.iter().any(|b| e.has(*b)) && e.forward != ForwardMethod::Tunnel {
             return Err(Failure::fail("Tunnel options conflict with forward method"));
         }
@@ -1020,7 +1139,10 @@ fn check_extensions(cmd: Command, e: &Entry) -> Result<(), Failure> {
         }
     }
     if e.info
-        && (e.has(opt::CONNECTION) || e.has(opt::SERVICE) || e.has(opt::TIMEOUT) || e.has(opt::DAEMON))
+        && (e.has(opt::CONNECTION)
+            || e.has(opt::SERVICE)
+            || e.has(opt::TIMEOUT)
+            || e.has(opt::DAEMON))
     {
         return Err(Failure::fail("options conflicts in the list command"));
     }
@@ -1096,12 +1218,19 @@ fn resolve(cmd: Command, e: Entry) -> Result<Action, Failure> {
             } else {
                 ListWhat::All
             };
-            Ok(Action::List { what, format: e.format, output: e.output })
+            Ok(Action::List {
+                what,
+                format: e.format,
+                output: e.output,
+            })
         }
         Command::Save => {
             let mut format = e.format;
             format.rule = true;
-            Ok(Action::Save { format, lossless: e.lossless })
+            Ok(Action::Save {
+                format,
+                lossless: e.lossless,
+            })
         }
         Command::Restore => Ok(Action::Restore),
         Command::Flush => apply(Request::Flush, Op::Flush),
@@ -1111,27 +1240,46 @@ fn resolve(cmd: Command, e: Entry) -> Result<Action, Failure> {
         }
         Command::EditService => {
             let key = key.ok_or_else(missing)?;
-            apply(Request::EditService(build_service(&e, key)), Op::EditService)
+            apply(
+                Request::EditService(build_service(&e, key)),
+                Op::EditService,
+            )
         }
-        Command::DeleteService => apply(Request::DeleteService(key.ok_or_else(missing)?), Op::DeleteService),
+        Command::DeleteService => apply(
+            Request::DeleteService(key.ok_or_else(missing)?),
+            Op::DeleteService,
+        ),
         Command::Zero => apply(Request::Zero(key), Op::Zero),
         Command::AddServer => {
             let key = key.ok_or_else(missing)?;
-            apply(Request::AddDestination(key, build_dest(&e).ok_or_else(missing)?), Op::AddDest)
+            apply(
+                Request::AddDestination(key, build_dest(&e).ok_or_else(missing)?),
+                Op::AddDest,
+            )
         }
         Command::EditServer => {
             let key = key.ok_or_else(missing)?;
-            apply(Request::EditDestination(key, build_dest(&e).ok_or_else(missing)?), Op::EditDest)
+            apply(
+                Request::EditDestination(key, build_dest(&e).ok_or_else(missing)?),
+                Op::EditDest,
+            )
         }
         Command::DeleteServer => {
             let key = key.ok_or_else(missing)?;
             let d = build_dest(&e).ok_or_else(missing)?;
-            apply(Request::DeleteDestination(key, d.socket_addr()), Op::DeleteDest)
+            apply(
+                Request::DeleteDestination(key, d.socket_addr()),
+                Op::DeleteDest,
+            )
         }
         Command::Set => apply(Request::SetTimeouts(e.timeouts), Op::SetTimeout),
         Command::StartDaemon => {
             let state = e.daemon_state.ok_or_else(missing)?;
-            let ifn = if e.has(opt::MCAST) { e.mcast_ifn.clone() } else { "eth0".to_string() };
+            let ifn = if e.has(opt::MCAST) {
+                e.mcast_ifn.clone()
+            } else {
+                "eth0".to_string()
+            };
             let mut d = SyncDaemon::new(state, &ifn, e.syncid);
             d.sync_maxlen = (e.sync_maxlen != 0).then_some(e.sync_maxlen);
             d.mcast_group = e.mcast_group;
@@ -1139,9 +1287,10 @@ fn resolve(cmd: Command, e: Entry) -> Result<Action, Failure> {
             d.mcast_ttl = (e.mcast_ttl != 0).then_some(e.mcast_ttl);
             apply(Request::StartDaemon(d), Op::StartDaemon)
         }
-        Command::StopDaemon => {
-            apply(Request::StopDaemon(e.daemon_state.ok_or_else(missing)?), Op::StopDaemon)
-        }
+        Command::StopDaemon => apply(
+            Request::StopDaemon(e.daemon_state.ok_or_else(missing)?),
+            Op::StopDaemon,
+        ),
     }
 }
 
@@ -1161,8 +1310,10 @@ mod tests {
 
     #[test]
     fn add_service_defaults() {
-        let Ok(Action::Apply { request: Request::AddService(s), op: Op::AddService }) =
-            p("-A -t 192.0.2.1:80")
+        let Ok(Action::Apply {
+            request: Request::AddService(s),
+            op: Op::AddService,
+        }) = p("-A -t 192.0.2.1:80")
         else {
             panic!("not an add")
         };
@@ -1174,11 +1325,19 @@ mod tests {
 
     #[test]
     fn persistent_default_and_explicit() {
-        let Ok(Action::Apply { request: Request::AddService(s), .. }) = p("-A -t 192.0.2.1:80 -p") else {
+        let Ok(Action::Apply {
+            request: Request::AddService(s),
+            ..
+        }) = p("-A -t 192.0.2.1:80 -p")
+        else {
             panic!()
         };
         assert_eq!((s.timeout, s.flags), (360, ServiceFlags::PERSISTENT));
-        let Ok(Action::Apply { request: Request::AddService(s), .. }) = p("-A -t 192.0.2.1:80 -p600") else {
+        let Ok(Action::Apply {
+            request: Request::AddService(s),
+            ..
+        }) = p("-A -t 192.0.2.1:80 -p600")
+        else {
             panic!()
         };
         assert_eq!(s.timeout, 600);
@@ -1187,21 +1346,27 @@ mod tests {
     #[test]
     fn dest_port_rules() {
         // Direct routing forces the service port; NAT keeps the given one.
-        let Ok(Action::Apply { request: Request::AddDestination(_, d), .. }) =
-            p("-a -t 192.0.2.1:80 -r 192.0.2.5:8080")
+        let Ok(Action::Apply {
+            request: Request::AddDestination(_, d),
+            ..
+        }) = p("-a -t 192.0.2.1:80 -r 192.0.2.5:8080")
         else {
             panic!()
         };
         assert_eq!((d.port, d.forward), (80, ForwardMethod::DirectRoute));
-        let Ok(Action::Apply { request: Request::AddDestination(_, d), .. }) =
-            p("-a -t 192.0.2.1:80 -r 192.0.2.5:8080 -m -w 3")
+        let Ok(Action::Apply {
+            request: Request::AddDestination(_, d),
+            ..
+        }) = p("-a -t 192.0.2.1:80 -r 192.0.2.5:8080 -m -w 3")
         else {
             panic!()
         };
         assert_eq!((d.port, d.weight), (8080, 3));
         // -r before -t: the service port is not known yet.
-        let Ok(Action::Apply { request: Request::AddDestination(_, d), .. }) =
-            p("-a -r 192.0.2.5 -t 192.0.2.1:80 -m")
+        let Ok(Action::Apply {
+            request: Request::AddDestination(_, d),
+            ..
+        }) = p("-a -r 192.0.2.5 -t 192.0.2.1:80 -m")
         else {
             panic!()
         };
@@ -1210,26 +1375,76 @@ mod tests {
 
     #[test]
     fn messages_match_ipvsadm() {
-        assert_eq!(err("-A"), (2, "You need to supply the 'service-address' option for the 'add-service' command\n".into()));
-        assert_eq!(err("-k"), (255, "Try `ipvsadm -h' or 'ipvsadm --help' for more information.\n".into()));
+        assert_eq!(
+            err("-A"),
+            (
+                2,
+                "You need to supply the 'service-address' option for the 'add-service' command\n"
+                    .into()
+            )
+        );
+        assert_eq!(
+            err("-k"),
+            (
+                255,
+                "Try `ipvsadm -h' or 'ipvsadm --help' for more information.\n".into()
+            )
+        );
         assert_eq!(err("-Lnx"), (255, "-Lnx: missing argument\n".into()));
         assert_eq!(err("-L -A"), (2, "invalid option `-A'\n".into()));
         assert_eq!(err("-A -6 -f 1"), (2, "-6 used before -f\n\n".into()));
-        assert_eq!(err("-L -c --stats"), (2, "options conflicts in the list command\n".into()));
+        assert_eq!(
+            err("-L -c --stats"),
+            (2, "options conflicts in the list command\n".into())
+        );
         assert_eq!(
             err("-a -t 192.0.2.1:80 -r 192.0.2.5 -i --tun-type gue --tun-port 6080 --tun-csum --tun-nocsum"),
             (2, "The option 'tun-csum' conflicts with the 'tun-nocsum' option in the 'gue' tunnel type\n".into())
         );
-        assert_eq!(err("--set 1 2"), (2, "--set option requires 3 timeout values\n".into()));
-        assert_eq!(err("-A -t 192.0.2.1:80 -p -1"), (255, "-1: unknown option\n".into()));
+        assert_eq!(
+            err("--set 1 2"),
+            (2, "--set option requires 3 timeout values\n".into())
+        );
+        assert_eq!(
+            err("-A -t 192.0.2.1:80 -p -1"),
+            (255, "-1: unknown option\n".into())
+        );
     }
 
     #[test]
     fn list_modes() {
-        assert!(matches!(p("-Ln"), Ok(Action::List { what: ListWhat::All, format: Format { numeric: true, .. }, .. })));
-        assert!(matches!(p("-Lc"), Ok(Action::List { what: ListWhat::Connections, .. })));
-        assert!(matches!(p("-L --timeout"), Ok(Action::List { what: ListWhat::Timeout, .. })));
-        assert!(matches!(p("-L --json"), Ok(Action::List { output: Output::Json, .. })));
-        assert_eq!(err("-A -t 192.0.2.1:80 --json").1, "Illegal 'json' option with the 'add-service' command\n");
+        assert!(matches!(
+            p("-Ln"),
+            Ok(Action::List {
+                what: ListWhat::All,
+                format: Format { numeric: true, .. },
+                ..
+            })
+        ));
+        assert!(matches!(
+            p("-Lc"),
+            Ok(Action::List {
+                what: ListWhat::Connections,
+                ..
+            })
+        ));
+        assert!(matches!(
+            p("-L --timeout"),
+            Ok(Action::List {
+                what: ListWhat::Timeout,
+                ..
+            })
+        ));
+        assert!(matches!(
+            p("-L --json"),
+            Ok(Action::List {
+                output: Output::Json,
+                ..
+            })
+        ));
+        assert_eq!(
+            err("-A -t 192.0.2.1:80 --json").1,
+            "Illegal 'json' option with the 'add-service' command\n"
+        );
     }
 }

@@ -25,7 +25,9 @@ fn parse_addr(text: &str) -> Option<IpAddr> {
     if let Ok(a) = text.parse::<Ipv4Addr>() {
         return Some(IpAddr::V4(a));
     }
-    u32::from_str_radix(text, 16).ok().map(|n| IpAddr::V4(Ipv4Addr::from(n)))
+    u32::from_str_radix(text, 16)
+        .ok()
+        .map(|n| IpAddr::V4(Ipv4Addr::from(n)))
 }
 
 /// Parse the file's text (header line included) into connections.
@@ -33,7 +35,10 @@ pub fn parse_connections(text: &str) -> Result<Vec<Connection>, ConnParseError> 
     let mut out = Vec::new();
     for (idx, line) in text.lines().enumerate().skip(1) {
         let line_no = idx + 1;
-        let err = |what: &str| ConnParseError { line: line_no, what: what.to_string() };
+        let err = |what: &str| ConnParseError {
+            line: line_no,
+            what: what.to_string(),
+        };
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.is_empty() {
             continue;
@@ -43,9 +48,18 @@ pub fn parse_connections(text: &str) -> Result<Vec<Connection>, ConnParseError> 
         }
         let port = |s: &str, what: &str| u16::from_str_radix(s, 16).map_err(|_| err(what));
         let addr = |s: &str, what: &str| parse_addr(s).ok_or_else(|| err(what));
-        let client = SocketAddr::new(addr(f[1], "bad client address")?, port(f[2], "bad client port")?);
-        let virtual_addr = SocketAddr::new(addr(f[3], "bad virtual address")?, port(f[4], "bad virtual port")?);
-        let destination = SocketAddr::new(addr(f[5], "bad destination address")?, port(f[6], "bad destination port")?);
+        let client = SocketAddr::new(
+            addr(f[1], "bad client address")?,
+            port(f[2], "bad client port")?,
+        );
+        let virtual_addr = SocketAddr::new(
+            addr(f[3], "bad virtual address")?,
+            port(f[4], "bad virtual port")?,
+        );
+        let destination = SocketAddr::new(
+            addr(f[5], "bad destination address")?,
+            port(f[6], "bad destination port")?,
+        );
         let expires: u32 = f[8].parse().map_err(|_| err("bad expiry"))?;
         out.push(Connection {
             protocol: f[0].to_string(),

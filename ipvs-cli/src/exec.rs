@@ -22,7 +22,11 @@ pub struct Outcome {
 
 impl Outcome {
     fn failed(f: Failure) -> Self {
-        Outcome { stdout: String::new(), stderr: f.message, code: f.code }
+        Outcome {
+            stdout: String::new(),
+            stderr: f.message,
+            code: f.code,
+        }
     }
 
     fn merge(&mut self, other: Outcome) {
@@ -34,7 +38,10 @@ impl Outcome {
 
 /// ipvsadm's version line (`-v`, and the first line of `-h`).
 pub fn version_line(info: &Info) -> String {
-    format!("ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v{})\n", info.version_string())
+    format!(
+        "ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v{})\n",
+        info.version_string()
+    )
 }
 
 /// ipvsadm's usage text for `program`.
@@ -69,8 +76,12 @@ pub fn ipvs_strerror(op: Option<Op>, err: &Error) -> String {
         (Some(Op::AddService | Op::EditService), libc::ENOENT) => {
             Some("Scheduler or persistence engine not found")
         }
-        (Some(Op::EditService | Op::DeleteService | Op::Zero), libc::ESRCH) => Some("No such service"),
-        (Some(Op::AddDest | Op::EditDest | Op::DeleteDest), libc::ESRCH) => Some("Service not defined"),
+        (Some(Op::EditService | Op::DeleteService | Op::Zero), libc::ESRCH) => {
+            Some("No such service")
+        }
+        (Some(Op::AddDest | Op::EditDest | Op::DeleteDest), libc::ESRCH) => {
+            Some("Service not defined")
+        }
         (Some(Op::AddDest), libc::EEXIST) => Some("Destination already exists"),
         (Some(Op::EditDest | Op::DeleteDest), libc::ENOENT) => Some("No such destination"),
         (Some(Op::StartDaemon), libc::EEXIST) => Some("Daemon has already run"),
@@ -83,7 +94,9 @@ pub fn ipvs_strerror(op: Option<Op>, err: &Error) -> String {
     }
     match errno {
         libc::EPERM => "Permission denied (you must be root)".into(),
-        libc::EINVAL => "Invalid operation.  Possibly wrong module version, address not unicast, ...".into(),
+        libc::EINVAL => {
+            "Invalid operation.  Possibly wrong module version, address not unicast, ...".into()
+        }
         libc::ENOPROTOOPT => "Protocol not available".into(),
         libc::ENOMEM => "Memory allocation problem".into(),
         libc::EOPNOTSUPP => "Operation not supported with IPv6".into(),
@@ -115,7 +128,10 @@ pub fn connect() -> Result<Handle, Outcome> {
     match open() {
         Ok(h) => Ok(h),
         Err(_) => {
-            let _ = std::process::Command::new("/sbin/modprobe").arg("--").arg("ip_vs").status();
+            let _ = std::process::Command::new("/sbin/modprobe")
+                .arg("--")
+                .arg("ip_vs")
+                .status();
             open().map_err(|e| Outcome {
                 stdout: String::new(),
                 stderr: format!(
@@ -131,7 +147,11 @@ pub fn connect() -> Result<Handle, Outcome> {
 /// Run one ipvsadm command line (`args` without the program name).
 pub fn run(program: &str, args: &[String], stdin: &mut dyn Read) -> Outcome {
     let action = if args.is_empty() {
-        Ok(Action::List { what: ListWhat::All, format: Format::default(), output: Output::Text })
+        Ok(Action::List {
+            what: ListWhat::All,
+            format: Format::default(),
+            output: Output::Text,
+        })
     } else {
         args::parse(program, args, false)
     };
@@ -142,7 +162,11 @@ pub fn run(program: &str, args: &[String], stdin: &mut dyn Read) -> Outcome {
     match &action {
         Action::Completions(shell) => return crate::generate::completions(shell),
         Action::Man => {
-            return Outcome { stdout: crate::generate::man_page(), stderr: String::new(), code: 0 }
+            return Outcome {
+                stdout: crate::generate::man_page(),
+                stderr: String::new(),
+                code: 0,
+            }
         }
         _ => {}
     }
@@ -153,7 +177,11 @@ pub fn run(program: &str, args: &[String], stdin: &mut dyn Read) -> Outcome {
     if action == Action::Restore {
         let mut text = String::new();
         if let Err(e) = stdin.read_to_string(&mut text) {
-            return Outcome { stdout: String::new(), stderr: format!("cannot read stdin: {e}\n"), code: 2 };
+            return Outcome {
+                stdout: String::new(),
+                stderr: format!("cannot read stdin: {e}\n"),
+                code: 2,
+            };
         }
         return restore::restore(program, &text, &mut handle);
     }
@@ -165,12 +193,24 @@ pub fn execute(program: &str, action: &Action, h: &mut Handle) -> Outcome {
     match action {
         Action::Help | Action::Version => match h.info() {
             Ok(info) => Outcome {
-                stdout: if *action == Action::Help { usage(program, &info) } else { version_line(&info) },
+                stdout: if *action == Action::Help {
+                    usage(program, &info)
+                } else {
+                    version_line(&info)
+                },
                 ..Default::default()
             },
-            Err(e) => Outcome { stderr: format!("{}\n", ipvs_strerror(None, &e)), code: 1, ..Default::default() },
+            Err(e) => Outcome {
+                stderr: format!("{}\n", ipvs_strerror(None, &e)),
+                code: 1,
+                ..Default::default()
+            },
         },
-        Action::List { what, format, output } => list(h, what, format, *output),
+        Action::List {
+            what,
+            format,
+            output,
+        } => list(h, what, format, *output),
         Action::Save { format, lossless } => save(h, format, *lossless),
         Action::Restore => Outcome::failed(Failure::try_help(program)),
         Action::Apply { request, op } => apply(h, request, *op),
@@ -198,7 +238,10 @@ fn names_for(format: &Format) -> Box<dyn Names> {
 }
 
 /// Every service with its destinations, in ipvsadm's order.
-pub fn table_snapshot(h: &mut Handle, nosort: bool) -> Result<Vec<(Service, Vec<Destination>)>, Error> {
+pub fn table_snapshot(
+    h: &mut Handle,
+    nosort: bool,
+) -> Result<Vec<(Service, Vec<Destination>)>, Error> {
     let mut services = h.services()?;
     if !nosort {
         sort::sort_services(&mut services, |s| s);
@@ -215,7 +258,8 @@ pub fn table_snapshot(h: &mut Handle, nosort: bool) -> Result<Vec<(Service, Vec<
 }
 
 fn list_error(out: &mut Outcome, e: &Error) {
-    out.stderr.push_str(&format!("{}\n", ipvs_strerror(None, e)));
+    out.stderr
+        .push_str(&format!("{}\n", ipvs_strerror(None, e)));
     out.code = 1;
 }
 
@@ -245,10 +289,13 @@ fn list(h: &mut Handle, what: &ListWhat, format: &Format, output: Output) -> Out
                 Output::Text => {
                     out.stdout.push_str(&render::title(format));
                     for (s, d) in &snapshot {
-                        out.stdout.push_str(&render::service_entry(names.as_ref(), s, d, format));
+                        out.stdout
+                            .push_str(&render::service_entry(names.as_ref(), s, d, format));
                     }
                 }
-                Output::Json => out.stdout = json::to_text(&json::services_document(&info, &snapshot)),
+                Output::Json => {
+                    out.stdout = json::to_text(&json::services_document(&info, &snapshot))
+                }
                 Output::Table => out.stdout = table::services(names.as_ref(), &snapshot, format),
             }
         }
@@ -274,10 +321,17 @@ fn list(h: &mut Handle, what: &ListWhat, format: &Format, output: Output) -> Out
             match output {
                 Output::Text => {
                     out.stdout.push_str(&render::title(format));
-                    out.stdout.push_str(&render::service_entry(names.as_ref(), &snapshot[0].0, &snapshot[0].1, format));
+                    out.stdout.push_str(&render::service_entry(
+                        names.as_ref(),
+                        &snapshot[0].0,
+                        &snapshot[0].1,
+                        format,
+                    ));
                 }
                 Output::Json => match h.info() {
-                    Ok(info) => out.stdout = json::to_text(&json::services_document(&info, &snapshot)),
+                    Ok(info) => {
+                        out.stdout = json::to_text(&json::services_document(&info, &snapshot))
+                    }
                     Err(e) => list_error(&mut out, &e),
                 },
                 Output::Table => out.stdout = table::services(names.as_ref(), &snapshot, format),
@@ -309,7 +363,8 @@ fn list(h: &mut Handle, what: &ListWhat, format: &Format, output: Output) -> Out
                 Output::Text => {
                     out.stdout.push_str(&render::connections_title(format));
                     for c in &conns {
-                        out.stdout.push_str(&render::connection(names.as_ref(), c, format));
+                        out.stdout
+                            .push_str(&render::connection(names.as_ref(), c, format));
                     }
                 }
                 Output::Json => out.stdout = json::to_text(&json::connections_document(&conns)),
@@ -370,7 +425,9 @@ fn save(h: &mut Handle, format: &Format, lossless: bool) -> Outcome {
     }
     if lossless {
         match (h.timeouts(), h.daemons()) {
-            (Ok(t), Ok(daemons)) => out.stdout.push_str(&crate::lossless::extra_lines(&t, &daemons)),
+            (Ok(t), Ok(daemons)) => out
+                .stdout
+                .push_str(&crate::lossless::extra_lines(&t, &daemons)),
             (Err(e), _) | (_, Err(e)) => list_error(&mut out, &e),
         }
     }
@@ -388,27 +445,79 @@ mod tests {
 
     #[test]
     fn kernel_errors_read_as_libipvs_words_them() {
-        assert_eq!(ipvs_strerror(Some(Op::AddService), &Error::ServiceExists), "Service already exists");
         assert_eq!(
-            ipvs_strerror(Some(Op::AddService), &Error::SchedulerNotFound { name: "x".into() }),
+            ipvs_strerror(Some(Op::AddService), &Error::ServiceExists),
+            "Service already exists"
+        );
+        assert_eq!(
+            ipvs_strerror(
+                Some(Op::AddService),
+                &Error::SchedulerNotFound { name: "x".into() }
+            ),
             "Scheduler or persistence engine not found"
         );
-        assert_eq!(ipvs_strerror(Some(Op::AddDest), &Error::NoSuchService), "Service not defined");
-        assert_eq!(ipvs_strerror(Some(Op::DeleteService), &Error::NoSuchService), "No such service");
-        assert_eq!(ipvs_strerror(Some(Op::EditDest), &Error::NoSuchDestination), "No such destination");
-        assert_eq!(ipvs_strerror(Some(Op::StopDaemon), &Error::NoSuchDaemon), "No daemon is running");
-        assert_eq!(ipvs_strerror(Some(Op::StartDaemon), &Error::DaemonExists), "Daemon has already run");
+        assert_eq!(
+            ipvs_strerror(Some(Op::AddDest), &Error::NoSuchService),
+            "Service not defined"
+        );
+        assert_eq!(
+            ipvs_strerror(Some(Op::DeleteService), &Error::NoSuchService),
+            "No such service"
+        );
+        assert_eq!(
+            ipvs_strerror(Some(Op::EditDest), &Error::NoSuchDestination),
+            "No such destination"
+        );
+        assert_eq!(
+            ipvs_strerror(Some(Op::StopDaemon), &Error::NoSuchDaemon),
+            "No daemon is running"
+        );
+        assert_eq!(
+            ipvs_strerror(Some(Op::StartDaemon), &Error::DaemonExists),
+            "Daemon has already run"
+        );
         assert_eq!(
             ipvs_strerror(Some(Op::Flush), &Error::PermissionDenied),
             "Permission denied (you must be root)"
         );
-        assert_eq!(ipvs_strerror(None, &Error::IpvsUnavailable { reason: String::new() }), "Protocol not available");
-        assert_eq!(ipvs_strerror(Some(Op::Zero), &Error::Errno { errno: libc::ENODEV }), "No such device");
-        let nodev = Error::InvalidArgument { what: String::new(), errno: Some(libc::ENODEV) };
-        assert_eq!(ipvs_strerror(Some(Op::StartDaemon), &nodev), "No such device");
-        let range = Error::InvalidArgument { what: String::new(), errno: Some(libc::ERANGE) };
-        assert_eq!(ipvs_strerror(Some(Op::AddDest), &range), "Numerical result out of range");
-        let invalid = Error::InvalidArgument { what: String::new(), errno: None };
+        assert_eq!(
+            ipvs_strerror(
+                None,
+                &Error::IpvsUnavailable {
+                    reason: String::new()
+                }
+            ),
+            "Protocol not available"
+        );
+        assert_eq!(
+            ipvs_strerror(
+                Some(Op::Zero),
+                &Error::Errno {
+                    errno: libc::ENODEV
+                }
+            ),
+            "No such device"
+        );
+        let nodev = Error::InvalidArgument {
+            what: String::new(),
+            errno: Some(libc::ENODEV),
+        };
+        assert_eq!(
+            ipvs_strerror(Some(Op::StartDaemon), &nodev),
+            "No such device"
+        );
+        let range = Error::InvalidArgument {
+            what: String::new(),
+            errno: Some(libc::ERANGE),
+        };
+        assert_eq!(
+            ipvs_strerror(Some(Op::AddDest), &range),
+            "Numerical result out of range"
+        );
+        let invalid = Error::InvalidArgument {
+            what: String::new(),
+            errno: None,
+        };
         assert_eq!(
             ipvs_strerror(Some(Op::AddService), &invalid),
             "Invalid operation.  Possibly wrong module version, address not unicast, ..."
@@ -417,7 +526,10 @@ mod tests {
 
     #[test]
     fn usage_names_the_program() {
-        let info = Info { version: 0x010201, conn_table_size: 4096 };
+        let info = Info {
+            version: 0x010201,
+            conn_table_size: 4096,
+        };
         let u = usage("/sbin/ipvsadm", &info);
         assert!(u.starts_with("ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\nUsage:\n  /sbin/ipvsadm -A|E"));
         assert!(u.contains("  /sbin/ipvsadm --start-daemon {master|backup} [daemon-options]\n"));

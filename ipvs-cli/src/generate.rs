@@ -32,8 +32,14 @@ fn help_for(long: &str) -> (&'static str, Option<&'static str>) {
         "udp-service" => ("UDP virtual service host[:port]", Some("service-address")),
         "sctp-service" => ("SCTP virtual service host[:port]", Some("service-address")),
         "fwmark-service" => ("Firewall-mark virtual service", Some("fwmark")),
-        "scheduler" => ("Scheduler: rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh (default wlc)", Some("scheduler")),
-        "persistent" => ("Persistent service, optional timeout (default 360)", Some("timeout")),
+        "scheduler" => (
+            "Scheduler: rr|wrr|lc|wlc|lblc|lblcr|dh|sh|sed|nq|fo|ovf|mh (default wlc)",
+            Some("scheduler"),
+        ),
+        "persistent" => (
+            "Persistent service, optional timeout (default 360)",
+            Some("timeout"),
+        ),
         "netmask" => ("Persistent granularity mask", Some("netmask")),
         "real-server" => ("Real server host[:port]", Some("server-address")),
         "masquerading" => ("Masquerading (NAT)", None),
@@ -69,11 +75,23 @@ fn help_for(long: &str) -> (&'static str, Option<&'static str>) {
         "tun-nocsum" => ("Tunnel encapsulation without checksum", None),
         "tun-csum" => ("Tunnel encapsulation with checksum", None),
         "tun-remcsum" => ("Tunnel encapsulation with remote checksum", None),
-        "json" => ("Listings as one JSON document (extension; see docs/json.md)", None),
+        "json" => (
+            "Listings as one JSON document (extension; see docs/json.md)",
+            None,
+        ),
         "table" => ("Listings as a table for people (extension)", None),
-        "lossless" => ("With -S: also save thresholds, timeouts and sync daemons (extension)", None),
-        "info" => ("With -L: IPVS version and connection table size (extension)", None),
-        "completions" => ("Print a completion script: bash|zsh|fish|elvish|powershell (extension)", Some("shell")),
+        "lossless" => (
+            "With -S: also save thresholds, timeouts and sync daemons (extension)",
+            None,
+        ),
+        "info" => (
+            "With -L: IPVS version and connection table size (extension)",
+            None,
+        ),
+        "completions" => (
+            "Print a completion script: bash|zsh|fish|elvish|powershell (extension)",
+            Some("shell"),
+        ),
         "man" => ("Print the man page in roff (extension)", None),
         _ => ("", None),
     }
@@ -93,7 +111,8 @@ pub fn command() -> Command {
             arg = arg.short(s);
         }
         arg = if takes_value {
-            arg.action(ArgAction::Set).value_name(value.unwrap_or("value"))
+            arg.action(ArgAction::Set)
+                .value_name(value.unwrap_or("value"))
         } else {
             arg.action(ArgAction::SetTrue)
         };
@@ -133,7 +152,11 @@ pub fn completions(shell: &str) -> Outcome {
     };
     let mut buf = Vec::new();
     clap_complete::generate(sh, &mut command(), "ipvsadm-rs", &mut buf);
-    Outcome { stdout: String::from_utf8_lossy(&buf).into_owned(), stderr: String::new(), code: 0 }
+    Outcome {
+        stdout: String::from_utf8_lossy(&buf).into_owned(),
+        stderr: String::new(),
+        code: 0,
+    }
 }
 
 /// `--man`: the man page in roff.

@@ -8,8 +8,8 @@
 use serde::{Deserialize, Serialize};
 
 use ipvs_core::{
-    Connection, Destination, ForwardMethod, Info, Netmask, Service, ServiceFlags, ServiceKey, Stats,
-    SyncDaemon, Timeouts, TunnelChecksum, TunnelType,
+    Connection, Destination, ForwardMethod, Info, Netmask, Service, ServiceFlags, ServiceKey,
+    Stats, SyncDaemon, Timeouts, TunnelChecksum, TunnelType,
 };
 
 /// Counters of a service or destination (`--stats` columns).
@@ -43,11 +43,23 @@ pub struct RatesView {
 }
 
 fn counters(s: &Stats) -> CountersView {
-    CountersView { conns: s.conns, inpkts: s.inpkts, outpkts: s.outpkts, inbytes: s.inbytes, outbytes: s.outbytes }
+    CountersView {
+        conns: s.conns,
+        inpkts: s.inpkts,
+        outpkts: s.outpkts,
+        inbytes: s.inbytes,
+        outbytes: s.outbytes,
+    }
 }
 
 fn rates(s: &Stats) -> RatesView {
-    RatesView { cps: s.cps, inpps: s.inpps, outpps: s.outpps, inbps: s.inbps, outbps: s.outbps }
+    RatesView {
+        cps: s.cps,
+        inpps: s.inpps,
+        outpps: s.outpps,
+        inbps: s.inbps,
+        outbps: s.outbps,
+    }
 }
 
 /// Tunnel settings of a tunnelling destination (`--tun-info`).
@@ -243,9 +255,21 @@ pub fn destination_view(d: &Destination) -> DestinationView {
             TunnelChecksum::Other(n) => format!("0x{n:x}"),
         };
         match d.tunnel_type {
-            TunnelType::Ipip => TunnelView { kind: "ipip".into(), port: None, checksum: None },
-            TunnelType::Gue => TunnelView { kind: "gue".into(), port: Some(d.tunnel_port), checksum: Some(checksum) },
-            TunnelType::Gre => TunnelView { kind: "gre".into(), port: None, checksum: Some(checksum) },
+            TunnelType::Ipip => TunnelView {
+                kind: "ipip".into(),
+                port: None,
+                checksum: None,
+            },
+            TunnelType::Gue => TunnelView {
+                kind: "gue".into(),
+                port: Some(d.tunnel_port),
+                checksum: Some(checksum),
+            },
+            TunnelType::Gre => TunnelView {
+                kind: "gre".into(),
+                port: None,
+                checksum: Some(checksum),
+            },
         }
     });
     DestinationView {
@@ -280,7 +304,12 @@ pub fn service_view(s: &Service, dests: &[Destination]) -> ServiceView {
         Netmask::V6(p) => p.to_string(),
     };
     let scheduler_flags = crate::render::sched_flags_text(s.flags, &s.scheduler)
-        .map(|t| t.split(',').filter(|f| !f.is_empty()).map(String::from).collect())
+        .map(|t| {
+            t.split(',')
+                .filter(|f| !f.is_empty())
+                .map(String::from)
+                .collect()
+        })
         .unwrap_or_default();
     ServiceView {
         protocol,
@@ -302,7 +331,10 @@ pub fn service_view(s: &Service, dests: &[Destination]) -> ServiceView {
 }
 
 /// The document of a service listing.
-pub fn services_document(info: &Info, services: &[(Service, Vec<Destination>)]) -> ServicesDocument {
+pub fn services_document(
+    info: &Info,
+    services: &[(Service, Vec<Destination>)],
+) -> ServicesDocument {
     ServicesDocument {
         version: info.version_string(),
         conn_table_size: info.conn_table_size,
@@ -312,12 +344,20 @@ pub fn services_document(info: &Info, services: &[(Service, Vec<Destination>)]) 
 
 /// The info document.
 pub fn info_document(info: &Info) -> InfoDocument {
-    InfoDocument { version: info.version_string(), version_code: info.version, conn_table_size: info.conn_table_size }
+    InfoDocument {
+        version: info.version_string(),
+        version_code: info.version,
+        conn_table_size: info.conn_table_size,
+    }
 }
 
 /// The timeout document.
 pub fn timeout_document(t: &Timeouts) -> TimeoutDocument {
-    TimeoutDocument { tcp: t.tcp, tcp_fin: t.tcp_fin, udp: t.udp }
+    TimeoutDocument {
+        tcp: t.tcp,
+        tcp_fin: t.tcp_fin,
+        udp: t.udp,
+    }
 }
 
 /// The daemon document (master first).
@@ -345,7 +385,10 @@ pub fn daemon_document(daemons: &[SyncDaemon]) -> DaemonDocument {
 
 /// The connections document.
 pub fn connections_document(conns: &[Connection]) -> ConnectionsDocument {
-    let ep = |a: std::net::SocketAddr| Endpoint { address: a.ip().to_string(), port: a.port() };
+    let ep = |a: std::net::SocketAddr| Endpoint {
+        address: a.ip().to_string(),
+        port: a.port(),
+    };
     ConnectionsDocument {
         connections: conns
             .iter()
@@ -382,35 +425,67 @@ mod tests {
 
     #[test]
     fn services_round_trip_with_exact_64bit_counters() {
-        let mut s = Service::new(ServiceKey::udp("[2001:db8::1]:53".parse().unwrap()), Scheduler::Mh)
-            .persistent(300);
+        let mut s = Service::new(
+            ServiceKey::udp("[2001:db8::1]:53".parse().unwrap()),
+            Scheduler::Mh,
+        )
+        .persistent(300);
         s.flags |= ServiceFlags::SCHED1;
         s.stats.inbytes = u64::MAX;
         let mut d = Destination::new("192.0.2.7:53".parse().unwrap(), ForwardMethod::Tunnel);
         d.tunnel_type = TunnelType::Gue;
         d.tunnel_port = 6080;
         d.stats.outbytes = 12_345_678_901_234_567_890;
-        let info = Info { version: 0x010201, conn_table_size: 4096 };
+        let info = Info {
+            version: 0x010201,
+            conn_table_size: 4096,
+        };
         let doc = services_document(&info, &[(s, vec![d])]);
         let text = to_text(&doc);
         assert!(text.contains("18446744073709551615"), "{text}");
-        assert!(text.contains("\"scheduler_flags\": [\n        \"mh-fallback\"\n      ]"), "{text}");
+        assert!(
+            text.contains("\"scheduler_flags\": [\n        \"mh-fallback\"\n      ]"),
+            "{text}"
+        );
         let back: ServicesDocument = serde_json::from_str(&text).unwrap();
         assert_eq!(back, doc);
-        assert_eq!(back.services[0].destinations[0].tunnel.as_ref().unwrap().port, Some(6080));
+        assert_eq!(
+            back.services[0].destinations[0]
+                .tunnel
+                .as_ref()
+                .unwrap()
+                .port,
+            Some(6080)
+        );
         assert_eq!(back.services[0].family, "ipv6");
     }
 
     #[test]
     fn other_documents_round_trip() {
-        let t = timeout_document(&Timeouts { tcp: 900, tcp_fin: 120, udp: 300 });
-        assert_eq!(serde_json::from_str::<TimeoutDocument>(&to_text(&t)).unwrap(), t);
+        let t = timeout_document(&Timeouts {
+            tcp: 900,
+            tcp_fin: 120,
+            udp: 300,
+        });
+        assert_eq!(
+            serde_json::from_str::<TimeoutDocument>(&to_text(&t)).unwrap(),
+            t
+        );
         let mut d = SyncDaemon::new(ipvs_core::DaemonState::Backup, "eth1", 9);
-        d.mcast_group = Some("239.1.1.1".parse().unwrap());
+        d.mcast_group = Some("233.252.0.1".parse().unwrap());
         let doc = daemon_document(&[d]);
-        assert_eq!(serde_json::from_str::<DaemonDocument>(&to_text(&doc)).unwrap(), doc);
+        assert_eq!(
+            serde_json::from_str::<DaemonDocument>(&to_text(&doc)).unwrap(),
+            doc
+        );
         assert_eq!(doc.daemons[0].state, "backup");
-        let i = info_document(&Info { version: 0x010201, conn_table_size: 4096 });
-        assert_eq!(serde_json::from_str::<InfoDocument>(&to_text(&i)).unwrap(), i);
+        let i = info_document(&Info {
+            version: 0x010201,
+            conn_table_size: 4096,
+        });
+        assert_eq!(
+            serde_json::from_str::<InfoDocument>(&to_text(&i)).unwrap(),
+            i
+        );
     }
 }

@@ -34,8 +34,16 @@ pub fn extra_lines(t: &Timeouts, daemons: &[SyncDaemon]) -> String {
     let mut list: Vec<&SyncDaemon> = daemons.iter().collect();
     list.sort_by_key(|d| d.state.to_raw());
     for d in list {
-        let state = if d.state == DaemonState::Master { "master" } else { "backup" };
-        let _ = write!(out, "--start-daemon {state} --mcast-interface {} --syncid {}", d.mcast_ifn, d.syncid);
+        let state = if d.state == DaemonState::Master {
+            "master"
+        } else {
+            "backup"
+        };
+        let _ = write!(
+            out,
+            "--start-daemon {state} --mcast-interface {} --syncid {}",
+            d.mcast_ifn, d.syncid
+        );
         if let Some(v) = d.sync_maxlen {
             let _ = write!(out, " --sync-maxlen {v}");
         }
@@ -60,7 +68,10 @@ mod tests {
 
     #[test]
     fn thresholds_and_extras_are_ipvsadm_lines() {
-        let mut d = Destination::new("192.0.2.10:8080".parse().unwrap(), ForwardMethod::Masquerade);
+        let mut d = Destination::new(
+            "192.0.2.10:8080".parse().unwrap(),
+            ForwardMethod::Masquerade,
+        );
         d.upper_threshold = 100;
         d.lower_threshold = 50;
         let text = "-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 192.0.2.10:8080 -m -w 1\n";
@@ -70,12 +81,22 @@ mod tests {
         );
         let mut daemon = SyncDaemon::new(DaemonState::Backup, "eth1", 7);
         daemon.mcast_port = Some(9000);
-        let extra = extra_lines(&Timeouts { tcp: 900, tcp_fin: 120, udp: 300 }, &[daemon]);
+        let extra = extra_lines(
+            &Timeouts {
+                tcp: 900,
+                tcp_fin: 120,
+                udp: 300,
+            },
+            &[daemon],
+        );
         assert_eq!(extra, "--set 900 120 300\n--start-daemon backup --mcast-interface eth1 --syncid 7 --mcast-port 9000\n");
         // Every line parses as an ipvsadm command line.
         for line in extra.lines() {
             let words: Vec<String> = line.split_whitespace().map(String::from).collect();
-            assert!(crate::args::parse("ipvsadm", &words, true).is_ok(), "{line}");
+            assert!(
+                crate::args::parse("ipvsadm", &words, true).is_ok(),
+                "{line}"
+            );
         }
     }
 }

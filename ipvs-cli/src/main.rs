@@ -12,6 +12,8 @@ fn main() {
     let mut stdout = std::io::stdout().lock();
     let _ = stdout.write_all(outcome.stdout.as_bytes());
     let _ = stdout.flush();
-    let _ = std::io::stderr().lock().write_all(outcome.stderr.as_bytes());
+    let _ = std::io::stderr()
+        .lock()
+        .write_all(outcome.stderr.as_bytes());
     std::process::exit(outcome.code);
 }

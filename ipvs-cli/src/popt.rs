@@ -91,7 +91,14 @@ pub struct Popt<'a, T: 'static> {
 impl<'a, T: Copy + 'static> Popt<'a, T> {
     /// Start tokenizing `args` (the program name excluded).
     pub fn new(table: &'a [OptSpec<T>], args: Vec<String>) -> Self {
-        Popt { table, args, next: 0, cluster: None, rest_leftover: false, leftovers: Vec::new() }
+        Popt {
+            table,
+            args,
+            next: 0,
+            cluster: None,
+            rest_leftover: false,
+            leftovers: Vec::new(),
+        }
     }
 
     /// The next option, `Ok(None)` at the end, or popt's error.
@@ -116,14 +123,22 @@ impl<'a, T: Copy + 'static> Popt<'a, T> {
                     if !remaining.is_empty() {
                         self.cluster = Some((remaining, word.clone()));
                     }
-                    return Ok(Some(Occurrence { tag: spec.tag, arg: None, word }));
+                    return Ok(Some(Occurrence {
+                        tag: spec.tag,
+                        arg: None,
+                        word,
+                    }));
                 }
                 let (arg, word) = if !remaining.is_empty() {
                     (Some(remaining), word)
                 } else {
                     self.take_next_word(spec.arg, word)?
                 };
-                return Ok(Some(Occurrence { tag: spec.tag, arg, word }));
+                return Ok(Some(Occurrence {
+                    tag: spec.tag,
+                    arg,
+                    word,
+                }));
             }
 
             let Some(word) = self.args.get(self.next).cloned() else {
@@ -155,7 +170,11 @@ impl<'a, T: Copy + 'static> Popt<'a, T> {
                     (_, Some(v)) => (Some(v), word),
                     (kind, None) => self.take_next_word(kind, word)?,
                 };
-                return Ok(Some(Occurrence { tag: spec.tag, arg, word }));
+                return Ok(Some(Occurrence {
+                    tag: spec.tag,
+                    arg,
+                    word,
+                }));
             }
             // A single dash: popt would try a one-dash long option first, but
             // ipvsadm declares none, so this is always a short cluster.
@@ -165,7 +184,11 @@ impl<'a, T: Copy + 'static> Popt<'a, T> {
 
     /// Take an option's argument from the next word. Returns the argument and
     /// the last word consumed, which is what `poptBadOption` reports afterwards.
-    fn take_next_word(&mut self, kind: ArgKind, word: String) -> Result<(Option<String>, String), PoptError> {
+    fn take_next_word(
+        &mut self,
+        kind: ArgKind,
+        word: String,
+    ) -> Result<(Option<String>, String), PoptError> {
         match self.args.get(self.next) {
             None if kind == ArgKind::Optional => Ok((None, word)),
             None => Err(PoptError::MissingArgument(word)),
@@ -193,10 +216,30 @@ mod tests {
     use super::*;
 
     const TABLE: &[OptSpec<char>] = &[
-        OptSpec { long: Some("list"), short: Some('L'), arg: ArgKind::None, tag: 'L' },
-        OptSpec { long: Some("numeric"), short: Some('n'), arg: ArgKind::None, tag: 'n' },
-        OptSpec { long: Some("scheduler"), short: Some('s'), arg: ArgKind::Required, tag: 's' },
-        OptSpec { long: Some("persistent"), short: Some('p'), arg: ArgKind::Optional, tag: 'p' },
+        OptSpec {
+            long: Some("list"),
+            short: Some('L'),
+            arg: ArgKind::None,
+            tag: 'L',
+        },
+        OptSpec {
+            long: Some("numeric"),
+            short: Some('n'),
+            arg: ArgKind::None,
+            tag: 'n',
+        },
+        OptSpec {
+            long: Some("scheduler"),
+            short: Some('s'),
+            arg: ArgKind::Required,
+            tag: 's',
+        },
+        OptSpec {
+            long: Some("persistent"),
+            short: Some('p'),
+            arg: ArgKind::Optional,
+            tag: 'p',
+        },
     ];
 
     #[allow(clippy::type_complexity)]
@@ -219,13 +262,28 @@ mod tests {
 
     #[test]
     fn clusters_and_glued_arguments() {
-        let (o, e, _) = all(&["-Lns", "rr", "-srr", "-s=wrr", "--scheduler=lc", "--scheduler", "-x"]);
+        let (o, e, _) = all(&[
+            "-Lns",
+            "rr",
+            "-srr",
+            "-s=wrr",
+            "--scheduler=lc",
+            "--scheduler",
+            "-x",
+        ]);
         assert_eq!(e, None);
         let args: Vec<_> = o.iter().map(|(t, a)| (*t, a.as_deref())).collect();
         assert_eq!(
             args,
-            [('L', None), ('n', None), ('s', Some("rr")), ('s', Some("rr")), ('s', Some("wrr")),
-             ('s', Some("lc")), ('s', Some("-x"))]
+            [
+                ('L', None),
+                ('n', None),
+                ('s', Some("rr")),
+                ('s', Some("rr")),
+                ('s', Some("wrr")),
+                ('s', Some("lc")),
+                ('s', Some("-x"))
+            ]
         );
     }
 
@@ -233,15 +291,35 @@ mod tests {
     fn optional_argument_skips_dash_words() {
         let (o, e, _) = all(&["-p", "-n", "-p", "30", "-p"]);
         assert_eq!(e, None);
-        assert_eq!(o, [('p', None), ('n', None), ('p', Some("30".into())), ('p', None)]);
+        assert_eq!(
+            o,
+            [
+                ('p', None),
+                ('n', None),
+                ('p', Some("30".into())),
+                ('p', None)
+            ]
+        );
     }
 
     #[test]
     fn errors_name_the_whole_word() {
-        assert_eq!(all(&["-Lnk"]).1, Some(PoptError::UnknownOption("-Lnk".into())));
-        assert_eq!(all(&["-Lns"]).1, Some(PoptError::MissingArgument("-Lns".into())));
-        assert_eq!(all(&["--list=1"]).1, Some(PoptError::UnwantedArgument("--list=1".into())));
-        assert_eq!(all(&["--lis"]).1, Some(PoptError::UnknownOption("--lis".into())));
+        assert_eq!(
+            all(&["-Lnk"]).1,
+            Some(PoptError::UnknownOption("-Lnk".into()))
+        );
+        assert_eq!(
+            all(&["-Lns"]).1,
+            Some(PoptError::MissingArgument("-Lns".into()))
+        );
+        assert_eq!(
+            all(&["--list=1"]).1,
+            Some(PoptError::UnwantedArgument("--list=1".into()))
+        );
+        assert_eq!(
+            all(&["--lis"]).1,
+            Some(PoptError::UnknownOption("--lis".into()))
+        );
     }
 
     #[test]

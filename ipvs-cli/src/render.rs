@@ -51,13 +51,21 @@ impl Names for NoNames {
 
 /// ipvsadm's `addrport_to_anyname`: `addr:port`, `[v6]:port`, by name unless
 /// `numeric`; cut at 59 bytes as its 60-byte buffer cuts it.
-pub fn addrport(names: &dyn Names, addr: IpAddr, port: u16, protocol: Option<Protocol>, numeric: bool) -> String {
+pub fn addrport(
+    names: &dyn Names,
+    addr: IpAddr,
+    port: u16,
+    protocol: Option<Protocol>,
+    numeric: bool,
+) -> String {
     let (open, close) = if addr.is_ipv6() { ("[", "]") } else { ("", "") };
     let mut s = if numeric {
         format!("{open}{addr}{close}:{port}")
     } else {
         let host = names.host(addr).unwrap_or_else(|| addr.to_string());
-        let serv = names.service(port, protocol).unwrap_or_else(|| port.to_string());
+        let serv = names
+            .service(port, protocol)
+            .unwrap_or_else(|| port.to_string());
         format!("{open}{host}{close}:{serv}")
     };
     cut(&mut s, 59);
@@ -76,7 +84,11 @@ fn cut(s: &mut String, max: usize) {
 
 /// `IP Virtual Server version 1.2.1 (size=4096)`
 pub fn version_header(info: &Info) -> String {
-    format!("IP Virtual Server version {} (size={})\n", info.version_string(), info.conn_table_size)
+    format!(
+        "IP Virtual Server version {} (size={})\n",
+        info.version_string(),
+        info.conn_table_size
+    )
 }
 
 /// The column titles of a listing.
@@ -149,7 +161,13 @@ pub fn service_name(names: &dyn Names, key: &ServiceKey, format: &Format) -> Str
             (false, AddressFamily::Inet, m) => format!("FWM  {m}"),
         },
         ServiceKey::Addr { protocol, addr } => {
-            let vname = addrport(names, addr.ip(), addr.port(), Some(*protocol), format.numeric);
+            let vname = addrport(
+                names,
+                addr.ip(),
+                addr.port(),
+                Some(*protocol),
+                format.numeric,
+            );
             if format.rule {
                 let switch = match protocol {
                     Protocol::Tcp => "-t",
@@ -180,7 +198,11 @@ pub fn sched_flags_text(flags: ServiceFlags, scheduler: &Scheduler) -> Option<St
         "sh" | "mh" => {
             let p = scheduler.as_str();
             if flags.contains(ServiceFlags::SCHED1) {
-                names.push(if p == "sh" { "sh-fallback" } else { "mh-fallback" });
+                names.push(if p == "sh" {
+                    "sh-fallback"
+                } else {
+                    "mh-fallback"
+                });
             }
             if flags.contains(ServiceFlags::SCHED2) {
                 names.push(if p == "sh" { "sh-port" } else { "mh-port" });
@@ -258,14 +280,23 @@ pub fn tunnel_info(d: &Destination) -> String {
     }
     match d.tunnel_type {
         TunnelType::Ipip => "ipip".into(),
-        TunnelType::Gue => format!("gue:{}:{}", d.tunnel_port, tun_csum_short(d.tunnel_checksum)),
+        TunnelType::Gue => format!(
+            "gue:{}:{}",
+            d.tunnel_port,
+            tun_csum_short(d.tunnel_checksum)
+        ),
         TunnelType::Gre => format!("gre:{}", tun_csum_short(d.tunnel_checksum)),
     }
 }
 
 /// ipvsadm's `print_service_entry`: the service line and its destinations.
 /// `dests` must already be in display order.
-pub fn service_entry(names: &dyn Names, svc: &Service, dests: &[Destination], format: &Format) -> String {
+pub fn service_entry(
+    names: &dyn Names,
+    svc: &Service,
+    dests: &[Destination],
+    format: &Format,
+) -> String {
     let mut out = String::new();
     let svc_name = service_name(names, &svc.key, format);
     let family = svc.key.family();
@@ -325,7 +356,12 @@ pub fn service_entry(names: &dyn Names, svc: &Service, dests: &[Destination], fo
             cut(&mut dname, 28);
         }
         if format.rule {
-            let _ = write!(out, "-a {svc_name} -r {dname} {} -w {}", fwd_switch(d.forward), d.weight);
+            let _ = write!(
+                out,
+                "-a {svc_name} -r {dname} {} -w {}",
+                fwd_switch(d.forward),
+                d.weight
+            );
             if d.forward == ForwardMethod::Tunnel {
                 match d.tunnel_type {
                     TunnelType::Ipip => out.push_str(" --tun-type ipip"),
@@ -338,7 +374,11 @@ pub fn service_entry(names: &dyn Names, svc: &Service, dests: &[Destination], fo
                         );
                     }
                     TunnelType::Gre => {
-                        let _ = write!(out, " --tun-type gre {}", tun_csum_switch(d.tunnel_checksum));
+                        let _ = write!(
+                            out,
+                            " --tun-type gre {}",
+                            tun_csum_switch(d.tunnel_checksum)
+                        );
                     }
                 }
             }
@@ -352,7 +392,11 @@ pub fn service_entry(names: &dyn Names, svc: &Service, dests: &[Destination], fo
             out.push('\n');
         } else if format.rate {
             let s = &d.stats;
-            let _ = write!(out, "  -> {dname:<28} {:>8} {:>8} {:>8}", s.cps, s.inpps, s.outpps);
+            let _ = write!(
+                out,
+                "  -> {dname:<28} {:>8} {:>8} {:>8}",
+                s.cps, s.inpps, s.outpps
+            );
             largenum(&mut out, s.inbps, format.exact);
             largenum(&mut out, s.outbps, format.exact);
             out.push('\n');
@@ -394,7 +438,10 @@ pub fn service_entry(names: &dyn Names, svc: &Service, dests: &[Destination], fo
 
 /// `Timeout (tcp tcpfin udp): 900 120 300`
 pub fn timeouts(t: &Timeouts) -> String {
-    format!("Timeout (tcp tcpfin udp): {} {} {}\n", t.tcp, t.tcp_fin, t.udp)
+    format!(
+        "Timeout (tcp tcpfin udp): {} {} {}\n",
+        t.tcp, t.tcp_fin, t.udp
+    )
 }
 
 /// ipvsadm's `list_daemon`: one line per running daemon, master first.
@@ -402,8 +449,16 @@ pub fn daemons(daemons: &[SyncDaemon]) -> String {
     let mut out = String::new();
     for state in [DaemonState::Master, DaemonState::Backup] {
         for d in daemons.iter().filter(|d| d.state == state) {
-            let role = if state == DaemonState::Master { "master" } else { "backup" };
-            let _ = write!(out, "{role} sync daemon (mcast={}, syncid={}", d.mcast_ifn, d.syncid);
+            let role = if state == DaemonState::Master {
+                "master"
+            } else {
+                "backup"
+            };
+            let _ = write!(
+                out,
+                "{role} sync daemon (mcast={}, syncid={}",
+                d.mcast_ifn, d.syncid
+            );
             if let Some(m) = d.sync_maxlen.filter(|m| *m != 0) {
                 let _ = write!(out, ", maxlen={m}");
             }
@@ -445,7 +500,8 @@ pub fn connection(names: &dyn Names, c: &Connection, format: &Format) -> String 
         "SCTP" => Some(Protocol::Sctp),
         _ => None,
     };
-    let name = |a: std::net::SocketAddr| addrport(names, a.ip(), a.port(), protocol, format.numeric);
+    let name =
+        |a: std::net::SocketAddr| addrport(names, a.ip(), a.port(), protocol, format.numeric);
     let expire = format!("{:02}:{:02}", c.expires / 60, c.expires % 60);
     // ipvsadm prints the persistence-engine columns only for entries that have
     // them (all 11 fields scanned); other lines keep the short layout.
@@ -500,17 +556,27 @@ mod tests {
 
     #[test]
     fn service_lines_as_ipvsadm() {
-        let mut svc = Service::new(ServiceKey::tcp("192.0.2.2:80".parse().unwrap()), Scheduler::Sh)
-            .persistent(60);
+        let mut svc = Service::new(
+            ServiceKey::tcp("192.0.2.2:80".parse().unwrap()),
+            Scheduler::Sh,
+        )
+        .persistent(60);
         svc.flags |= ServiceFlags::SCHED1 | ServiceFlags::SCHED2;
         svc.netmask = Netmask::V4("255.255.0.0".parse().unwrap());
         svc.pe_name = Some("sip".into());
-        let f = Format { numeric: true, ..Default::default() };
+        let f = Format {
+            numeric: true,
+            ..Default::default()
+        };
         assert_eq!(
             service_entry(&NoNames, &svc, &[], &f),
             "TCP  192.0.2.2:80 sh (sh-fallback,sh-port) persistent 60 mask 255.255.0.0 pe sip\n"
         );
-        let f = Format { numeric: true, rule: true, ..Default::default() };
+        let f = Format {
+            numeric: true,
+            rule: true,
+            ..Default::default()
+        };
         assert_eq!(
             service_entry(&NoNames, &svc, &[], &f),
             "-A -t 192.0.2.2:80 -s sh -p 60 -M 255.255.0.0 --pe sip -b sh-fallback,sh-port\n"
@@ -519,15 +585,26 @@ mod tests {
 
     #[test]
     fn destination_lines_as_ipvsadm() {
-        let svc = Service::new(ServiceKey::tcp("192.0.2.1:80".parse().unwrap()), Scheduler::Rr);
+        let svc = Service::new(
+            ServiceKey::tcp("192.0.2.1:80".parse().unwrap()),
+            Scheduler::Rr,
+        );
         let mut d = Destination::new("192.0.2.11:80".parse().unwrap(), ForwardMethod::Tunnel);
         d.tunnel_type = TunnelType::Gue;
         d.tunnel_port = 6080;
         d.tunnel_checksum = TunnelChecksum::Csum;
-        let f = Format { numeric: true, tun_info: true, ..Default::default() };
+        let f = Format {
+            numeric: true,
+            tun_info: true,
+            ..Default::default()
+        };
         assert!(service_entry(&NoNames, &svc, &[d.clone()], &f)
             .ends_with("  -> 192.0.2.11:80                Tunnel  gue:6080:+c   1      0          0         \n"));
-        let f = Format { numeric: true, rule: true, ..Default::default() };
+        let f = Format {
+            numeric: true,
+            rule: true,
+            ..Default::default()
+        };
         assert!(service_entry(&NoNames, &svc, &[d], &f).ends_with(
             "-a -t 192.0.2.1:80 -r 192.0.2.11:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum\n"
         ));
@@ -545,7 +622,10 @@ mod tests {
             pe_name: None,
             pe_data: None,
         };
-        let f = Format { numeric: true, ..Default::default() };
+        let f = Format {
+            numeric: true,
+            ..Default::default()
+        };
         assert_eq!(
             connection(&NoNames, &c, &f),
             "TCP 14:59  ESTABLISHED 192.0.2.100:40000  192.0.2.1:80       198.51.100.2:80\n"

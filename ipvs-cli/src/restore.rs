@@ -27,12 +27,18 @@ pub struct Line {
 /// dropped. `None` for lines without a command (empty, or a `#` comment, which
 /// we skip while ipvsadm 1.31 aborts on them).
 pub fn words(program: &str, line: &str) -> Option<Vec<String>> {
-    let mut words: Vec<String> =
-        line.split([' ', '\t', '\r', '\n']).filter(|w| !w.is_empty()).map(String::from).collect();
+    let mut words: Vec<String> = line
+        .split([' ', '\t', '\r', '\n'])
+        .filter(|w| !w.is_empty())
+        .map(String::from)
+        .collect();
     if words.first().is_some_and(|w| w.starts_with('#')) {
         return None;
     }
-    if words.first().is_some_and(|w| w == "ipvsadm" || w == program) {
+    if words
+        .first()
+        .is_some_and(|w| w == "ipvsadm" || w == program)
+    {
         words.remove(0);
     }
     (!words.is_empty()).then_some(words)
@@ -109,14 +115,16 @@ fn apply_batch(h: &mut Handle, lines: &[Line], out: &mut Outcome) {
                 match &item.result {
                     Ok(()) => out.code = 0,
                     Err(e) => {
-                        out.stderr.push_str(&format!("{}\n", exec::ipvs_strerror(Some(op), e)));
+                        out.stderr
+                            .push_str(&format!("{}\n", exec::ipvs_strerror(Some(op), e)));
                         out.code = 255;
                     }
                 }
             }
         }
         Err(e) => {
-            out.stderr.push_str(&format!("{}\n", exec::ipvs_strerror(None, &e)));
+            out.stderr
+                .push_str(&format!("{}\n", exec::ipvs_strerror(None, &e)));
             out.code = 255;
         }
     }
@@ -144,7 +152,11 @@ mod tests {
 
     #[test]
     fn good_input_parses_in_order() {
-        let lines = parse_all("ipvsadm-rs", "  -A   -t 192.0.2.1:80\t-s rr  \nipvsadm-rs -a -t 192.0.2.1:80 -r 192.0.2.2 -m\n").unwrap();
+        let lines = parse_all(
+            "ipvsadm-rs",
+            "  -A   -t 192.0.2.1:80\t-s rr  \nipvsadm-rs -a -t 192.0.2.1:80 -r 192.0.2.2 -m\n",
+        )
+        .unwrap();
         assert_eq!(lines.len(), 2);
         assert_eq!(lines[1].number, 2);
     }

@@ -155,10 +155,15 @@ mod tests {
     #[test]
     fn wrapping_order_as_ipvsadm() {
         // Observed with ipvsadm 1.31: 127.0.0.1, 192.0.2.1, 192.0.2.12, 1.2.0.3.
-        let keys: Vec<ServiceKey> = ["1.2.0.3:82", "192.0.2.12:80", "127.0.0.1:81", "192.0.2.1:80"]
-            .iter()
-            .map(|a| ServiceKey::tcp(a.parse().unwrap()))
-            .collect();
+        let keys: Vec<ServiceKey> = [
+            "1.2.0.3:82",
+            "192.0.2.12:80",
+            "127.0.0.1:81",
+            "192.0.2.1:80",
+        ]
+        .iter()
+        .map(|a| ServiceKey::tcp(a.parse().unwrap()))
+        .collect();
         let mut sorted = keys.clone();
         glibc_msort(&mut sorted, &|a, b| cmp_services(a, b));
         let shown: Vec<String> = sorted
@@ -168,7 +173,15 @@ mod tests {
                 _ => String::new(),
             })
             .collect();
-        assert_eq!(shown, ["127.0.0.1:81", "192.0.2.1:80", "192.0.2.12:80", "1.2.0.3:82"]);
+        assert_eq!(
+            shown,
+            [
+                "127.0.0.1:81",
+                "192.0.2.1:80",
+                "192.0.2.12:80",
+                "1.2.0.3:82"
+            ]
+        );
     }
 
     #[test]
@@ -184,7 +197,10 @@ mod tests {
         glibc_msort(&mut keys, &|a, b| cmp_services(a, b));
         assert_eq!(keys[0], ServiceKey::tcp("192.0.2.4:22".parse().unwrap()));
         assert_eq!(keys[1], ServiceKey::udp("192.0.2.2:53".parse().unwrap()));
-        assert_eq!(keys[2], ServiceKey::tcp("[2001:db8::1]:443".parse().unwrap()));
+        assert_eq!(
+            keys[2],
+            ServiceKey::tcp("[2001:db8::1]:443".parse().unwrap())
+        );
         assert_eq!(keys[3], ServiceKey::fwmark(7, AddressFamily::Inet6));
     }
 }

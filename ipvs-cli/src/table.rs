@@ -10,7 +10,9 @@ use crate::render::{self, Names};
 
 fn new_table(header: Vec<&str>) -> Table {
     let mut t = Table::new();
-    t.load_style(UTF8_FULL).set_content_arrangement(ContentArrangement::Dynamic).set_header(header);
+    t.load_style(UTF8_FULL)
+        .set_content_arrangement(ContentArrangement::Dynamic)
+        .set_header(header);
     t
 }
 
@@ -19,9 +21,20 @@ fn finish(t: Table) -> String {
 }
 
 /// Services and destinations, one row each; counters with `--stats`/`--rate`.
-pub fn services(names: &dyn Names, snapshot: &[(Service, Vec<Destination>)], format: &Format) -> String {
+pub fn services(
+    names: &dyn Names,
+    snapshot: &[(Service, Vec<Destination>)],
+    format: &Format,
+) -> String {
     let counters = format.stats || format.rate;
-    let mut header = vec!["Service", "Scheduler / Forward", "Flags / Tunnel", "Weight", "Active", "Inactive"];
+    let mut header = vec![
+        "Service",
+        "Scheduler / Forward",
+        "Flags / Tunnel",
+        "Weight",
+        "Active",
+        "Inactive",
+    ];
     if counters {
         header = vec!["Service", "Destination"];
         if format.stats {
@@ -31,7 +44,10 @@ pub fn services(names: &dyn Names, snapshot: &[(Service, Vec<Destination>)], for
         }
     }
     let mut t = new_table(header);
-    let plain = Format { numeric: format.numeric, ..Default::default() };
+    let plain = Format {
+        numeric: format.numeric,
+        ..Default::default()
+    };
     for (s, dests) in snapshot {
         let svc_name = render::service_name(names, &s.key, &plain);
         let proto = render::service_protocol(&s.key);
@@ -47,7 +63,10 @@ pub fn services(names: &dyn Names, snapshot: &[(Service, Vec<Destination>)], for
             row.extend(pick(&s.stats).iter().map(|v| v.to_string()));
             t.add_row(row);
             for d in dests {
-                let mut row = vec![String::new(), render::addrport(names, d.addr, d.port, proto, format.numeric)];
+                let mut row = vec![
+                    String::new(),
+                    render::addrport(names, d.addr, d.port, proto, format.numeric),
+                ];
                 row.extend(pick(&d.stats).iter().map(|v| v.to_string()));
                 t.add_row(row);
             }
@@ -66,10 +85,20 @@ pub fn services(names: &dyn Names, snapshot: &[(Service, Vec<Destination>)], for
         if let Some(pe) = &s.pe_name {
             flags.push(format!("pe {pe}"));
         }
-        t.add_row(vec![svc_name, s.scheduler.to_string(), flags.join(" "), String::new(), String::new(), String::new()]);
+        t.add_row(vec![
+            svc_name,
+            s.scheduler.to_string(),
+            flags.join(" "),
+            String::new(),
+            String::new(),
+            String::new(),
+        ]);
         for d in dests {
             t.add_row(vec![
-                format!("  -> {}", render::addrport(names, d.addr, d.port, proto, format.numeric)),
+                format!(
+                    "  -> {}",
+                    render::addrport(names, d.addr, d.port, proto, format.numeric)
+                ),
                 render::fwd_name(d.forward).to_string(),
                 render::tunnel_info(d),
                 d.weight.to_string(),
@@ -83,7 +112,14 @@ pub fn services(names: &dyn Names, snapshot: &[(Service, Vec<Destination>)], for
 
 /// Connections.
 pub fn connections(names: &dyn Names, conns: &[Connection], format: &Format) -> String {
-    let mut t = new_table(vec!["Proto", "Expires", "State", "Source", "Virtual", "Destination"]);
+    let mut t = new_table(vec![
+        "Proto",
+        "Expires",
+        "State",
+        "Source",
+        "Virtual",
+        "Destination",
+    ]);
     for c in conns {
         let proto = match c.protocol.as_str() {
             "TCP" => Some(ipvs_core::Protocol::Tcp),
@@ -91,7 +127,9 @@ pub fn connections(names: &dyn Names, conns: &[Connection], format: &Format) -> 
             "SCTP" => Some(ipvs_core::Protocol::Sctp),
             _ => None,
         };
-        let n = |a: std::net::SocketAddr| render::addrport(names, a.ip(), a.port(), proto, format.numeric);
+        let n = |a: std::net::SocketAddr| {
+            render::addrport(names, a.ip(), a.port(), proto, format.numeric)
+        };
         t.add_row(vec![
             c.protocol.clone(),
             format!("{:02}:{:02}", c.expires / 60, c.expires % 60),
@@ -107,13 +145,25 @@ pub fn connections(names: &dyn Names, conns: &[Connection], format: &Format) -> 
 /// Timeouts.
 pub fn timeouts(t: &Timeouts) -> String {
     let mut table = new_table(vec!["TCP", "TCP FIN", "UDP"]);
-    table.add_row(vec![t.tcp.to_string(), t.tcp_fin.to_string(), t.udp.to_string()]);
+    table.add_row(vec![
+        t.tcp.to_string(),
+        t.tcp_fin.to_string(),
+        t.udp.to_string(),
+    ]);
     finish(table)
 }
 
 /// Sync daemons.
 pub fn daemons(daemons: &[SyncDaemon]) -> String {
-    let mut t = new_table(vec!["State", "Interface", "SyncID", "MaxLen", "Group", "Port", "TTL"]);
+    let mut t = new_table(vec![
+        "State",
+        "Interface",
+        "SyncID",
+        "MaxLen",
+        "Group",
+        "Port",
+        "TTL",
+    ]);
     let opt = |v: Option<String>| v.unwrap_or_else(|| "-".into());
     for d in daemons {
         t.add_row(vec![

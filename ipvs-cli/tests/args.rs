@@ -74,7 +74,10 @@ const KERNEL_MESSAGES: &[&str] = &[
 
 #[test]
 fn every_rejected_command_line_fails_like_ipvsadm() {
-    let info = Info { version: 0x010201, conn_table_size: 4096 };
+    let info = Info {
+        version: 0x010201,
+        conn_table_size: 4096,
+    };
     let mut compared = 0;
     let mut mismatches = Vec::new();
     for case in cases() {
@@ -82,7 +85,9 @@ fn every_rejected_command_line_fails_like_ipvsadm() {
         match args::parse("ipvsadm", &argv, false) {
             Err(f) => {
                 compared += 1;
-                if (f.code, f.message.as_str(), "") != (case.status, case.stderr.as_str(), case.stdout.as_str()) {
+                if (f.code, f.message.as_str(), "")
+                    != (case.status, case.stderr.as_str(), case.stdout.as_str())
+                {
                     mismatches.push(format!(
                         "{:?}\n  ipvsadm: {} {:?} {:?}\n  ours:    {} {:?}",
                         case.args, case.status, case.stdout, case.stderr, f.code, f.message
@@ -91,16 +96,27 @@ fn every_rejected_command_line_fails_like_ipvsadm() {
             }
             Ok(Action::Help) => {
                 compared += 1;
-                assert_eq!(ipvs_cli::exec::usage("ipvsadm", &info), case.stdout, "{}", case.args);
+                assert_eq!(
+                    ipvs_cli::exec::usage("ipvsadm", &info),
+                    case.stdout,
+                    "{}",
+                    case.args
+                );
                 assert_eq!(case.status, 0);
             }
             Ok(Action::Version) => {
                 compared += 1;
-                assert_eq!(ipvs_cli::exec::version_line(&info), case.stdout, "{}", case.args);
+                assert_eq!(
+                    ipvs_cli::exec::version_line(&info),
+                    case.stdout,
+                    "{}",
+                    case.args
+                );
             }
             Ok(_) => {
                 // ipvsadm accepted the arguments: what it printed came from the kernel.
-                let kernel = case.stderr.is_empty() || KERNEL_MESSAGES.contains(&case.stderr.as_str());
+                let kernel =
+                    case.stderr.is_empty() || KERNEL_MESSAGES.contains(&case.stderr.as_str());
                 if !kernel {
                     mismatches.push(format!(
                         "{:?}\n  ipvsadm rejected it: {} {:?}\n  ours accepted it",
@@ -110,7 +126,12 @@ fn every_rejected_command_line_fails_like_ipvsadm() {
             }
         }
     }
-    assert!(mismatches.is_empty(), "{} mismatches:\n{}", mismatches.len(), mismatches.join("\n"));
+    assert!(
+        mismatches.is_empty(),
+        "{} mismatches:\n{}",
+        mismatches.len(),
+        mismatches.join("\n")
+    );
     assert!(compared > 150, "only {compared} cases compared");
 }
 
@@ -123,10 +144,22 @@ fn the_binary_prints_and_exits_like_ipvsadm_on_bad_arguments() {
         if args::parse("ipvsadm", &argv, false).is_ok() {
             continue; // needs a kernel: the lab's cli_args test covers it
         }
-        let out = Command::new(bin).arg0("ipvsadm").args(&argv).output().expect("run ipvsadm-rs");
+        let out = Command::new(bin)
+            .arg0("ipvsadm")
+            .args(&argv)
+            .output()
+            .expect("run ipvsadm-rs");
         assert_eq!(
-            (out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref(), String::from_utf8_lossy(&out.stderr).as_ref()),
-            (Some(case.status), case.stdout.as_str(), case.stderr.as_str()),
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stdout).as_ref(),
+                String::from_utf8_lossy(&out.stderr).as_ref()
+            ),
+            (
+                Some(case.status),
+                case.stdout.as_str(),
+                case.stderr.as_str()
+            ),
             "{}",
             case.args
         );
@@ -139,9 +172,24 @@ fn the_binary_prints_and_exits_like_ipvsadm_on_bad_arguments() {
 fn extensions_are_refused_where_they_do_not_apply() {
     let p = |s: &str| args::parse("ipvsadm", &words(s), false);
     assert!(matches!(p("-L --json"), Ok(Action::List { .. })));
-    assert!(matches!(p("-S --lossless"), Ok(Action::Save { lossless: true, .. })));
-    assert_eq!(p("-S --json").unwrap_err().message, "Illegal 'json' option with the 'save' command\n");
-    assert_eq!(p("-L --lossless").unwrap_err().message, "Illegal 'lossless' option with the 'list' command\n");
-    assert_eq!(p("-L --json --json").unwrap_err().message, "multiple 'json' options specified\n");
-    assert_eq!(p("-L -c --info").unwrap_err().message, "options conflicts in the list command\n");
+    assert!(matches!(
+        p("-S --lossless"),
+        Ok(Action::Save { lossless: true, .. })
+    ));
+    assert_eq!(
+        p("-S --json").unwrap_err().message,
+        "Illegal 'json' option with the 'save' command\n"
+    );
+    assert_eq!(
+        p("-L --lossless").unwrap_err().message,
+        "Illegal 'lossless' option with the 'list' command\n"
+    );
+    assert_eq!(
+        p("-L --json --json").unwrap_err().message,
+        "multiple 'json' options specified\n"
+    );
+    assert_eq!(
+        p("-L -c --info").unwrap_err().message,
+        "options conflicts in the list command\n"
+    );
 }

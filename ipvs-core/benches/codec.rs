@@ -45,7 +45,9 @@ fn bench_decode(c: &mut Criterion) {
     assert_eq!(decode_destinations(&buf), n);
     let mut g = c.benchmark_group("decode_dest_dump");
     g.throughput(Throughput::Elements(n as u64));
-    g.bench_function(format!("{n}_destinations_with_stats"), |b| b.iter(|| decode_destinations(black_box(&buf))));
+    g.bench_function(format!("{n}_destinations_with_stats"), |b| {
+        b.iter(|| decode_destinations(black_box(&buf)))
+    });
     g.finish();
 }
 

@@ -33,13 +33,19 @@ fn main() -> ExitCode {
 }
 
 fn parse(args: &[String]) -> Result<(ServiceKey, Scheduler, Vec<Destination>), String> {
-    let [vip, sched, rest @ ..] = args else { return Err("missing VIP:PORT or SCHEDULER".into()) };
+    let [vip, sched, rest @ ..] = args else {
+        return Err("missing VIP:PORT or SCHEDULER".into());
+    };
     let vip: SocketAddr = vip.parse().map_err(|e| format!("VIP:PORT {vip:?}: {e}"))?;
     let mut dests = Vec::new();
     for arg in rest {
         let (addr, weight) = arg.split_once('=').unwrap_or((arg, "1"));
-        let addr: SocketAddr = addr.parse().map_err(|e| format!("destination {addr:?}: {e}"))?;
-        let weight: u32 = weight.parse().map_err(|e| format!("weight {weight:?} of {addr}: {e}"))?;
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|e| format!("destination {addr:?}: {e}"))?;
+        let weight: u32 = weight
+            .parse()
+            .map_err(|e| format!("weight {weight:?} of {addr}: {e}"))?;
         dests.push(Destination::new(addr, ForwardMethod::Masquerade).weight(weight));
     }
     Ok((ServiceKey::tcp(vip), Scheduler::from(sched.as_str()), dests))

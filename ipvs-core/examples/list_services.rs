@@ -31,10 +31,17 @@ fn run(json: bool) -> ipvs_core::Result<()> {
             .iter()
             .map(|(s, d)| serde_json::json!({ "service": s, "destinations": d }))
             .collect();
-        println!("{}", serde_json::to_string_pretty(&value).unwrap_or_default());
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&value).unwrap_or_default()
+        );
         return Ok(());
     }
-    println!("IP Virtual Server version {} (size={})", info.version_string(), info.conn_table_size);
+    println!(
+        "IP Virtual Server version {} (size={})",
+        info.version_string(),
+        info.conn_table_size
+    );
     for (s, dests) in &table {
         let mut line = format!("{} {}", s.key, s.scheduler);
         let flags = s.flags.sched_flag_names(&s.scheduler);
@@ -47,7 +54,10 @@ fn run(json: bool) -> ipvs_core::Result<()> {
         if let Some(pe) = &s.pe_name {
             line += &format!(" pe {pe}");
         }
-        println!("{line}  conns={} inpkts={} outpkts={}", s.stats.conns, s.stats.inpkts, s.stats.outpkts);
+        println!(
+            "{line}  conns={} inpkts={} outpkts={}",
+            s.stats.conns, s.stats.inpkts, s.stats.outpkts
+        );
         for d in dests {
             println!(
                 "  -> {:<28} {:<6} w={:<5} active={} inactive={} conns={}",

@@ -12,8 +12,13 @@ use ipvs_core::Handle;
 
 fn main() -> ExitCode {
     let mut args = std::env::args().skip(1);
-    let seconds = args.next().map_or(Ok(2.0), |s| s.parse::<f64>().map_err(|e| format!("SECONDS {s:?}: {e}")));
-    let count = args.next().map(|s| s.parse::<u64>().map_err(|e| format!("COUNT {s:?}: {e}"))).transpose();
+    let seconds = args.next().map_or(Ok(2.0), |s| {
+        s.parse::<f64>().map_err(|e| format!("SECONDS {s:?}: {e}"))
+    });
+    let count = args
+        .next()
+        .map(|s| s.parse::<u64>().map_err(|e| format!("COUNT {s:?}: {e}")))
+        .transpose();
     let (seconds, count) = match (seconds, count) {
         (Ok(s), Ok(c)) if s.is_finite() && s > 0.0 => (s, c),
         (Err(e), _) | (_, Err(e)) => return usage(&e),

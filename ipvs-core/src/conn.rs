@@ -29,10 +29,14 @@ pub fn parse_connections(text: &str) -> Result<Vec<Connection>> {
         }
         let err = |what: String| Error::ConnParse { line: lineno, what };
         if fields.len() != 9 && fields.len() != 11 {
-            return Err(err(format!("expected 9 or 11 columns, found {}", fields.len())));
+            return Err(err(format!(
+                "expected 9 or 11 columns, found {}",
+                fields.len()
+            )));
         }
         let sock = |a: usize, name: &str| -> Result<SocketAddr> {
-            let addr = parse_addr(fields[a]).ok_or_else(|| err(format!("bad {name} address {:?}", fields[a])))?;
+            let addr = parse_addr(fields[a])
+                .ok_or_else(|| err(format!("bad {name} address {:?}", fields[a])))?;
             let port = u16::from_str_radix(fields[a + 1], 16)
                 .map_err(|_| err(format!("bad {name} port {:?}", fields[a + 1])))?;
             Ok(SocketAddr::new(addr, port))
@@ -43,7 +47,9 @@ pub fn parse_connections(text: &str) -> Result<Vec<Connection>> {
             virtual_addr: sock(3, "virtual")?,
             destination: sock(5, "destination")?,
             state: fields[7].to_string(),
-            expires: fields[8].parse().map_err(|_| err(format!("bad expiry {:?}", fields[8])))?,
+            expires: fields[8]
+                .parse()
+                .map_err(|_| err(format!("bad expiry {:?}", fields[8])))?,
             pe_name: fields.get(9).map(|s| s.to_string()),
             pe_data: fields.get(10).map(|s| s.to_string()),
         });
@@ -58,7 +64,9 @@ fn parse_addr(s: &str) -> Option<IpAddr> {
     if s.len() != 8 {
         return None;
     }
-    u32::from_str_radix(s, 16).ok().map(|v| IpAddr::V4(Ipv4Addr::from(v)))
+    u32::from_str_radix(s, 16)
+        .ok()
+        .map(|v| IpAddr::V4(Ipv4Addr::from(v)))
 }
 
 #[cfg(test)]
@@ -89,7 +97,8 @@ UDP C0000202 13C4 C0000201 13C4 C6336402 13C4 UDP             179 sip 1234@host
     fn bad_lines_name_the_line() {
         let err = parse_connections("Pro x\nTCP ZZ 0050\n").unwrap_err();
         assert!(err.to_string().contains("line 2"), "{err}");
-        let err = parse_connections("TCP C0000202 D431 C0000201 0050 C6336402 XXXX NONE 1 \n").unwrap_err();
+        let err = parse_connections("TCP C0000202 D431 C0000201 0050 C6336402 XXXX NONE 1 \n")
+            .unwrap_err();
         assert!(err.to_string().contains("destination port"), "{err}");
     }
 }

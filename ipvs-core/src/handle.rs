@@ -3,15 +3,17 @@
 use std::net::SocketAddr;
 
 use netlink_packet_core::{
-    parse_u16, NetlinkMessage, NetlinkPayload, NlasIterator, NLMSG_ERROR, NLM_F_ACK,
-    NLM_F_DUMP, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+    parse_u16, NetlinkMessage, NetlinkPayload, NlasIterator, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP,
+    NLM_F_DUMP_INTR, NLM_F_REQUEST,
 };
 use netlink_packet_generic::constants::{CTRL_ATTR_FAMILY_ID, GENL_ID_CTRL};
 use netlink_packet_generic::ctrl::{nlas::GenlCtrlAttrs, GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::GenlMessage;
 use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr as NlSocketAddr};
 
-use crate::codec::{self, convert, nla::InfoAttr, nla::IpvsCmdAttr, IpvsAttrs, IpvsCmd, IpvsMessage};
+use crate::codec::{
+    self, convert, nla::InfoAttr, nla::IpvsCmdAttr, IpvsAttrs, IpvsCmd, IpvsMessage,
+};
 use crate::error::{Error, Result};
 use crate::model::*;
 
@@ -182,7 +184,12 @@ impl Handle {
         let _ = socket.set_ext_ack(true);
         // Room for the ACKs of a batch chunk; capped by net.core.rmem_max.
         let _ = socket.set_rx_buf_sz(1 << 20);
-        let mut handle = Handle { socket, family_id: 0, seq: 0, rx: Vec::with_capacity(RX_BUF) };
+        let mut handle = Handle {
+            socket,
+            family_id: 0,
+            seq: 0,
+            rx: Vec::with_capacity(RX_BUF),
+        };
         handle.family_id = handle.resolve_family()?;
         Ok(handle)
     }
@@ -244,7 +251,10 @@ impl Handle {
     fn drain(&mut self) {
         loop {
             self.rx.clear();
-            match self.socket.recv(&mut self.rx, libc::MSG_DONTWAIT | libc::MSG_TRUNC) {
+            match self
+                .socket
+                .recv(&mut self.rx, libc::MSG_DONTWAIT | libc::MSG_TRUNC)
+            {
                 Ok(_) => continue,
                 // ENOBUFS may be reported again; anything else (EAGAIN) ends it.
                 Err(e) if e.raw_os_error() == Some(libc::ENOBUFS) => continue,
@@ -257,7 +267,13 @@ impl Handle {
     fn transact(&mut self, msg: IpvsMessage, ctx: Ctx<'_>) -> Result<Vec<IpvsMessage>> {
         let seq = self.next_seq();
         let mut buf = Vec::new();
-        codec::encode(self.family_id, NLM_F_REQUEST | NLM_F_ACK, seq, msg, &mut buf);
+        codec::encode(
+            self.family_id,
+            NLM_F_REQUEST | NLM_F_ACK,
+            seq,
+            msg,
+            &mut buf,
+        );
         self.send(&buf)?;
         let mut messages = Vec::new();
         let mut interrupted = false;
@@ -277,7 +293,13 @@ impl Handle {
     fn dump_start(&mut self, msg: IpvsMessage) -> Result<u32> {
         let seq = self.next_seq();
         let mut buf = Vec::new();
-        codec::encode(self.family_id, NLM_F_REQUEST | NLM_F_DUMP, seq, msg, &mut buf);
+        codec::encode(
+            self.family_id,
+            NLM_F_REQUEST | NLM_F_DUMP,
+            seq,
+            msg,
+            &mut buf,
+        );
         self.send(&buf)?;
         Ok(seq)
     }
@@ -299,7 +321,9 @@ impl Handle {
                 return Ok(out);
             }
         }
-        Err(Error::DumpInterrupted { attempts: DUMP_ATTEMPTS })
+        Err(Error::DumpInterrupted {
+            attempts: DUMP_ATTEMPTS,
+        })
     }
 
     fn resolve_family(&mut self) -> Result<u16> {
@@ -321,7 +345,8 @@ impl Handle {
             self.recv()?;
             for nb in codec::frames(&self.rx) {
                 let nb = nb?;
-                let (mtype, mseq, payload) = (nb.message_type(), nb.sequence_number(), nb.payload());
+                let (mtype, mseq, payload) =
+                    (nb.message_type(), nb.sequence_number(), nb.payload());
                 if mseq != seq {
                     continue;
                 }
@@ -447,7 +472,11 @@ impl Handle {
     /// `GET_SERVICE`) to tell the two apart.
     pub fn destinations_iter(&mut self, key: &ServiceKey) -> Result<DestinationDump<'_>> {
         let raw = RawDump::start(self, Self::dest_dump_message(key)?)?;
-        Ok(DestinationDump { raw, key: *key, yielded: false })
+        Ok(DestinationDump {
+            raw,
+            key: *key,
+            yielded: false,
+        })
     }
 
     /// Add a destination to a service.
@@ -501,7 +530,8 @@ impl Handle {
             }
         }
         Ok(Info {
-            version: version.ok_or_else(|| Error::Decode("missing IPVS_INFO_ATTR_VERSION".into()))?,
+            version: version
+                .ok_or_else(|| Error::Decode("missing IPVS_INFO_ATTR_VERSION".into()))?,
             conn_table_size: size
                 .ok_or_else(|| Error::Decode("missing IPVS_INFO_ATTR_CONN_TAB_SIZE".into()))?,
         })
@@ -537,7 +567,10 @@ impl Handle {
 
     /// Start a batch: requests sent together, ACKs matched per request.
     pub fn batch(&mut self) -> Batch<'_> {
-        Batch { handle: self, requests: Vec::new() }
+        Batch {
+            handle: self,
+            requests: Vec::new(),
+        }
     }
 
     fn execute_batch(&mut self, requests: Vec<Request>) -> Result<BatchReport> {
@@ -551,7 +584,13 @@ impl Handle {
                 match convert::request_message(req) {
                     Ok(msg) => {
                         let seq = self.next_seq();
-                        codec::encode(self.family_id, NLM_F_REQUEST | NLM_F_ACK, seq, msg, &mut buf);
+                        codec::encode(
+                            self.family_id,
+                            NLM_F_REQUEST | NLM_F_ACK,
+                            seq,
+                            msg,
+                            &mut buf,
+                        );
                         pending.push((seq, i));
                         results.push(None);
                     }
@@ -566,7 +605,8 @@ impl Handle {
                 self.recv()?;
                 for msg in codec::decode(&self.rx) {
                     let (header, payload) = msg?.into_parts();
-                    let Some(&(_, i)) = pending.iter().find(|(s, _)| *s == header.sequence_number) else {
+                    let Some(&(_, i)) = pending.iter().find(|(s, _)| *s == header.sequence_number)
+                    else {
                         continue;
                     };
                     if let NetlinkPayload::Error(e) = payload {
@@ -612,7 +652,10 @@ struct DumpProgress {
 
 impl DumpProgress {
     fn new(seq: u32) -> Self {
-        DumpProgress { seq, ..Default::default() }
+        DumpProgress {
+            seq,
+            ..Default::default()
+        }
     }
 
     /// Take in one datagram. Messages of other sequence numbers are ignored.
@@ -661,7 +704,11 @@ struct RawDump<'h> {
 impl<'h> RawDump<'h> {
     fn start(handle: &'h mut Handle, msg: IpvsMessage) -> Result<RawDump<'h>> {
         let seq = handle.dump_start(msg)?;
-        Ok(RawDump { handle, progress: DumpProgress::new(seq), failed: false })
+        Ok(RawDump {
+            handle,
+            progress: DumpProgress::new(seq),
+            failed: false,
+        })
     }
 
     /// Next message; ends with `Err(DumpInterrupted)` if the kernel flagged the dump.
@@ -679,7 +726,10 @@ impl<'h> RawDump<'h> {
             if self.progress.done {
                 return None;
             }
-            let step = self.handle.recv().and_then(|()| self.progress.feed(&self.handle.rx));
+            let step = self
+                .handle
+                .recv()
+                .and_then(|()| self.progress.feed(&self.handle.rx));
             if let Err(e) = step {
                 self.failed = true;
                 return Some(Err(e));
@@ -692,7 +742,10 @@ impl Drop for RawDump<'_> {
     fn drop(&mut self) {
         // Read the rest of an abandoned dump so the next request starts clean.
         while !self.progress.done && !self.failed {
-            let step = self.handle.recv().and_then(|()| self.progress.feed(&self.handle.rx));
+            let step = self
+                .handle
+                .recv()
+                .and_then(|()| self.progress.feed(&self.handle.rx));
             if step.is_err() {
                 break;
             }
@@ -717,11 +770,15 @@ fn parse_replies(datagram: &[u8], seq: u32, interrupted: &mut bool) -> Result<Ve
             NetlinkPayload::InnerMessage(genl) => Reply::Msg(genl.payload),
             NetlinkPayload::Error(e) => match e.code {
                 None => Reply::Ack,
-                Some(code) => Reply::Nack(-code.get(), codec::ext_ack_message(header.flags, &e.header)),
+                Some(code) => {
+                    Reply::Nack(-code.get(), codec::ext_ack_message(header.flags, &e.header))
+                }
             },
             NetlinkPayload::Done(_) => Reply::Done,
             NetlinkPayload::Overrun(_) => {
-                return Err(Error::BufferOverflow("kernel reported NLMSG_OVERRUN".into()))
+                return Err(Error::BufferOverflow(
+                    "kernel reported NLMSG_OVERRUN".into(),
+                ))
             }
             _ => Reply::Skip,
         });
@@ -783,7 +840,10 @@ impl BatchReport {
 
     /// The failed items with their index.
     pub fn failures(&self) -> impl Iterator<Item = (usize, &BatchItem)> {
-        self.items.iter().enumerate().filter(|(_, i)| i.result.is_err())
+        self.items
+            .iter()
+            .enumerate()
+            .filter(|(_, i)| i.result.is_err())
     }
 }
 
@@ -913,7 +973,10 @@ mod tests {
         let mut p = DumpProgress::new(9);
         p.feed(&nack).unwrap();
         let items = drain(&mut p);
-        assert!(matches!(items.as_slice(), [Err(Error::PermissionDenied)]), "{items:?}");
+        assert!(
+            matches!(items.as_slice(), [Err(Error::PermissionDenied)]),
+            "{items:?}"
+        );
     }
 
     #[test]
@@ -928,20 +991,43 @@ mod tests {
     fn errno_mapping_depends_on_the_request() {
         let key = ServiceKey::tcp("192.0.2.1:80".parse().unwrap());
         let svc = Service::new(key, Scheduler::Rr);
-        let dest = Destination::new("198.51.100.1:80".parse().unwrap(), ForwardMethod::DirectRoute);
+        let dest = Destination::new(
+            "198.51.100.1:80".parse().unwrap(),
+            ForwardMethod::DirectRoute,
+        );
         let add_svc = Request::AddService(svc.clone());
         let add_dest = Request::AddDestination(key, dest.clone());
         let del_dest = Request::DeleteDestination(key, dest.socket_addr());
         let m = |errno, r| map_errno(errno, Ctx::Request(r), None);
         assert!(matches!(m(libc::EEXIST, &add_svc), Error::ServiceExists));
-        assert!(matches!(m(libc::EEXIST, &add_dest), Error::DestinationExists));
-        assert!(matches!(m(libc::ENOENT, &add_svc), Error::SchedulerNotFound { .. }));
-        assert!(matches!(m(libc::ENOENT, &del_dest), Error::NoSuchDestination));
+        assert!(matches!(
+            m(libc::EEXIST, &add_dest),
+            Error::DestinationExists
+        ));
+        assert!(matches!(
+            m(libc::ENOENT, &add_svc),
+            Error::SchedulerNotFound { .. }
+        ));
+        assert!(matches!(
+            m(libc::ENOENT, &del_dest),
+            Error::NoSuchDestination
+        ));
         assert!(matches!(m(libc::ESRCH, &add_dest), Error::NoSuchService));
         assert!(matches!(m(libc::EPERM, &add_dest), Error::PermissionDenied));
-        assert!(matches!(m(libc::ENOMEM, &add_dest), Error::Errno { errno } if errno == libc::ENOMEM));
-        match map_errno(libc::EINVAL, Ctx::Request(&add_svc), Some("bad attr".into())) {
-            Error::InvalidArgument { what, errno } => assert!(errno == Some(libc::EINVAL) && what.contains("bad attr") && what.contains("192.0.2.1:80"), "{what}"),
+        assert!(
+            matches!(m(libc::ENOMEM, &add_dest), Error::Errno { errno } if errno == libc::ENOMEM)
+        );
+        match map_errno(
+            libc::EINVAL,
+            Ctx::Request(&add_svc),
+            Some("bad attr".into()),
+        ) {
+            Error::InvalidArgument { what, errno } => assert!(
+                errno == Some(libc::EINVAL)
+                    && what.contains("bad attr")
+                    && what.contains("192.0.2.1:80"),
+                "{what}"
+            ),
             other => panic!("{other}"),
         }
     }

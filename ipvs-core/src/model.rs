@@ -125,17 +125,26 @@ pub enum ServiceKey {
 impl ServiceKey {
     /// A TCP service key.
     pub fn tcp(addr: SocketAddr) -> Self {
-        ServiceKey::Addr { protocol: Protocol::Tcp, addr }
+        ServiceKey::Addr {
+            protocol: Protocol::Tcp,
+            addr,
+        }
     }
 
     /// A UDP service key.
     pub fn udp(addr: SocketAddr) -> Self {
-        ServiceKey::Addr { protocol: Protocol::Udp, addr }
+        ServiceKey::Addr {
+            protocol: Protocol::Udp,
+            addr,
+        }
     }
 
     /// An SCTP service key.
     pub fn sctp(addr: SocketAddr) -> Self {
-        ServiceKey::Addr { protocol: Protocol::Sctp, addr }
+        ServiceKey::Addr {
+            protocol: Protocol::Sctp,
+            addr,
+        }
     }
 
     /// A firewall-mark service key.
@@ -826,17 +835,29 @@ mod tests {
     #[test]
     fn sched_flag_names_follow_scheduler() {
         let f = ServiceFlags::SCHED1 | ServiceFlags::SCHED2;
-        assert_eq!(f.sched_flag_names(&Scheduler::Sh), ["sh-fallback", "sh-port"]);
-        assert_eq!(f.sched_flag_names(&Scheduler::Mh), ["mh-fallback", "mh-port"]);
+        assert_eq!(
+            f.sched_flag_names(&Scheduler::Sh),
+            ["sh-fallback", "sh-port"]
+        );
+        assert_eq!(
+            f.sched_flag_names(&Scheduler::Mh),
+            ["mh-fallback", "mh-port"]
+        );
         assert_eq!(f.sched_flag_names(&Scheduler::Rr), ["flag-1", "flag-2"]);
-        assert_eq!(ServiceFlags::from_sched_flag_name("mh-port"), Some(ServiceFlags::SCHED2));
+        assert_eq!(
+            ServiceFlags::from_sched_flag_name("mh-port"),
+            Some(ServiceFlags::SCHED2)
+        );
         assert_eq!(ServiceFlags::from_sched_flag_name("nope"), None);
     }
 
     #[test]
     fn service_json_round_trip() {
-        let svc = Service::new(ServiceKey::tcp("192.0.2.1:80".parse().unwrap()), Scheduler::Wlc)
-            .persistent(300);
+        let svc = Service::new(
+            ServiceKey::tcp("192.0.2.1:80".parse().unwrap()),
+            Scheduler::Wlc,
+        )
+        .persistent(300);
         let json = serde_json::to_string(&svc).unwrap();
         assert!(json.contains("\"scheduler\":\"wlc\""), "{json}");
         let back: Service = serde_json::from_str(&json).unwrap();
@@ -845,7 +866,10 @@ mod tests {
 
     #[test]
     fn version_string() {
-        let info = Info { version: 0x010201, conn_table_size: 4096 };
+        let info = Info {
+            version: 0x010201,
+            conn_table_size: 4096,
+        };
         assert_eq!(info.version_string(), "1.2.1");
     }
 }

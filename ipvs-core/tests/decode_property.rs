@@ -140,7 +140,10 @@ fn mutated_kernel_messages_never_panic() {
     }
     // The mutations are mild enough that plenty still decode: the test exercises
     // the converters, not just the framing.
-    assert!(decoded_some > 1000, "only {decoded_some} conversions succeeded");
+    assert!(
+        decoded_some > 1000,
+        "only {decoded_some} conversions succeeded"
+    );
 }
 
 /// Typed requests survive encode → decode unchanged (random values).
@@ -152,12 +155,18 @@ fn random_requests_round_trip() {
         let v6 = rng.below(2) == 1;
         let ip = |rng: &mut Rng| -> IpAddr {
             if v6 {
-                IpAddr::V6(std::net::Ipv6Addr::from((rng.next() as u128) << 64 | rng.next() as u128))
+                IpAddr::V6(std::net::Ipv6Addr::from(
+                    (rng.next() as u128) << 64 | rng.next() as u128,
+                ))
             } else {
                 IpAddr::V4(std::net::Ipv4Addr::from(rng.next() as u32))
             }
         };
-        let family = if v6 { AddressFamily::Inet6 } else { AddressFamily::Inet };
+        let family = if v6 {
+            AddressFamily::Inet6
+        } else {
+            AddressFamily::Inet
+        };
         let key = match rng.below(4) {
             0 => ServiceKey::tcp(SocketAddr::new(ip(&mut rng), rng.next() as u16)),
             1 => ServiceKey::udp(SocketAddr::new(ip(&mut rng), rng.next() as u16)),
@@ -175,19 +184,27 @@ fn random_requests_round_trip() {
         if rng.below(2) == 1 {
             svc.pe_name = Some("sip".into());
         }
-        let mut dest = Destination::new(SocketAddr::new(ip(&mut rng), rng.next() as u16), ForwardMethod::Tunnel);
+        let mut dest = Destination::new(
+            SocketAddr::new(ip(&mut rng), rng.next() as u16),
+            ForwardMethod::Tunnel,
+        );
         dest.weight = rng.next() as u32 & 0x7fff_ffff;
         dest.upper_threshold = rng.next() as u32;
         dest.lower_threshold = rng.next() as u32;
         dest.tunnel_type = [TunnelType::Ipip, TunnelType::Gue, TunnelType::Gre][rng.below(3)];
         dest.tunnel_port = rng.next() as u16;
         dest.tunnel_checksum = TunnelChecksum::from_raw(rng.below(3) as u16);
-        for req in [Request::AddService(svc.clone()), Request::AddDestination(key, dest.clone())] {
+        for req in [
+            Request::AddService(svc.clone()),
+            Request::AddDestination(key, dest.clone()),
+        ] {
             let msg = convert::request_message(&req).unwrap();
             let mut buf = Vec::new();
             codec::encode(28, 5, 1, msg.clone(), &mut buf);
             let back = codec::decode(&buf).next().unwrap().unwrap();
-            let NetlinkPayload::InnerMessage(g) = back.payload else { panic!("not inner") };
+            let NetlinkPayload::InnerMessage(g) = back.payload else {
+                panic!("not inner")
+            };
             assert_eq!(g.payload, msg);
             match &req {
                 Request::AddService(s) => {

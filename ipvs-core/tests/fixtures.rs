@@ -73,7 +73,10 @@ fn no_stats() -> Stats {
 #[test]
 fn service_dump_parses_to_typed_services() {
     let msgs = fixtures::service_dump::MESSAGES;
-    let got: Vec<Service> = msgs.iter().map(|m| convert::service_of(payload(&decode_one(m))).unwrap()).collect();
+    let got: Vec<Service> = msgs
+        .iter()
+        .map(|m| convert::service_of(payload(&decode_one(m))).unwrap())
+        .collect();
     let hashed = ServiceFlags::HASHED;
     let expected = vec![
         Service {
@@ -170,11 +173,15 @@ fn dest_dump_parses_to_typed_destinations() {
         .iter()
         .map(|m| convert::dest_of(payload(&decode_one(m)), AddressFamily::Inet).unwrap())
         .collect();
-    let mut gue = Destination::new("192.0.2.50:80".parse().unwrap(), ForwardMethod::Tunnel).weight(0);
+    let mut gue =
+        Destination::new("192.0.2.50:80".parse().unwrap(), ForwardMethod::Tunnel).weight(0);
     gue.tunnel_type = TunnelType::Gue;
     gue.tunnel_port = 6080;
     gue.tunnel_checksum = TunnelChecksum::NoCsum;
-    let mut rs1 = Destination::new("198.51.100.11:8080".parse().unwrap(), ForwardMethod::Masquerade);
+    let mut rs1 = Destination::new(
+        "198.51.100.11:8080".parse().unwrap(),
+        ForwardMethod::Masquerade,
+    );
     rs1.upper_threshold = 100;
     rs1.lower_threshold = 10;
     rs1.inactive_conns = 6;
@@ -191,7 +198,11 @@ fn dest_dump_parses_to_typed_destinations() {
         inbps: 186,
         outbps: 127,
     };
-    let rs0 = Destination::new("198.51.100.10:8080".parse().unwrap(), ForwardMethod::Masquerade).weight(2);
+    let rs0 = Destination::new(
+        "198.51.100.10:8080".parse().unwrap(),
+        ForwardMethod::Masquerade,
+    )
+    .weight(2);
     assert_eq!(got, vec![gue, rs1, rs0]);
 }
 
@@ -259,7 +270,14 @@ fn config_reply_both_ways() {
     let bytes = fixtures::config_reply::MESSAGES[0];
     let msg = decode_one(bytes);
     let t = convert::timeouts_of(payload(&msg));
-    assert_eq!(t, Timeouts { tcp: 900, tcp_fin: 120, udp: 300 });
+    assert_eq!(
+        t,
+        Timeouts {
+            tcp: 900,
+            tcp_fin: 120,
+            udp: 300
+        }
+    );
     assert_reemits(bytes);
     // The reply is SET_CONFIG with the three timeouts: what set_timeouts sends.
     let req = convert::request_message(&Request::SetTimeouts(t)).unwrap();
@@ -276,7 +294,10 @@ fn info_reply_both_ways() {
     assert_eq!(payload(&msg).cmd, IpvsCmd::SetInfo);
     assert_eq!(
         payload(&msg).attrs,
-        IpvsAttrs::Info(vec![InfoAttr::Version(0x010201), InfoAttr::ConnTabSize(4096)])
+        IpvsAttrs::Info(vec![
+            InfoAttr::Version(0x010201),
+            InfoAttr::ConnTabSize(4096)
+        ])
     );
     assert_reemits(bytes);
 }
@@ -313,7 +334,8 @@ fn truncated_fixtures_fail_cleanly_naming_the_attribute() {
             if let IpvsCmdAttr::Dest(d) = &mut attrs[0] {
                 for a in d.iter_mut() {
                     if let DestAttr::Weight(_) = a {
-                        *a = DestAttr::Other(netlink_packet_core::DefaultNla::new(4, vec![1, 2, 3]));
+                        *a =
+                            DestAttr::Other(netlink_packet_core::DefaultNla::new(4, vec![1, 2, 3]));
                     }
                 }
             }
@@ -334,7 +356,10 @@ fn unknown_attributes_decode_as_other() {
     if let NetlinkPayload::InnerMessage(g) = &mut msg.payload {
         if let IpvsAttrs::Cmd(attrs) = &mut g.payload.attrs {
             if let IpvsCmdAttr::Service(s) = &mut attrs[0] {
-                s.push(ServiceAttr::Other(netlink_packet_core::DefaultNla::new(99, vec![7, 7, 7, 7])));
+                s.push(ServiceAttr::Other(netlink_packet_core::DefaultNla::new(
+                    99,
+                    vec![7, 7, 7, 7],
+                )));
             }
         }
     }
@@ -351,7 +376,10 @@ fn unknown_attributes_decode_as_other() {
 /// request header. Both captured ACKs decode as such and re-encode exactly.
 #[test]
 fn acks_both_ways() {
-    for bytes in [fixtures::config_reply::MESSAGES[1], fixtures::info_reply::MESSAGES[1]] {
+    for bytes in [
+        fixtures::config_reply::MESSAGES[1],
+        fixtures::info_reply::MESSAGES[1],
+    ] {
         let msg = decode_one(bytes);
         match &msg.payload {
             NetlinkPayload::Error(e) => {
@@ -373,16 +401,23 @@ fn acks_both_ways() {
 #[test]
 fn dest_dump_v6_both_ways() {
     let msgs = fixtures::dest_dump_v6::MESSAGES;
-    let got: Vec<Destination> =
-        msgs.iter().map(|m| convert::dest_of(payload(&decode_one(m)), AddressFamily::Inet6).unwrap()).collect();
+    let got: Vec<Destination> = msgs
+        .iter()
+        .map(|m| convert::dest_of(payload(&decode_one(m)), AddressFamily::Inet6).unwrap())
+        .collect();
     let mut mixed = Destination::new("192.0.2.77:443".parse().unwrap(), ForwardMethod::Tunnel);
     mixed.tunnel_type = TunnelType::Gue;
     mixed.tunnel_port = 7777;
     mixed.tunnel_checksum = TunnelChecksum::RemCsum;
-    let mut gre = Destination::new("[2001:db8::3]:443".parse().unwrap(), ForwardMethod::Tunnel).weight(9);
+    let mut gre =
+        Destination::new("[2001:db8::3]:443".parse().unwrap(), ForwardMethod::Tunnel).weight(9);
     gre.tunnel_type = TunnelType::Gre;
     gre.tunnel_checksum = TunnelChecksum::Csum;
-    let mut masq = Destination::new("[2001:db8::2]:8443".parse().unwrap(), ForwardMethod::Masquerade).weight(5);
+    let mut masq = Destination::new(
+        "[2001:db8::2]:8443".parse().unwrap(),
+        ForwardMethod::Masquerade,
+    )
+    .weight(5);
     masq.upper_threshold = 50;
     masq.lower_threshold = 5;
     assert_eq!(got, vec![mixed, gre, masq]);
@@ -390,7 +425,9 @@ fn dest_dump_v6_both_ways() {
         assert_reemits(m);
         let msg = decode_one(m);
         let dest = convert::dest_of(payload(&msg), AddressFamily::Inet6).unwrap();
-        let IpvsCmdAttr::Dest(kernel) = &payload(&msg).cmd_attrs()[0] else { panic!("not a dest") };
+        let IpvsCmdAttr::Dest(kernel) = &payload(&msg).cmd_attrs()[0] else {
+            panic!("not a dest")
+        };
         let settable: Vec<DestAttr> = kernel
             .iter()
             .filter(|a| {
@@ -474,9 +511,16 @@ fn mutate_stats64(stats64: &mut [Stats64Attr]) -> Stats {
 }
 
 /// Move the STATS64 nest before the STATS nest (same relative place).
-fn stats64_first<T>(attrs: &mut Vec<T>, is_stats: impl Fn(&T) -> bool, is_stats64: impl Fn(&T) -> bool) {
+fn stats64_first<T>(
+    attrs: &mut Vec<T>,
+    is_stats: impl Fn(&T) -> bool,
+    is_stats64: impl Fn(&T) -> bool,
+) {
     let s32 = attrs.iter().position(&is_stats).expect("captured STATS");
-    let s64 = attrs.iter().position(&is_stats64).expect("captured STATS64");
+    let s64 = attrs
+        .iter()
+        .position(&is_stats64)
+        .expect("captured STATS64");
     assert!(s32 < s64, "the kernel sends STATS before STATS64");
     let moved = attrs.remove(s64);
     attrs.insert(s32, moved);
@@ -510,7 +554,9 @@ fn service_prefers_stats64_over_stats_in_either_order() {
     for order in [StatsOrder::Kernel, StatsOrder::Stats64First] {
         // Message 2: TCP 203.0.113.10:80, the one with traffic (non-zero STATS).
         let mut msg = decode_one(fixtures::service_dump::MESSAGES[2]);
-        let IpvsCmdAttr::Service(attrs) = &mut cmd_attrs_mut(&mut msg)[0] else { panic!("not a service") };
+        let IpvsCmdAttr::Service(attrs) = &mut cmd_attrs_mut(&mut msg)[0] else {
+            panic!("not a service")
+        };
         let captured32 = attrs
             .iter()
             .find_map(|a| match a {
@@ -518,7 +564,10 @@ fn service_prefers_stats64_over_stats_in_either_order() {
                 _ => None,
             })
             .expect("captured STATS");
-        assert!(captured32.contains(&StatsAttr::Conns(6)), "fixture has traffic: {captured32:?}");
+        assert!(
+            captured32.contains(&StatsAttr::Conns(6)),
+            "fixture has traffic: {captured32:?}"
+        );
         let expected = attrs
             .iter_mut()
             .find_map(|a| match a {
@@ -527,14 +576,27 @@ fn service_prefers_stats64_over_stats_in_either_order() {
             })
             .expect("captured STATS64");
         if let StatsOrder::Stats64First = order {
-            stats64_first(attrs, |a| matches!(a, ServiceAttr::Stats(_)), |a| matches!(a, ServiceAttr::Stats64(_)));
+            stats64_first(
+                attrs,
+                |a| matches!(a, ServiceAttr::Stats(_)),
+                |a| matches!(a, ServiceAttr::Stats64(_)),
+            );
         }
         let back = reframe(msg);
         // The 32-bit nest is still the captured one, and survives re-framing.
-        let IpvsCmdAttr::Service(back_attrs) = &payload(&back).cmd_attrs()[0] else { panic!("not a service") };
-        assert!(back_attrs.contains(&ServiceAttr::Stats(captured32)), "{order:?}");
+        let IpvsCmdAttr::Service(back_attrs) = &payload(&back).cmd_attrs()[0] else {
+            panic!("not a service")
+        };
+        assert!(
+            back_attrs.contains(&ServiceAttr::Stats(captured32)),
+            "{order:?}"
+        );
         let svc = convert::service_of(payload(&back)).unwrap();
-        assert!(svc.stats.conns > u64::from(u32::MAX), "{order:?}: {:?}", svc.stats);
+        assert!(
+            svc.stats.conns > u64::from(u32::MAX),
+            "{order:?}: {:?}",
+            svc.stats
+        );
         assert_eq!(svc.stats, expected, "{order:?}");
     }
 }
@@ -545,7 +607,9 @@ fn destination_prefers_stats64_over_stats_in_either_order() {
     for order in [StatsOrder::Kernel, StatsOrder::Stats64First] {
         // Message 1: 198.51.100.11:8080, six connections (non-zero STATS).
         let mut msg = decode_one(fixtures::dest_dump::MESSAGES[1]);
-        let IpvsCmdAttr::Dest(attrs) = &mut cmd_attrs_mut(&mut msg)[0] else { panic!("not a destination") };
+        let IpvsCmdAttr::Dest(attrs) = &mut cmd_attrs_mut(&mut msg)[0] else {
+            panic!("not a destination")
+        };
         let captured32 = attrs
             .iter()
             .find_map(|a| match a {
@@ -553,7 +617,10 @@ fn destination_prefers_stats64_over_stats_in_either_order() {
                 _ => None,
             })
             .expect("captured STATS");
-        assert!(captured32.contains(&StatsAttr::Conns(6)), "fixture has traffic: {captured32:?}");
+        assert!(
+            captured32.contains(&StatsAttr::Conns(6)),
+            "fixture has traffic: {captured32:?}"
+        );
         let expected = attrs
             .iter_mut()
             .find_map(|a| match a {
@@ -562,13 +629,26 @@ fn destination_prefers_stats64_over_stats_in_either_order() {
             })
             .expect("captured STATS64");
         if let StatsOrder::Stats64First = order {
-            stats64_first(attrs, |a| matches!(a, DestAttr::Stats(_)), |a| matches!(a, DestAttr::Stats64(_)));
+            stats64_first(
+                attrs,
+                |a| matches!(a, DestAttr::Stats(_)),
+                |a| matches!(a, DestAttr::Stats64(_)),
+            );
         }
         let back = reframe(msg);
-        let IpvsCmdAttr::Dest(back_attrs) = &payload(&back).cmd_attrs()[0] else { panic!("not a destination") };
-        assert!(back_attrs.contains(&DestAttr::Stats(captured32)), "{order:?}");
+        let IpvsCmdAttr::Dest(back_attrs) = &payload(&back).cmd_attrs()[0] else {
+            panic!("not a destination")
+        };
+        assert!(
+            back_attrs.contains(&DestAttr::Stats(captured32)),
+            "{order:?}"
+        );
         let dest = convert::dest_of(payload(&back), AddressFamily::Inet).unwrap();
-        assert!(dest.stats.conns > u64::from(u32::MAX), "{order:?}: {:?}", dest.stats);
+        assert!(
+            dest.stats.conns > u64::from(u32::MAX),
+            "{order:?}: {:?}",
+            dest.stats
+        );
         assert_eq!(dest.stats, expected, "{order:?}");
         // The rest of the destination is untouched by the mutation.
         assert_eq!(dest.inactive_conns, 6, "{order:?}");

@@ -15,8 +15,17 @@ const UML_MODULES: &str = "/usr/lib/uml/modules";
 /// Modules loaded at every boot besides every IPVS module (all schedulers, the SIP
 /// persistence engine, FTP helper): what topologies and tunnels need.
 const EXTRA_MODULES: &[&str] = &[
-    "ipv6", "nf_conntrack", "veth", "bridge", "dummy", "ipip", "ip6_tunnel", "ip_gre",
-    "fou", "fou6", "sctp",
+    "ipv6",
+    "nf_conntrack",
+    "veth",
+    "bridge",
+    "dummy",
+    "ipip",
+    "ip6_tunnel",
+    "ip_gre",
+    "fou",
+    "fou6",
+    "sctp",
 ];
 
 /// Where lab tests run, chosen by the `IPVS_LAB` environment variable.
@@ -59,7 +68,9 @@ pub enum BootError {
     #[error("starting the lab kernel: {0}")]
     Io(#[from] std::io::Error),
     /// The kernel did not finish within the time allowed; it was killed.
-    #[error("the lab did not finish within {timeout:?}; killed it. Kernel console (tail):\n{console}")]
+    #[error(
+        "the lab did not finish within {timeout:?}; killed it. Kernel console (tail):\n{console}"
+    )]
     Timeout {
         /// The time allowed.
         timeout: Duration,
@@ -150,7 +161,10 @@ pub fn boot(argv: &[String], opts: &BootOptions) -> Result<Output, BootError> {
         cmd.arg("con0=fd:0,fd:1").arg("quiet");
     } else {
         // The console goes to a file: CI has no terminal and no standard input.
-        cmd.arg("con0=null,fd:1").stdin(Stdio::null()).stdout(console).stderr(Stdio::null());
+        cmd.arg("con0=null,fd:1")
+            .stdin(Stdio::null())
+            .stdout(console)
+            .stderr(Stdio::null());
     }
     // Own process group, so that one kill reaches the kernel and every helper process
     // it forked; and killed with us if we die.
@@ -164,7 +178,10 @@ pub fn boot(argv: &[String], opts: &BootOptions) -> Result<Output, BootError> {
             Ok(())
         });
     }
-    let mut child = KernelGuard { child: cmd.spawn()?, reaped: false };
+    let mut child = KernelGuard {
+        child: cmd.spawn()?,
+        reaped: false,
+    };
     let finished = child.wait_until(Instant::now() + opts.timeout)?;
     drop(child); // kills the group: nothing of the lab outlives the workload
     if !finished {
@@ -179,13 +196,20 @@ pub fn boot(argv: &[String], opts: &BootOptions) -> Result<Output, BootError> {
     let Some(status) = status.and_then(|s| s.trim().parse::<i32>().ok()) else {
         let reason = std::fs::read_to_string(dir.path().join("init-error"))
             .unwrap_or_else(|_| "no exit status was written".into());
-        return Err(BootError::NoStatus { reason, console: tail(&console_path) });
+        return Err(BootError::NoStatus {
+            reason,
+            console: tail(&console_path),
+        });
     };
     let read = |name: &str| {
         String::from_utf8_lossy(&std::fs::read(dir.path().join(name)).unwrap_or_default())
             .into_owned()
     };
-    Ok(Output { status, stdout: read("stdout"), stderr: read("stderr") })
+    Ok(Output {
+        status,
+        stdout: read("stdout"),
+        stderr: read("stderr"),
+    })
 }
 
 /// The running kernel (under `unshare`); dropping it kills its whole process group and
@@ -232,11 +256,14 @@ impl Drop for KernelGuard {
         // Kill the kernel (PID 1 of its namespace) first, so that `unshare` reaps it and
         // the host kernel tears down and reaps the rest of the namespace; then sweep the
         // process group. Errors (ESRCH: already gone) are fine.
-        let children = std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
-            .unwrap_or_default();
+        let children =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
         // SAFETY: plain syscalls on process ids we own.
         unsafe {
-            for child in children.split_whitespace().filter_map(|c| c.parse::<i32>().ok()) {
+            for child in children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<i32>().ok())
+            {
                 libc::kill(child, libc::SIGKILL);
             }
             let deadline = Instant::now() + Duration::from_secs(5);
@@ -298,7 +325,11 @@ export {inside}=1"#,
     if let Some((_, path)) = opts.env.iter().find(|(k, _)| k == "PATH") {
         let _ = writeln!(s, "export PATH=\"$PATH\":{}", quote(path));
     }
-    let _ = writeln!(s, "cd {} || fail \"cd\"", quote(&opts.cwd.display().to_string()));
+    let _ = writeln!(
+        s,
+        "cd {} || fail \"cd\"",
+        quote(&opts.cwd.display().to_string())
+    );
     let cmd: Vec<String> = argv.iter().map(|a| quote(a)).collect();
     if opts.interactive {
         // A session of its own with the console as controlling terminal: job control.
@@ -374,7 +405,9 @@ fn run_in_uml(path: &str) {
         // The kernel died before the test reported anything: a failure of the lab, not
         // of the test. Said out loud, and tried once more.
         if let Err(e) = &result {
-            announce(&format!("lab test {path}: the lab failed, booting again: {e}"));
+            announce(&format!(
+                "lab test {path}: the lab failed, booting again: {e}"
+            ));
         }
         result = boot(&argv, &BootOptions::default());
     }
@@ -385,11 +418,16 @@ fn run_in_uml(path: &str) {
             // The inner run must have run exactly this test: a filter that matched
             // nothing would otherwise pass silently.
             let ran = out.stdout.contains(&format!("test {path} ... ok"));
-            assert!(out.success(), "lab test {path} failed inside the lab:\n{out}");
+            assert!(
+                out.success(),
+                "lab test {path} failed inside the lab:\n{out}"
+            );
             assert!(ran, "lab test {path} did not run inside the lab:\n{out}");
         }
         Err(BootError::Unavailable(e)) if !under_ci() => {
-            announce(&format!("SKIPPED lab test {path}: the lab is unavailable here: {e}"));
+            announce(&format!(
+                "SKIPPED lab test {path}: the lab is unavailable here: {e}"
+            ));
         }
         Err(e) => panic!("lab test {path}: {e}"),
     }
@@ -425,7 +463,11 @@ mod tests {
     #[test]
     fn quoting_survives_single_quotes() {
         assert_eq!(quote("a'b c"), r#"'a'\''b c'"#);
-        let out = crate::run(&["/bin/sh", "-c", &format!("printf %s {}", quote("it's $HOME"))]);
+        let out = crate::run(&[
+            "/bin/sh",
+            "-c",
+            &format!("printf %s {}", quote("it's $HOME")),
+        ]);
         assert_eq!(out.stdout, "it's $HOME");
     }
 
@@ -440,12 +482,18 @@ mod tests {
             cwd: "/work dir".into(),
             ..BootOptions::default()
         };
-        let script = init_script(Path::new("/tmp/d"), &["echo".into(), "hi".into()], &opts)
-            .expect("script");
+        let script =
+            init_script(Path::new("/tmp/d"), &["echo".into(), "hi".into()], &opts).expect("script");
         assert!(script.contains(r#"export GOOD='x y'\''z'"#), "{script}");
         assert!(!script.contains("BAD-NAME"), "{script}");
-        assert!(script.contains(r#"export PATH="$PATH":'/opt/bin'"#), "{script}");
+        assert!(
+            script.contains(r#"export PATH="$PATH":'/opt/bin'"#),
+            "{script}"
+        );
         assert!(script.contains("cd '/work dir'"), "{script}");
-        assert!(script.contains(r#"'echo' 'hi' < /dev/null > "$D/stdout""#), "{script}");
+        assert!(
+            script.contains(r#"'echo' 'hi' < /dev/null > "$D/stdout""#),
+            "{script}"
+        );
     }
 }

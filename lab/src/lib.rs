@@ -102,11 +102,23 @@ impl fmt::Display for Output {
 /// with the reason on stderr, as a shell would.
 pub fn run(argv: &[&str]) -> Output {
     let Some((prog, args)) = argv.split_first() else {
-        return Output { status: 127, stdout: String::new(), stderr: "empty command".into() };
+        return Output {
+            status: 127,
+            stdout: String::new(),
+            stderr: "empty command".into(),
+        };
     };
-    match Command::new(prog).args(args).stdin(std::process::Stdio::null()).output() {
+    match Command::new(prog)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+    {
         Ok(out) => Output::from_std(out),
-        Err(e) => Output { status: 127, stdout: String::new(), stderr: format!("{prog}: {e}") },
+        Err(e) => Output {
+            status: 127,
+            stdout: String::new(),
+            stderr: format!("{prog}: {e}"),
+        },
     }
 }
 
@@ -198,7 +210,12 @@ where
         }
     }
     assert!(count > 0, "run_cases: no cases");
-    assert!(failed.is_empty(), "{} of {count} cases failed:\n{}", failed.len(), failed.join("\n\n"));
+    assert!(
+        failed.is_empty(),
+        "{} of {count} cases failed:\n{}",
+        failed.len(),
+        failed.join("\n\n")
+    );
 }
 
 #[doc(hidden)]

@@ -59,7 +59,11 @@ impl Netns {
     #[track_caller]
     pub fn must(&self, script: &str) -> Output {
         let out = self.sh(script);
-        assert!(out.success(), "in netns {}: `{script}` failed:\n{out}", self.name);
+        assert!(
+            out.success(),
+            "in netns {}: `{script}` failed:\n{out}",
+            self.name
+        );
         out
     }
 
@@ -98,7 +102,10 @@ impl Drop for Netns {
 /// `there` inside `ns`.
 #[track_caller]
 pub fn veth(here: &str, ns: &Netns, there: &str) {
-    must(&format!("ip link add {here} type veth peer name {there} netns {}", ns.name()));
+    must(&format!(
+        "ip link add {here} type veth peer name {there} netns {}",
+        ns.name()
+    ));
     must(&format!("ip link set {here} up"));
     ns.must(&format!("ip link set {there} up"));
 }
@@ -243,7 +250,13 @@ impl Topology {
         if kind == TopologyKind::Tunnel {
             must("ip link set tunl0 up");
         }
-        Topology { kind, vip, vip6, client, servers }
+        Topology {
+            kind,
+            vip,
+            vip6,
+            client,
+            servers,
+        }
     }
 }
 
@@ -289,7 +302,10 @@ impl TcpServer {
             }
         });
         match ready_rx.recv() {
-            Ok(Ok(())) => TcpServer { stop, thread: Some(thread) },
+            Ok(Ok(())) => TcpServer {
+                stop,
+                thread: Some(thread),
+            },
             Ok(Err(e)) => panic!("bind {addr} in {}: {e}", ns.name()),
             Err(_) => panic!("server thread for {addr} in {} died", ns.name()),
         }

@@ -35,7 +35,11 @@ pub enum PackageError {
 /// by a lock file, and a package already present costs one `stat`.
 pub fn ensure_packages(packages: &[(&str, &str)]) -> Result<(), PackageError> {
     let missing = || -> Vec<&str> {
-        packages.iter().filter(|(file, _)| !Path::new(file).exists()).map(|(_, p)| *p).collect()
+        packages
+            .iter()
+            .filter(|(file, _)| !Path::new(file).exists())
+            .map(|(_, p)| *p)
+            .collect()
     };
     if missing().is_empty() {
         return Ok(());
@@ -44,7 +48,8 @@ pub fn ensure_packages(packages: &[(&str, &str)]) -> Result<(), PackageError> {
     if unsafe { libc::geteuid() } != 0 {
         return Err(PackageError::NotRoot(missing().join(" ")));
     }
-    let lock = std::fs::File::create("/tmp/ipvs-lab-apt.lock").map_err(|e| apt_err(&missing(), e))?;
+    let lock =
+        std::fs::File::create("/tmp/ipvs-lab-apt.lock").map_err(|e| apt_err(&missing(), e))?;
     nix::fcntl::Flock::lock(lock, nix::fcntl::FlockArg::LockExclusive)
         .map(|_guard| {
             let still = missing();
@@ -72,12 +77,18 @@ pub fn ensure_packages(packages: &[(&str, &str)]) -> Result<(), PackageError> {
             if after.is_empty() {
                 Ok(())
             } else {
-                Err(apt_err(&after, "installed, but their files are still missing"))
+                Err(apt_err(
+                    &after,
+                    "installed, but their files are still missing",
+                ))
             }
         })
         .map_err(|(_, e)| apt_err(&missing(), e))?
 }
 
 fn apt_err(packages: &[&str], detail: impl std::fmt::Display) -> PackageError {
-    PackageError::Apt { packages: packages.join(" "), detail: detail.to_string() }
+    PackageError::Apt {
+        packages: packages.join(" "),
+        detail: detail.to_string(),
+    }
 }

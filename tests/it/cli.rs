@@ -25,7 +25,11 @@ struct Scenario {
 }
 
 const fn sc(name: &'static str, steps: &'static [&'static str]) -> Scenario {
-    Scenario { name, setup: "", steps }
+    Scenario {
+        name,
+        setup: "",
+        steps,
+    }
 }
 
 const DUMMY: &str = "ip link add d0 type dummy && ip link set d0 multicast on && ip link set d0 up";
@@ -38,15 +42,23 @@ struct Tools {
 }
 
 fn tools() -> Tools {
-    let dir = tempfile::Builder::new().prefix("cli-tools").tempdir_in(tool_root()).expect("temp dir");
+    let dir = tempfile::Builder::new()
+        .prefix("cli-tools")
+        .tempdir_in(tool_root())
+        .expect("temp dir");
     let real = dir.path().join("real");
     let ours = dir.path().join("ours");
     std::fs::create_dir_all(&real).expect("mkdir real");
     std::fs::create_dir_all(&ours).expect("mkdir ours");
     let real_bin = which_ipvsadm();
     std::os::unix::fs::symlink(&real_bin, real.join("ipvsadm")).expect("symlink real");
-    std::os::unix::fs::symlink(workspace_bin("ipvsadm-rs"), ours.join("ipvsadm")).expect("symlink ours");
-    Tools { _dir: dir, real, ours }
+    std::os::unix::fs::symlink(workspace_bin("ipvsadm-rs"), ours.join("ipvsadm"))
+        .expect("symlink ours");
+    Tools {
+        _dir: dir,
+        real,
+        ours,
+    }
 }
 
 /// In the lab /run is a private tmpfs; elsewhere the system temp dir.
@@ -84,7 +96,10 @@ fn play(tools: &Tools, dir: &Path, s: &Scenario) -> (Netns, Vec<(String, Output)
     if !s.setup.is_empty() {
         ns.must(s.setup);
     }
-    let work = tempfile::Builder::new().prefix("cli-play").tempdir_in(tool_root()).expect("temp dir");
+    let work = tempfile::Builder::new()
+        .prefix("cli-play")
+        .tempdir_in(tool_root())
+        .expect("temp dir");
     let w = work.path().display().to_string();
     let mut lines: Vec<(String, &Path)> = s.steps.iter().map(|l| (l.to_string(), dir)).collect();
     lines.extend(STATE.iter().map(|l| (l.to_string(), tools.real.as_path())));
@@ -96,7 +111,8 @@ fn play(tools: &Tools, dir: &Path, s: &Scenario) -> (Netns, Vec<(String, Output)
         ));
     }
     ns.must(&script);
-    let read = |i: usize, ext: &str| std::fs::read_to_string(format!("{w}/{i}.{ext}")).unwrap_or_default();
+    let read =
+        |i: usize, ext: &str| std::fs::read_to_string(format!("{w}/{i}.{ext}")).unwrap_or_default();
     let outs = lines
         .iter()
         .enumerate()
@@ -107,7 +123,14 @@ fn play(tools: &Tools, dir: &Path, s: &Scenario) -> (Netns, Vec<(String, Output)
                 line.clone()
             };
             let status = read(i, "rc").trim().parse().unwrap_or(-1);
-            (label, Output { status, stdout: read(i, "out"), stderr: read(i, "err") })
+            (
+                label,
+                Output {
+                    status,
+                    stdout: read(i, "out"),
+                    stderr: read(i, "err"),
+                },
+            )
         })
         .collect();
     (ns, outs)
@@ -125,10 +148,17 @@ const SAME_STATE: &[&str] = &[
 fn same_state(tools: &Tools, ns: &Netns) -> Vec<String> {
     let mut diffs = Vec::new();
     for line in SAME_STATE {
-        let run = |dir: &Path| ns.sh(&format!("PATH={}:$PATH; export PATH; {line}", dir.display()));
+        let run = |dir: &Path| {
+            ns.sh(&format!(
+                "PATH={}:$PATH; export PATH; {line}",
+                dir.display()
+            ))
+        };
         let (r, o) = (run(&tools.real), run(&tools.ours));
         if r != o {
-            diffs.push(format!("[same state] `{line}`\n--- ipvsadm ---\n{r}\n--- ipvsadm-rs ---\n{o}"));
+            diffs.push(format!(
+                "[same state] `{line}`\n--- ipvsadm ---\n{r}\n--- ipvsadm-rs ---\n{o}"
+            ));
         }
     }
     diffs
@@ -140,12 +170,20 @@ fn compare(tools: &Tools, s: &Scenario) {
     let mut diffs = same_state(tools, &real_ns);
     for ((line, r), (_, o)) in real.iter().zip(ours.iter()) {
         if r != o {
-            diffs.push(format!("`{line}`\n--- ipvsadm ---\n{r}\n--- ipvsadm-rs ---\n{o}"));
+            diffs.push(format!(
+                "`{line}`\n--- ipvsadm ---\n{r}\n--- ipvsadm-rs ---\n{o}"
+            ));
         }
     }
     // A scenario that never reached the kernel would prove little.
     assert!(real.len() == ours.len() && !real.is_empty());
-    assert!(diffs.is_empty(), "scenario {}: {} differences\n{}", s.name, diffs.len(), diffs.join("\n"));
+    assert!(
+        diffs.is_empty(),
+        "scenario {}: {} differences\n{}",
+        s.name,
+        diffs.len(),
+        diffs.join("\n")
+    );
 }
 
 fn run_scenarios(list: &'static [Scenario]) {
@@ -450,25 +488,84 @@ const DESTINATIONS: &[Scenario] = &[
 ];
 
 const LISTINGS: &[Scenario] = &[
-    sc("list-modes", &[
-        "ipvsadm -A -t 192.0.2.1:80 -s rr -p 60",
-        "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.10:8080 -m -w 3 -x 10 -y 5",
-        "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.11 -i --tun-type gue --tun-port 6080",
-        "ipvsadm -Ln --stats", "ipvsadm -Ln --rate", "ipvsadm -Ln --stats --exact", "ipvsadm -Ln --rate --exact",
-        "ipvsadm -Ln --thresholds", "ipvsadm -Ln --persistent-conn", "ipvsadm -Ln --tun-info",
-        "ipvsadm -Ln --stats --rate", "ipvsadm -Ln --thresholds --persistent-conn", "ipvsadm -Ln --rate --tun-info",
-        "ipvsadm -Ln --sort", "ipvsadm -Ln --nosort", "ipvsadm -Ln -X",
-    ]),
-    sc("list-one-service", &[
-        "ipvsadm -A -t 192.0.2.1:80 -s rr",
-        "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.10 -m",
-        "ipvsadm -Ln -t 192.0.2.1:80", "ipvsadm -Ln -t 192.0.2.1:80 --stats", "ipvsadm -L -n -t 192.0.2.1:80 --exact --rate",
-        "ipvsadm -Ln -t 192.0.2.99:80", "ipvsadm -Ln -u 192.0.2.1:80", "ipvsadm -L -t 192.0.2.1:http",
-    ]),
-    sc("list-empty", &["ipvsadm", "ipvsadm -Ln", "ipvsadm -L --stats", "ipvsadm -S", "ipvsadm -Sn", "ipvsadm -L --daemon", "ipvsadm -Lc", "ipvsadm -Lcn --persistent-conn"]),
-    sc("list-combined-flags", &["ipvsadm -A -t 192.0.2.1:80", "ipvsadm -Ln", "ipvsadm -lnX", "ipvsadm -L -n --exact --stats", "ipvsadm --list --numeric", "ipvsadm -nL"]),
-    sc("help-and-version", &["ipvsadm -h", "ipvsadm --help", "ipvsadm -v", "ipvsadm --version", "ipvsadm -hv", "ipvsadm -L -h"]),
-    sc("pipes", &["ipvsadm -A -t 192.0.2.1:80", "ipvsadm -Ln | head -1", "ipvsadm -h | head -2", "ipvsadm -Sn | wc -l"]),
+    sc(
+        "list-modes",
+        &[
+            "ipvsadm -A -t 192.0.2.1:80 -s rr -p 60",
+            "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.10:8080 -m -w 3 -x 10 -y 5",
+            "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.11 -i --tun-type gue --tun-port 6080",
+            "ipvsadm -Ln --stats",
+            "ipvsadm -Ln --rate",
+            "ipvsadm -Ln --stats --exact",
+            "ipvsadm -Ln --rate --exact",
+            "ipvsadm -Ln --thresholds",
+            "ipvsadm -Ln --persistent-conn",
+            "ipvsadm -Ln --tun-info",
+            "ipvsadm -Ln --stats --rate",
+            "ipvsadm -Ln --thresholds --persistent-conn",
+            "ipvsadm -Ln --rate --tun-info",
+            "ipvsadm -Ln --sort",
+            "ipvsadm -Ln --nosort",
+            "ipvsadm -Ln -X",
+        ],
+    ),
+    sc(
+        "list-one-service",
+        &[
+            "ipvsadm -A -t 192.0.2.1:80 -s rr",
+            "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.10 -m",
+            "ipvsadm -Ln -t 192.0.2.1:80",
+            "ipvsadm -Ln -t 192.0.2.1:80 --stats",
+            "ipvsadm -L -n -t 192.0.2.1:80 --exact --rate",
+            "ipvsadm -Ln -t 192.0.2.99:80",
+            "ipvsadm -Ln -u 192.0.2.1:80",
+            "ipvsadm -L -t 192.0.2.1:http",
+        ],
+    ),
+    sc(
+        "list-empty",
+        &[
+            "ipvsadm",
+            "ipvsadm -Ln",
+            "ipvsadm -L --stats",
+            "ipvsadm -S",
+            "ipvsadm -Sn",
+            "ipvsadm -L --daemon",
+            "ipvsadm -Lc",
+            "ipvsadm -Lcn --persistent-conn",
+        ],
+    ),
+    sc(
+        "list-combined-flags",
+        &[
+            "ipvsadm -A -t 192.0.2.1:80",
+            "ipvsadm -Ln",
+            "ipvsadm -lnX",
+            "ipvsadm -L -n --exact --stats",
+            "ipvsadm --list --numeric",
+            "ipvsadm -nL",
+        ],
+    ),
+    sc(
+        "help-and-version",
+        &[
+            "ipvsadm -h",
+            "ipvsadm --help",
+            "ipvsadm -v",
+            "ipvsadm --version",
+            "ipvsadm -hv",
+            "ipvsadm -L -h",
+        ],
+    ),
+    sc(
+        "pipes",
+        &[
+            "ipvsadm -A -t 192.0.2.1:80",
+            "ipvsadm -Ln | head -1",
+            "ipvsadm -h | head -2",
+            "ipvsadm -Sn | wc -l",
+        ],
+    ),
 ];
 
 const RESTORE: &[Scenario] = &[
@@ -524,7 +621,7 @@ const DAEMONS: &[Scenario] = &[
             "ipvsadm --start-daemon master --mcast-interface d0",
             "ipvsadm -L --daemon",
             "ipvsadm --start-daemon master --mcast-interface d0",
-            "ipvsadm --start-daemon backup --mcast-interface d0 --syncid 7 --mcast-group 239.1.1.1 --mcast-port 9000 --mcast-ttl 5 --sync-maxlen 1200",
+            "ipvsadm --start-daemon backup --mcast-interface d0 --syncid 7 --mcast-group 233.252.0.1 --mcast-port 9000 --mcast-ttl 5 --sync-maxlen 1200",
             "ipvsadm -L --daemon", "ipvsadm -Ln --daemon",
             "ipvsadm --stop-daemon backup", "ipvsadm --stop-daemon backup", "ipvsadm -L --daemon",
             "ipvsadm --stop-daemon master",
@@ -550,25 +647,63 @@ const DAEMONS: &[Scenario] = &[
 /// Invalid command lines of every kind (the whole fixture list is run live by
 /// `cli_argument_cases_match_ipvsadm`; these also check the table is untouched).
 const INVALID: &[Scenario] = &[
-    sc("invalid-missing-and-illegal", &[
-        "ipvsadm -A", "ipvsadm -a -t 192.0.2.1:80", "ipvsadm -A -t 192.0.2.1:80 -r 192.0.2.5",
-        "ipvsadm -D -t 192.0.2.1:80 -s rr", "ipvsadm -C -n", "ipvsadm -S -c", "ipvsadm -Z -n", "ipvsadm -Ln",
-    ]),
-    sc("invalid-values", &[
-        "ipvsadm -A -t 192.0.2.1:80 -p abc", "ipvsadm -A -t 192.0.2.1:99999", "ipvsadm -A -f 0",
-        "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.5 -w -1", "ipvsadm -A -t 192.0.2.1:80 -b nosuch",
-        "ipvsadm --set a b c", "ipvsadm --start-daemon foo", "ipvsadm -A -t [2001:db8::1]:80 -M 200", "ipvsadm -Ln",
-    ]),
-    sc("invalid-popt", &[
-        "ipvsadm -k", "ipvsadm -Lnk", "ipvsadm -Lnx", "ipvsadm --nosuch", "ipvsadm -L --stats=1", "ipvsadm -A -t",
-        "ipvsadm -n -L", "ipvsadm -L -A", "ipvsadm -- -L", "ipvsadm -", "ipvsadm -L extra",
-    ]),
-    sc("invalid-combinations", &[
-        "ipvsadm -L -c --stats", "ipvsadm -L --timeout --daemon", "ipvsadm -L -c -t 192.0.2.1:80",
-        "ipvsadm -a -t 192.0.2.1:80 -r 2001:db8::5 -m", "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.5 --tun-type gue",
-        "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.5 -i --tun-type gue", "ipvsadm -A -t 192.0.2.1:80 -o",
-        "ipvsadm -A -t 192.0.2.1", "ipvsadm -A -6 -f 1",
-    ]),
+    sc(
+        "invalid-missing-and-illegal",
+        &[
+            "ipvsadm -A",
+            "ipvsadm -a -t 192.0.2.1:80",
+            "ipvsadm -A -t 192.0.2.1:80 -r 192.0.2.5",
+            "ipvsadm -D -t 192.0.2.1:80 -s rr",
+            "ipvsadm -C -n",
+            "ipvsadm -S -c",
+            "ipvsadm -Z -n",
+            "ipvsadm -Ln",
+        ],
+    ),
+    sc(
+        "invalid-values",
+        &[
+            "ipvsadm -A -t 192.0.2.1:80 -p abc",
+            "ipvsadm -A -t 192.0.2.1:99999",
+            "ipvsadm -A -f 0",
+            "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.5 -w -1",
+            "ipvsadm -A -t 192.0.2.1:80 -b nosuch",
+            "ipvsadm --set a b c",
+            "ipvsadm --start-daemon foo",
+            "ipvsadm -A -t [2001:db8::1]:80 -M 200",
+            "ipvsadm -Ln",
+        ],
+    ),
+    sc(
+        "invalid-popt",
+        &[
+            "ipvsadm -k",
+            "ipvsadm -Lnk",
+            "ipvsadm -Lnx",
+            "ipvsadm --nosuch",
+            "ipvsadm -L --stats=1",
+            "ipvsadm -A -t",
+            "ipvsadm -n -L",
+            "ipvsadm -L -A",
+            "ipvsadm -- -L",
+            "ipvsadm -",
+            "ipvsadm -L extra",
+        ],
+    ),
+    sc(
+        "invalid-combinations",
+        &[
+            "ipvsadm -L -c --stats",
+            "ipvsadm -L --timeout --daemon",
+            "ipvsadm -L -c -t 192.0.2.1:80",
+            "ipvsadm -a -t 192.0.2.1:80 -r 2001:db8::5 -m",
+            "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.5 --tun-type gue",
+            "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.5 -i --tun-type gue",
+            "ipvsadm -A -t 192.0.2.1:80 -o",
+            "ipvsadm -A -t 192.0.2.1",
+            "ipvsadm -A -6 -f 1",
+        ],
+    ),
 ];
 
 lab_test! {
@@ -602,7 +737,12 @@ lab_test! {
 /// Number of differential scenarios (the acceptance asks for at least 60).
 #[test]
 fn cli_scenario_count() {
-    let n = SERVICES.len() + DESTINATIONS.len() + LISTINGS.len() + RESTORE.len() + DAEMONS.len() + INVALID.len();
+    let n = SERVICES.len()
+        + DESTINATIONS.len()
+        + LISTINGS.len()
+        + RESTORE.len()
+        + DAEMONS.len()
+        + INVALID.len();
     assert!(n >= 60, "{n} scenarios");
     let mut names: Vec<&str> = [SERVICES, DESTINATIONS, LISTINGS, RESTORE, DAEMONS, INVALID]
         .iter()

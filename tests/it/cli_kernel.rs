@@ -13,16 +13,27 @@ use ipvs_lab::{lab_test, must, run_cases, sh, workspace_bin, Netns, Output, TcpS
 
 /// A directory with `ipvsadm` -> ipvsadm-rs, to put first on PATH.
 fn ours_on_path() -> (tempfile::TempDir, PathBuf) {
-    let root = if ipvs_lab::in_lab() && Path::new("/run").is_dir() { PathBuf::from("/run") } else { std::env::temp_dir() };
-    let dir = tempfile::Builder::new().prefix("cli-ours").tempdir_in(root).expect("temp dir");
-    std::os::unix::fs::symlink(workspace_bin("ipvsadm-rs"), dir.path().join("ipvsadm")).expect("symlink");
+    let root = if ipvs_lab::in_lab() && Path::new("/run").is_dir() {
+        PathBuf::from("/run")
+    } else {
+        std::env::temp_dir()
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("cli-ours")
+        .tempdir_in(root)
+        .expect("temp dir");
+    std::os::unix::fs::symlink(workspace_bin("ipvsadm-rs"), dir.path().join("ipvsadm"))
+        .expect("symlink");
     let path = dir.path().to_path_buf();
     (dir, path)
 }
 
 /// Run a shell line with `dir` first on PATH (in this thread's namespace).
 fn with_path(dir: &Path, line: &str) -> Output {
-    sh(&format!("PATH={}:$PATH; export PATH; {line}", dir.display()))
+    sh(&format!(
+        "PATH={}:$PATH; export PATH; {line}",
+        dir.display()
+    ))
 }
 
 fn ours(dir: &Path, line: &str) -> Output {
@@ -41,7 +52,10 @@ fn arg_cases() -> Vec<&'static str> {
 /// `capture_args.py` does, and collect the outputs.
 fn play_cases(tool_dir: &Path, cases: &[&str]) -> Vec<Output> {
     let ns = Netns::new("args");
-    let work = tempfile::Builder::new().prefix("cli-args").tempdir_in("/run").expect("temp dir");
+    let work = tempfile::Builder::new()
+        .prefix("cli-args")
+        .tempdir_in("/run")
+        .expect("temp dir");
     let w = work.path().display();
     let mut script = format!("PATH={}:$PATH; export PATH\n", tool_dir.display());
     for (i, c) in cases.iter().enumerate() {
@@ -50,9 +64,14 @@ fn play_cases(tool_dir: &Path, cases: &[&str]) -> Vec<Output> {
         ));
     }
     ns.must(&script);
-    let read = |i: usize, ext: &str| std::fs::read_to_string(format!("{w}/{i}.{ext}")).unwrap_or_default();
+    let read =
+        |i: usize, ext: &str| std::fs::read_to_string(format!("{w}/{i}.{ext}")).unwrap_or_default();
     (0..cases.len())
-        .map(|i| Output { status: read(i, "rc").trim().parse().unwrap_or(-1), stdout: read(i, "out"), stderr: read(i, "err") })
+        .map(|i| Output {
+            status: read(i, "rc").trim().parse().unwrap_or(-1),
+            stdout: read(i, "out"),
+            stderr: read(i, "err"),
+        })
         .collect()
 }
 
@@ -95,8 +114,10 @@ fn fetch_bulk(topo: &Topology, vip: std::net::IpAddr) -> usize {
     let addr = SocketAddr::new(vip, 80);
     topo.client
         .spawn(move || {
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to VIP");
-            s.set_read_timeout(Some(Duration::from_secs(60))).expect("timeout");
+            let mut s =
+                TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to VIP");
+            s.set_read_timeout(Some(Duration::from_secs(60)))
+                .expect("timeout");
             s.write_all(b"GET\n").expect("request");
             let mut buf = vec![0u8; 1 << 16];
             let mut total = 0;
@@ -127,7 +148,10 @@ fn same_listing(dir: &Path, args: &str) {
             assert!(!o.stdout.is_empty() || !o.stderr.is_empty());
             return;
         }
-        assert_ne!(r1, r2, "`ipvsadm {args}` differs:\n--- ipvsadm ---\n{r1}\n--- ipvsadm-rs ---\n{o}");
+        assert_ne!(
+            r1, r2,
+            "`ipvsadm {args}` differs:\n--- ipvsadm ---\n{r1}\n--- ipvsadm-rs ---\n{o}"
+        );
         last = format!("{r1}\n{o}\n{r2}");
         std::thread::sleep(Duration::from_millis(300));
     }
@@ -236,8 +260,10 @@ fn fetch(topo: &Topology, vip: std::net::IpAddr, port: u16) -> String {
     let addr = SocketAddr::new(vip, port);
     topo.client
         .spawn(move || {
-            let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to VIP");
-            s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+            let mut s =
+                TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to VIP");
+            s.set_read_timeout(Some(Duration::from_secs(5)))
+                .expect("timeout");
             let mut reply = String::new();
             s.read_to_string(&mut reply).expect("read reply");
             reply
@@ -270,12 +296,23 @@ fn selftest_case(kind: &str) {
         "nat" => (rs.addr, format!("{}:{port}", rs.addr), "-m"),
         _ => (topo.vip, format!("{}", rs.addr), "-i"),
     };
-    let _server = TcpServer::reply(&rs.ns, SocketAddr::new(bind, port), format!("hello from {kind}"));
+    let _server = TcpServer::reply(
+        &rs.ns,
+        SocketAddr::new(bind, port),
+        format!("hello from {kind}"),
+    );
     // As ipvs.sh does it: one service, one real server.
     with_path(&dir, &format!("ipvsadm -A -t {}:{port} -s rr", topo.vip)).ok();
-    with_path(&dir, &format!("ipvsadm -a -t {}:{port} -r {rip} {flag}", topo.vip)).ok();
+    with_path(
+        &dir,
+        &format!("ipvsadm -a -t {}:{port} -r {rip} {flag}", topo.vip),
+    )
+    .ok();
     let listed = must("/usr/sbin/ipvsadm -Ln").stdout;
-    assert!(listed.contains(&format!("TCP  {}:{port} rr", topo.vip)), "{listed}");
+    assert!(
+        listed.contains(&format!("TCP  {}:{port} rr", topo.vip)),
+        "{listed}"
+    );
     for _ in 0..3 {
         assert_eq!(fetch(&topo, topo.vip, port), format!("hello from {kind}"));
     }

@@ -20,7 +20,11 @@ fn sa(s: &str) -> SocketAddr {
 
 /// `ipvsadm -Sn`, sorted.
 fn ipvsadm_save() -> Vec<String> {
-    let mut lines: Vec<String> = must("ipvsadm -Sn").stdout.lines().map(str::to_string).collect();
+    let mut lines: Vec<String> = must("ipvsadm -Sn")
+        .stdout
+        .lines()
+        .map(str::to_string)
+        .collect();
     lines.sort();
     lines
 }
@@ -35,8 +39,14 @@ fn key_arg(key: &ServiceKey) -> String {
             };
             format!("{flag} {addr}")
         }
-        ServiceKey::FwMark { mark, family: AddressFamily::Inet } => format!("-f {mark}"),
-        ServiceKey::FwMark { mark, family: AddressFamily::Inet6 } => format!("-f {mark} -6"),
+        ServiceKey::FwMark {
+            mark,
+            family: AddressFamily::Inet,
+        } => format!("-f {mark}"),
+        ServiceKey::FwMark {
+            mark,
+            family: AddressFamily::Inet6,
+        } => format!("-f {mark} -6"),
     }
 }
 
@@ -70,7 +80,12 @@ fn render_save(h: &mut Handle) -> Vec<String> {
                 ForwardMethod::Local => "-m",
                 ForwardMethod::Bypass => "-b?",
             };
-            let mut l = format!("-a {} -r {} {fwd} -w {}", key_arg(&svc.key), d.socket_addr(), d.weight);
+            let mut l = format!(
+                "-a {} -r {} {fwd} -w {}",
+                key_arg(&svc.key),
+                d.socket_addr(),
+                d.weight
+            );
             if d.forward == ForwardMethod::Tunnel {
                 let t = match d.tunnel_type {
                     TunnelType::Ipip => "ipip",
@@ -100,7 +115,11 @@ fn render_save(h: &mut Handle) -> Vec<String> {
 /// ipvs-core and ipvsadm read the same table.
 #[track_caller]
 fn assert_agree(h: &mut Handle) {
-    assert_eq!(render_save(h), ipvsadm_save(), "ipvs-core (left) and ipvsadm -Sn (right) disagree");
+    assert_eq!(
+        render_save(h),
+        ipvsadm_save(),
+        "ipvs-core (left) and ipvsadm -Sn (right) disagree"
+    );
 }
 
 #[track_caller]
@@ -149,10 +168,16 @@ fn counters(s: &Stats) -> Vec<u64> {
 /// destination): the columns after the first two (protocol or arrow, address).
 #[track_caller]
 fn exact_counters(exact: &str, needle: &str) -> Vec<u64> {
-    let line = exact.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle:?} in {exact}"));
+    let line = exact
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} in {exact}"));
     line.split_whitespace()
         .skip(2)
-        .map(|v| v.parse().unwrap_or_else(|_| panic!("counter {v:?} in {line:?}")))
+        .map(|v| {
+            v.parse()
+                .unwrap_or_else(|_| panic!("counter {v:?} in {line:?}"))
+        })
         .collect()
 }
 
@@ -160,9 +185,16 @@ fn exact_counters(exact: &str, needle: &str) -> Vec<u64> {
 /// `cargo test --workspace` also does), beside the running test binary.
 fn example(name: &str) -> String {
     let exe = std::env::current_exe().expect("the running test binary has a path");
-    let dir = exe.parent().and_then(|deps| deps.parent()).expect("target/<profile>/deps");
+    let dir = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("target/<profile>/deps");
     let path = dir.join("examples").join(name);
-    assert!(path.exists(), "{} not built: run `cargo build -p ipvs-core --examples`", path.display());
+    assert!(
+        path.exists(),
+        "{} not built: run `cargo build -p ipvs-core --examples`",
+        path.display()
+    );
     path.display().to_string()
 }
 
@@ -1203,21 +1235,39 @@ fn drop_cap_net_admin() {
     }
     const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
     const CAP_NET_ADMIN: u32 = 12;
-    let mut header = Header { version: LINUX_CAPABILITY_VERSION_3, pid: 0 };
+    let mut header = Header {
+        version: LINUX_CAPABILITY_VERSION_3,
+        pid: 0,
+    };
     let mut data = [Data::default(); 2];
     // SAFETY: capget/capset with a v3 header and two data structs, as the ABI requires.
     unsafe {
-        assert_eq!(libc::syscall(libc::SYS_capget, &mut header as *mut Header, data.as_mut_ptr()), 0);
+        assert_eq!(
+            libc::syscall(
+                libc::SYS_capget,
+                &mut header as *mut Header,
+                data.as_mut_ptr()
+            ),
+            0
+        );
         data[0].effective &= !(1 << CAP_NET_ADMIN);
-        assert_eq!(libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()), 0);
+        assert_eq!(
+            libc::syscall(libc::SYS_capset, &mut header as *mut Header, data.as_ptr()),
+            0
+        );
     }
 }
 
 /// On a host without IPVS (development machines and CI), the handle says so.
 #[test]
 fn ipvs_unavailable_on_a_host_without_ipvs() {
-    if std::path::Path::new("/proc/net/ip_vs").exists() || std::env::var_os(ipvs_lab::INSIDE_ENV).is_some() {
-        let _ = writeln!(std::io::stderr(), "SKIPPED core::ipvs_unavailable_on_a_host_without_ipvs: this kernel has IPVS");
+    if std::path::Path::new("/proc/net/ip_vs").exists()
+        || std::env::var_os(ipvs_lab::INSIDE_ENV).is_some()
+    {
+        let _ = writeln!(
+            std::io::stderr(),
+            "SKIPPED core::ipvs_unavailable_on_a_host_without_ipvs: this kernel has IPVS"
+        );
         return;
     }
     match Handle::new() {

@@ -26,7 +26,10 @@ fn rules() -> (Vec<Request>, String) {
         restore += &format!("-A -t {vip} -s wlc\n");
         for rs in [2u8, 3] {
             let dest = SocketAddr::new(IpAddr::V4(Ipv4Addr::new(198, 51, 100, rs)), 8080);
-            reqs.push(Request::AddDestination(key, Destination::new(dest, ForwardMethod::Masquerade)));
+            reqs.push(Request::AddDestination(
+                key,
+                Destination::new(dest, ForwardMethod::Masquerade),
+            ));
             restore += &format!("-a -t {vip} -r {dest} -m -w 1\n");
         }
     }
@@ -39,8 +42,17 @@ fn median(mut v: Vec<Duration>) -> Duration {
 }
 
 fn ipvsadm_restore(text: &str) {
-    let mut child = Command::new("ipvsadm").arg("-R").stdin(Stdio::piped()).spawn().expect("ipvsadm -R");
-    child.stdin.take().expect("stdin").write_all(text.as_bytes()).expect("write rules");
+    let mut child = Command::new("ipvsadm")
+        .arg("-R")
+        .stdin(Stdio::piped())
+        .spawn()
+        .expect("ipvsadm -R");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write rules");
     assert!(child.wait().expect("wait").success(), "ipvsadm -R failed");
 }
 

@@ -32,7 +32,11 @@ impl Recorder {
         let mut sock = Socket::new(NETLINK_GENERIC).expect("socket");
         sock.bind_auto().expect("bind");
         sock.connect(&NlAddr::new(0, 0)).expect("connect");
-        Recorder { sock, family, seq: 0 }
+        Recorder {
+            sock,
+            family,
+            seq: 0,
+        }
     }
 
     /// Send `msg` and return every reply message (each a whole netlink message),
@@ -129,7 +133,11 @@ fn name(set: &str, kind: u16) -> (&'static str, Option<&'static str>) {
 }
 
 fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("0x{b:02x},")).collect::<Vec<_>>().join(" ")
+    bytes
+        .iter()
+        .map(|b| format!("0x{b:02x},"))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 fn value_hint(attr: &str, v: &[u8]) -> String {
@@ -166,12 +174,20 @@ fn value_hint(attr: &str, v: &[u8]) -> String {
     if attr.contains("IPVS_STATS_ATTR_PAD") && v.is_empty() {
         return "none (empty: aligns the next 64-bit counter)".into();
     }
-    let printable = v.len() > 1 && v[..v.len() - 1].iter().all(|b| b.is_ascii_graphic()) && v[v.len() - 1] == 0;
+    let printable =
+        v.len() > 1 && v[..v.len() - 1].iter().all(|b| b.is_ascii_graphic()) && v[v.len() - 1] == 0;
     match v.len() {
         _ if printable => format!("{:?}", String::from_utf8_lossy(&v[..v.len() - 1])),
         1 => format!("{}", v[0]),
-        2 => format!("{} (host order), {} (network order)", u16::from_ne_bytes([v[0], v[1]]), u16::from_be_bytes([v[0], v[1]])),
-        4 => format!("{} (host order)", u32::from_ne_bytes([v[0], v[1], v[2], v[3]])),
+        2 => format!(
+            "{} (host order), {} (network order)",
+            u16::from_ne_bytes([v[0], v[1]]),
+            u16::from_be_bytes([v[0], v[1]])
+        ),
+        4 => format!(
+            "{} (host order)",
+            u32::from_ne_bytes([v[0], v[1], v[2], v[3]])
+        ),
         8 => {
             let mut a = [0u8; 8];
             a.copy_from_slice(v);
@@ -193,12 +209,19 @@ fn annotate_attrs(out: &mut String, bytes: &[u8], set: &str, depth: usize) {
         let value = &bytes[pos + 4..end];
         match nested {
             Some(inner) => {
-                let _ = writeln!(out, "{pad}// {attr}: nla_len {len}, nla_type {kind} (nested)");
+                let _ = writeln!(
+                    out,
+                    "{pad}// {attr}: nla_len {len}, nla_type {kind} (nested)"
+                );
                 let _ = writeln!(out, "{pad}{}", hex(&bytes[pos..pos + 4]));
                 annotate_attrs(out, value, inner, depth + 1);
             }
             None => {
-                let _ = writeln!(out, "{pad}// {attr}: nla_len {len}, nla_type {kind}, value {}", value_hint(attr, value));
+                let _ = writeln!(
+                    out,
+                    "{pad}// {attr}: nla_len {len}, nla_type {kind}, value {}",
+                    value_hint(attr, value)
+                );
                 let _ = writeln!(out, "{pad}{} {}", hex(&bytes[pos..pos + 4]), hex(value));
             }
         }
@@ -224,14 +247,26 @@ fn annotate(msg: &[u8]) -> String {
         let code = i32::from_ne_bytes([msg[16], msg[17], msg[18], msg[19]]);
         let _ = writeln!(out, "    // nlmsgerr.error = {code} (negative errno)");
         let _ = writeln!(out, "    {}", hex(&msg[16..20]));
-        let _ = writeln!(out, "    // nlmsgerr.msg: the request's nlmsghdr and payload, echoed");
+        let _ = writeln!(
+            out,
+            "    // nlmsgerr.msg: the request's nlmsghdr and payload, echoed"
+        );
         let _ = writeln!(out, "    {}", hex(&msg[20..]));
         return out;
     }
     let cmd = msg[16];
-    let _ = writeln!(out, "    // genlmsghdr: cmd {cmd} ({:?}), version {}, reserved", IpvsCmd::from(cmd), msg[17]);
+    let _ = writeln!(
+        out,
+        "    // genlmsghdr: cmd {cmd} ({:?}), version {}, reserved",
+        IpvsCmd::from(cmd),
+        msg[17]
+    );
     let _ = writeln!(out, "    {}", hex(&msg[16..20]));
-    let set = if IpvsCmd::from(cmd) == IpvsCmd::SetInfo { "info" } else { "cmd" };
+    let set = if IpvsCmd::from(cmd) == IpvsCmd::SetInfo {
+        "info"
+    } else {
+        "cmd"
+    };
     annotate_attrs(&mut out, &msg[20..], set, 1);
     out
 }
@@ -259,7 +294,11 @@ fn assert_round_trip(name: &str, msgs: &[Vec<u8>]) {
     for (i, m) in msgs.iter().enumerate() {
         let decoded: Vec<_> = codec::decode(m).collect();
         assert_eq!(decoded.len(), 1, "{name}[{i}]");
-        let msg = decoded.into_iter().next().unwrap().unwrap_or_else(|e| panic!("{name}[{i}] decode: {e}"));
+        let msg = decoded
+            .into_iter()
+            .next()
+            .unwrap()
+            .unwrap_or_else(|e| panic!("{name}[{i}] decode: {e}"));
         let mut back = vec![0u8; msg.buffer_len()];
         msg.serialize(&mut back);
         assert_eq!(&back, m, "{name}[{i}] re-encodes differently");
@@ -271,8 +310,10 @@ fn traffic(topo: &Topology, port: u16, rounds: usize) {
     topo.client
         .spawn(move || {
             for _ in 0..rounds {
-                let mut s = TcpStream::connect_timeout(&vip, Duration::from_secs(5)).expect("connect");
-                s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
+                let mut s =
+                    TcpStream::connect_timeout(&vip, Duration::from_secs(5)).expect("connect");
+                s.set_read_timeout(Some(Duration::from_secs(5)))
+                    .expect("timeout");
                 s.write_all(b"hello ipvs").expect("write");
                 let mut buf = [0u8; 10];
                 s.read_exact(&mut buf).expect("echo");

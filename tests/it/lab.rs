@@ -90,14 +90,28 @@ fn host_mode_runs_tests_directly_where_ipvs_is() {
     if skip_boot_tests("host_mode_runs_tests_directly_where_ipvs_is") {
         return;
     }
-    let exe = std::env::current_exe().expect("test binary").display().to_string();
+    let exe = std::env::current_exe()
+        .expect("test binary")
+        .display()
+        .to_string();
     let name = "lab::service_shows_in_proc";
-    let argv: Vec<String> = ["env", "-u", ipvs_lab::INSIDE_ENV, "IPVS_LAB=host", &exe, name, "--exact"]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+    let argv: Vec<String> = [
+        "env",
+        "-u",
+        ipvs_lab::INSIDE_ENV,
+        "IPVS_LAB=host",
+        &exe,
+        name,
+        "--exact",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
     let out = boot(&argv, &BootOptions::default()).expect("lab boots");
-    assert!(out.success() && out.stdout.contains(&format!("test {name} ... ok")), "{out}");
+    assert!(
+        out.success() && out.stdout.contains(&format!("test {name} ... ok")),
+        "{out}"
+    );
 }
 
 /// Host-side boot tests need the lab kernel whatever the mode, except under
@@ -105,7 +119,10 @@ fn host_mode_runs_tests_directly_where_ipvs_is() {
 fn skip_boot_tests(name: &str) -> bool {
     match ipvs_lab::Mode::from_env() {
         Ok(ipvs_lab::Mode::Skip) => {
-            assert!(!ipvs_lab::under_ci(), "{name}: IPVS_LAB=skip is refused under CI");
+            assert!(
+                !ipvs_lab::under_ci(),
+                "{name}: IPVS_LAB=skip is refused under CI"
+            );
             let _ = writeln!(std::io::stderr(), "SKIPPED lab::{name}: IPVS_LAB=skip");
             true
         }
@@ -131,7 +148,10 @@ fn a_failure_inside_the_lab_fails_the_test_outside() {
     assert_eq!(out.status.code(), Some(101), "{stdout}");
     assert!(stdout.contains("failed inside the lab"), "{stdout}");
     assert!(stdout.contains("failing on purpose"), "{stdout}");
-    assert!(stdout.contains("test result: FAILED. 0 passed; 1 failed"), "{stdout}");
+    assert!(
+        stdout.contains("test result: FAILED. 0 passed; 1 failed"),
+        "{stdout}"
+    );
 }
 
 lab_test! {

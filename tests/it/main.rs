@@ -3,10 +3,10 @@
 //! Tests declared with `ipvs_lab::lab_test!` run against a real kernel with IPVS (see
 //! docs/lab.md); run one with `cargo test --test it lab::nat_traffic_arrives_intact`.
 
+mod cli;
+mod cli_kernel;
 mod core;
 mod core_bench;
 mod core_fixtures;
-mod cli;
-mod cli_kernel;
 mod lab;
 mod vrrp;

@@ -39,7 +39,10 @@ fn main() -> ExitCode {
 
 /// The workspace root (xtask lives one level below it).
 fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).parent().map(Path::to_path_buf).unwrap_or_default()
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_default()
 }
 
 fn cargo(args: &[&str]) -> Result<(), String> {
@@ -95,7 +98,12 @@ fn cargo_test(args: &[&str]) -> Result<(u64, u64), String> {
             if let Some(rest) = line.strip_prefix("test result: ") {
                 let count = |word: &str| {
                     rest.split(';')
-                        .find_map(|part| part.trim().trim_start_matches("ok. ").trim_start_matches("FAILED. ").strip_suffix(word))
+                        .find_map(|part| {
+                            part.trim()
+                                .trim_start_matches("ok. ")
+                                .trim_start_matches("FAILED. ")
+                                .strip_suffix(word)
+                        })
                         .and_then(|n| n.trim().parse::<u64>().ok())
                         .unwrap_or(0)
                 };
@@ -130,17 +138,36 @@ fn fuzz_smoke() -> Result<(), String> {
     }
     let corpus = root().join("target/fuzz-corpus/decode");
     let corpus = corpus.display().to_string();
-    cargo(&["run", "--quiet", "--manifest-path", "fuzz/Cargo.toml", "--bin", "seed", "--", &corpus])?;
+    cargo(&[
+        "run",
+        "--quiet",
+        "--manifest-path",
+        "fuzz/Cargo.toml",
+        "--bin",
+        "seed",
+        "--",
+        &corpus,
+    ])?;
     let secs = std::env::var("FUZZ_SECONDS").unwrap_or_else(|_| "60".into());
     std::env::set_var("RUSTC_BOOTSTRAP", "1");
     cargo(&[
-        "fuzz", "run", "decode", "--fuzz-dir", "fuzz", &corpus, "--",
+        "fuzz",
+        "run",
+        "decode",
+        "--fuzz-dir",
+        "fuzz",
+        &corpus,
+        "--",
         &format!("-max_total_time={secs}"),
     ])
 }
 
 fn shell() -> Result<ExitCode, String> {
-    let opts = BootOptions { interactive: true, timeout: Duration::from_secs(24 * 3600), ..BootOptions::default() };
+    let opts = BootOptions {
+        interactive: true,
+        timeout: Duration::from_secs(24 * 3600),
+        ..BootOptions::default()
+    };
     let out = boot(&["/bin/bash".into(), "-i".into()], &opts).map_err(|e| e.to_string())?;
     Ok(code(out.status))
 }
@@ -168,7 +195,8 @@ fn demo() -> Result<ExitCode, String> {
         ..BootOptions::default()
     };
     println!("Booting the lab (user-mode Linux with IPVS)...");
-    let out = boot(&[exe.display().to_string(), "demo-inside".into()], &opts).map_err(|e| e.to_string())?;
+    let out = boot(&[exe.display().to_string(), "demo-inside".into()], &opts)
+        .map_err(|e| e.to_string())?;
     print!("{}", out.stdout);
     eprint!("{}", out.stderr);
     Ok(code(out.status))
@@ -176,7 +204,10 @@ fn demo() -> Result<ExitCode, String> {
 
 /// Runs one command of the demo, echoing it as an operator would type it.
 fn step(ipvsadm: &str, args: &str) -> Result<String, String> {
-    let name = Path::new(ipvsadm).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = Path::new(ipvsadm)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     println!("# {name} {args}");
     let out = Command::new(ipvsadm)
         .args(args.split_whitespace())
@@ -213,7 +244,10 @@ fn demo_inside() -> Result<ExitCode, String> {
     let vip = topo.vip;
     step(&ipvsadm, &format!("-A -t {vip}:80 -s wrr"))?;
     for (i, rs) in topo.servers.iter().enumerate() {
-        step(&ipvsadm, &format!("-a -t {vip}:80 -r {}:8080 -m -w {}", rs.addr, i + 1))?;
+        step(
+            &ipvsadm,
+            &format!("-a -t {vip}:80 -r {}:8080 -m -w {}", rs.addr, i + 1),
+        )?;
     }
 
     let requests = 60;
@@ -226,7 +260,8 @@ fn demo_inside() -> Result<ExitCode, String> {
                 .map(|_| {
                     let mut s = TcpStream::connect_timeout(&addr, Duration::from_secs(5))
                         .map_err(|e| format!("connect {addr}: {e}"))?;
-                    std::io::Write::write_all(&mut s, b"GET / HTTP/1.0\r\n\r\n").map_err(|e| e.to_string())?;
+                    std::io::Write::write_all(&mut s, b"GET / HTTP/1.0\r\n\r\n")
+                        .map_err(|e| e.to_string())?;
                     let mut reply = String::new();
                     s.read_to_string(&mut reply).map_err(|e| e.to_string())?;
                     Ok(reply.lines().last().unwrap_or_default().to_string())
@@ -236,8 +271,15 @@ fn demo_inside() -> Result<ExitCode, String> {
         .join()
         .map_err(|_| "client thread panicked".to_string())??;
     for (i, rs) in topo.servers.iter().enumerate() {
-        let n = replies.iter().filter(|r| r.contains(&format!("rs{i} "))).count();
-        println!("  rs{i} ({}, weight {}) answered {n} requests", rs.addr, i + 1);
+        let n = replies
+            .iter()
+            .filter(|r| r.contains(&format!("rs{i} ")))
+            .count();
+        println!(
+            "  rs{i} ({}, weight {}) answered {n} requests",
+            rs.addr,
+            i + 1
+        );
     }
     // The kernel folds its per-CPU counters into the reported stats every 2 s.
     std::thread::sleep(Duration::from_millis(2500));

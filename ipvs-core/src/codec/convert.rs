@@ -15,7 +15,10 @@ const IP_VS_PENAME_MAXLEN: usize = 16;
 const IP_VS_IFNAME_MAXLEN: usize = 16;
 
 fn invalid(what: impl Into<String>) -> Error {
-    Error::InvalidArgument { what: what.into(), errno: None }
+    Error::InvalidArgument {
+        what: what.into(),
+        errno: None,
+    }
 }
 
 /// `union nf_inet_addr`: 16 bytes, IPv4 in the first 4.
@@ -35,19 +38,27 @@ fn addr_from_raw(raw: &[u8], family: AddressFamily, attr: &str) -> Result<IpAddr
         }
         AddressFamily::Inet6 => match <[u8; 16]>::try_from(raw) {
             Ok(a) => Ok(IpAddr::V6(Ipv6Addr::from(a))),
-            Err(_) => Err(format!("invalid {attr}: {} bytes for an IPv6 address", raw.len()).into()),
+            Err(_) => {
+                Err(format!("invalid {attr}: {} bytes for an IPv6 address", raw.len()).into())
+            }
         },
-        AddressFamily::Inet => Err(format!("invalid {attr}: {} bytes for an IPv4 address", raw.len()).into()),
+        AddressFamily::Inet => {
+            Err(format!("invalid {attr}: {} bytes for an IPv4 address", raw.len()).into())
+        }
     }
 }
 
 fn family_from_raw(raw: u16, attr: &str) -> Result<AddressFamily, DecodeError> {
-    AddressFamily::from_raw(raw).ok_or_else(|| format!("invalid {attr}: unknown address family {raw}").into())
+    AddressFamily::from_raw(raw)
+        .ok_or_else(|| format!("invalid {attr}: unknown address family {raw}").into())
 }
 
 fn check_name(name: &str, max: usize, what: &str) -> Result<(), Error> {
     if name.is_empty() || name.len() >= max || name.contains('\0') {
-        return Err(invalid(format!("{what} {name:?} (must be 1..{} bytes without NUL)", max - 1)));
+        return Err(invalid(format!(
+            "{what} {name:?} (must be 1..{} bytes without NUL)",
+            max - 1
+        )));
     }
     Ok(())
 }
@@ -78,27 +89,37 @@ fn netmask_raw(netmask: &Netmask, family: AddressFamily) -> Result<[u8; 4], Erro
         (Netmask::V4(mask), AddressFamily::Inet) => Ok(mask.octets()),
         // The kernel keeps an IPv6 prefix length in host order in the __be32 field.
         (Netmask::V6(plen), AddressFamily::Inet6) => Ok(u32::from(*plen).to_ne_bytes()),
-        (Netmask::V4(mask), AddressFamily::Inet6) => {
-            Err(invalid(format!("netmask {mask} on an IPv6 service (use a prefix length)")))
-        }
-        (Netmask::V6(plen), AddressFamily::Inet) => {
-            Err(invalid(format!("netmask /{plen} on an IPv4 service (use a dotted mask)")))
-        }
+        (Netmask::V4(mask), AddressFamily::Inet6) => Err(invalid(format!(
+            "netmask {mask} on an IPv6 service (use a prefix length)"
+        ))),
+        (Netmask::V6(plen), AddressFamily::Inet) => Err(invalid(format!(
+            "netmask /{plen} on an IPv4 service (use a dotted mask)"
+        ))),
     }
 }
 
 /// Every attribute of a service, as sent for add and edit.
 pub fn service_attrs(svc: &Service) -> Result<Vec<ServiceAttr>, Error> {
     let mut attrs = service_key_attrs(&svc.key)?;
-    check_name(svc.scheduler.as_str(), IP_VS_SCHEDNAME_MAXLEN, "scheduler name")?;
+    check_name(
+        svc.scheduler.as_str(),
+        IP_VS_SCHEDNAME_MAXLEN,
+        "scheduler name",
+    )?;
     attrs.push(ServiceAttr::SchedName(svc.scheduler.as_str().to_string()));
     if let Some(pe) = &svc.pe_name {
         check_name(pe, IP_VS_PENAME_MAXLEN, "persistence engine name")?;
         attrs.push(ServiceAttr::PeName(pe.clone()));
     }
-    attrs.push(ServiceAttr::Flags { flags: svc.flags.bits(), mask: !0 });
+    attrs.push(ServiceAttr::Flags {
+        flags: svc.flags.bits(),
+        mask: !0,
+    });
     attrs.push(ServiceAttr::Timeout(svc.timeout));
-    attrs.push(ServiceAttr::Netmask(netmask_raw(&svc.netmask, svc.key.family())?));
+    attrs.push(ServiceAttr::Netmask(netmask_raw(
+        &svc.netmask,
+        svc.key.family(),
+    )?));
     Ok(attrs)
 }
 
@@ -170,11 +191,19 @@ pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError>
         Some(mark) if mark != 0 => ServiceKey::FwMark { mark, family },
         _ => {
             let proto = proto.ok_or("missing IPVS_SVC_ATTR_PROTOCOL")?;
-            let protocol = Protocol::from_raw(proto)
-                .ok_or_else(|| format!("invalid IPVS_SVC_ATTR_PROTOCOL: unknown protocol {proto}"))?;
-            let addr = addr_from_raw(addr.ok_or("missing IPVS_SVC_ATTR_ADDR")?, family, "IPVS_SVC_ATTR_ADDR")?;
+            let protocol = Protocol::from_raw(proto).ok_or_else(|| {
+                format!("invalid IPVS_SVC_ATTR_PROTOCOL: unknown protocol {proto}")
+            })?;
+            let addr = addr_from_raw(
+                addr.ok_or("missing IPVS_SVC_ATTR_ADDR")?,
+                family,
+                "IPVS_SVC_ATTR_ADDR",
+            )?;
             let port = port.ok_or("missing IPVS_SVC_ATTR_PORT")?;
-            ServiceKey::Addr { protocol, addr: SocketAddr::new(addr, port) }
+            ServiceKey::Addr {
+                protocol,
+                addr: SocketAddr::new(addr, port),
+            }
         }
     };
     let sched = sched.ok_or("missing IPVS_SVC_ATTR_SCHED_NAME")?;
@@ -183,7 +212,10 @@ pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError>
         (Some(raw), AddressFamily::Inet) => Netmask::V4(Ipv4Addr::from(raw)),
         (Some(raw), AddressFamily::Inet6) => {
             let plen = u32::from_ne_bytes(raw);
-            Netmask::V6(u8::try_from(plen).map_err(|_| format!("invalid IPVS_SVC_ATTR_NETMASK: prefix length {plen}"))?)
+            Netmask::V6(
+                u8::try_from(plen)
+                    .map_err(|_| format!("invalid IPVS_SVC_ATTR_NETMASK: prefix length {plen}"))?,
+            )
         }
     };
     Ok(Service {
@@ -209,7 +241,11 @@ pub fn dest_key_attrs(addr: &SocketAddr) -> Vec<DestAttr> {
 /// Every settable attribute of a destination, as sent for add and edit.
 pub fn dest_attrs(dest: &Destination) -> Result<Vec<DestAttr>, Error> {
     if dest.weight > i32::MAX as u32 {
-        return Err(invalid(format!("weight {} (must be at most {})", dest.weight, i32::MAX)));
+        return Err(invalid(format!(
+            "weight {} (must be at most {})",
+            dest.weight,
+            i32::MAX
+        )));
     }
     Ok(vec![
         DestAttr::Addr(inet_addr(&dest.addr)),
@@ -227,9 +263,15 @@ pub fn dest_attrs(dest: &Destination) -> Result<Vec<DestAttr>, Error> {
 
 /// Build a [`Destination`] from the kernel's destination attributes;
 /// `service_family` is used when the kernel sends no address family.
-pub fn dest_from_attrs(attrs: &[DestAttr], service_family: AddressFamily) -> Result<Destination, DecodeError> {
+pub fn dest_from_attrs(
+    attrs: &[DestAttr],
+    service_family: AddressFamily,
+) -> Result<Destination, DecodeError> {
     let (mut addr, mut port, mut fwd, mut af) = (None, None, None, None);
-    let mut d = Destination::new(SocketAddr::new(unspecified(service_family), 0), ForwardMethod::Masquerade);
+    let mut d = Destination::new(
+        SocketAddr::new(unspecified(service_family), 0),
+        ForwardMethod::Masquerade,
+    );
     let (mut s32, mut s64) = (None, None);
     for a in attrs {
         match a {
@@ -246,8 +288,9 @@ pub fn dest_from_attrs(attrs: &[DestAttr], service_family: AddressFamily) -> Res
             DestAttr::AddrFamily(v) => af = Some(*v),
             DestAttr::Stats64(v) => s64 = Some(stats64(v)),
             DestAttr::TunType(v) => {
-                d.tunnel_type = TunnelType::from_raw(*v)
-                    .ok_or_else(|| format!("invalid IPVS_DEST_ATTR_TUN_TYPE: unknown tunnel type {v}"))?
+                d.tunnel_type = TunnelType::from_raw(*v).ok_or_else(|| {
+                    format!("invalid IPVS_DEST_ATTR_TUN_TYPE: unknown tunnel type {v}")
+                })?
             }
             DestAttr::TunPort(v) => d.tunnel_port = *v,
             DestAttr::TunFlags(v) => d.tunnel_checksum = TunnelChecksum::from_raw(*v),
@@ -258,7 +301,11 @@ pub fn dest_from_attrs(attrs: &[DestAttr], service_family: AddressFamily) -> Res
         Some(raw) => family_from_raw(raw, "IPVS_DEST_ATTR_ADDR_FAMILY")?,
         None => service_family,
     };
-    d.addr = addr_from_raw(addr.ok_or("missing IPVS_DEST_ATTR_ADDR")?, family, "IPVS_DEST_ATTR_ADDR")?;
+    d.addr = addr_from_raw(
+        addr.ok_or("missing IPVS_DEST_ATTR_ADDR")?,
+        family,
+        "IPVS_DEST_ATTR_ADDR",
+    )?;
     d.port = port.ok_or("missing IPVS_DEST_ATTR_PORT")?;
     let fwd = fwd.ok_or("missing IPVS_DEST_ATTR_FWD_METHOD")?;
     d.forward = ForwardMethod::from_raw(fwd)
@@ -269,7 +316,11 @@ pub fn dest_from_attrs(attrs: &[DestAttr], service_family: AddressFamily) -> Res
 
 /// Every attribute of a sync daemon, as sent to start it.
 pub fn daemon_attrs(d: &SyncDaemon) -> Result<Vec<DaemonAttr>, Error> {
-    check_name(&d.mcast_ifn, IP_VS_IFNAME_MAXLEN, "multicast interface name")?;
+    check_name(
+        &d.mcast_ifn,
+        IP_VS_IFNAME_MAXLEN,
+        "multicast interface name",
+    )?;
     if d.syncid > 255 {
         return Err(invalid(format!("sync id {} (must be 0..=255)", d.syncid)));
     }
@@ -326,9 +377,15 @@ pub fn daemon_from_attrs(attrs: &[DaemonAttr]) -> Result<SyncDaemon, DecodeError
 pub fn request_message(req: &Request) -> Result<IpvsMessage, Error> {
     use IpvsCmdAttr as A;
     Ok(match req {
-        Request::AddService(s) => IpvsMessage::new(IpvsCmd::NewService, vec![A::Service(service_attrs(s)?)]),
-        Request::EditService(s) => IpvsMessage::new(IpvsCmd::SetService, vec![A::Service(service_attrs(s)?)]),
-        Request::DeleteService(k) => IpvsMessage::new(IpvsCmd::DelService, vec![A::Service(service_key_attrs(k)?)]),
+        Request::AddService(s) => {
+            IpvsMessage::new(IpvsCmd::NewService, vec![A::Service(service_attrs(s)?)])
+        }
+        Request::EditService(s) => {
+            IpvsMessage::new(IpvsCmd::SetService, vec![A::Service(service_attrs(s)?)])
+        }
+        Request::DeleteService(k) => {
+            IpvsMessage::new(IpvsCmd::DelService, vec![A::Service(service_key_attrs(k)?)])
+        }
         Request::Flush => IpvsMessage::new(IpvsCmd::Flush, vec![]),
         Request::AddDestination(k, d) => IpvsMessage::new(
             IpvsCmd::NewDest,
@@ -340,18 +397,30 @@ pub fn request_message(req: &Request) -> Result<IpvsMessage, Error> {
         ),
         Request::DeleteDestination(k, a) => IpvsMessage::new(
             IpvsCmd::DelDest,
-            vec![A::Service(service_key_attrs(k)?), A::Dest(dest_key_attrs(a))],
+            vec![
+                A::Service(service_key_attrs(k)?),
+                A::Dest(dest_key_attrs(a)),
+            ],
         ),
         Request::Zero(None) => IpvsMessage::new(IpvsCmd::Zero, vec![]),
-        Request::Zero(Some(k)) => IpvsMessage::new(IpvsCmd::Zero, vec![A::Service(service_key_attrs(k)?)]),
+        Request::Zero(Some(k)) => {
+            IpvsMessage::new(IpvsCmd::Zero, vec![A::Service(service_key_attrs(k)?)])
+        }
         Request::SetTimeouts(t) => IpvsMessage::new(
             IpvsCmd::SetConfig,
-            vec![A::TimeoutTcp(t.tcp), A::TimeoutTcpFin(t.tcp_fin), A::TimeoutUdp(t.udp)],
+            vec![
+                A::TimeoutTcp(t.tcp),
+                A::TimeoutTcpFin(t.tcp_fin),
+                A::TimeoutUdp(t.udp),
+            ],
         ),
-        Request::StartDaemon(d) => IpvsMessage::new(IpvsCmd::NewDaemon, vec![A::Daemon(daemon_attrs(d)?)]),
-        Request::StopDaemon(s) => {
-            IpvsMessage::new(IpvsCmd::DelDaemon, vec![A::Daemon(vec![DaemonAttr::State(s.to_raw())])])
+        Request::StartDaemon(d) => {
+            IpvsMessage::new(IpvsCmd::NewDaemon, vec![A::Daemon(daemon_attrs(d)?)])
         }
+        Request::StopDaemon(s) => IpvsMessage::new(
+            IpvsCmd::DelDaemon,
+            vec![A::Daemon(vec![DaemonAttr::State(s.to_raw())])],
+        ),
     })
 }
 
@@ -367,7 +436,10 @@ pub fn service_of(msg: &IpvsMessage) -> Result<Service, DecodeError> {
 }
 
 /// The nested destination of a message, decoded.
-pub fn dest_of(msg: &IpvsMessage, service_family: AddressFamily) -> Result<Destination, DecodeError> {
+pub fn dest_of(
+    msg: &IpvsMessage,
+    service_family: AddressFamily,
+) -> Result<Destination, DecodeError> {
     msg.cmd_attrs()
         .iter()
         .find_map(|a| match a {

@@ -124,7 +124,10 @@ pub struct IpvsMessage {
 impl IpvsMessage {
     /// A message with `IPVS_CMD_ATTR_*` attributes.
     pub fn new(cmd: IpvsCmd, attrs: Vec<IpvsCmdAttr>) -> Self {
-        IpvsMessage { cmd, attrs: IpvsAttrs::Cmd(attrs) }
+        IpvsMessage {
+            cmd,
+            attrs: IpvsAttrs::Cmd(attrs),
+        }
     }
 
     /// The `IPVS_CMD_ATTR_*` attributes (empty for an info reply).
@@ -171,15 +174,18 @@ impl ParseableParametrized<[u8], GenlHeader> for IpvsMessage {
         let cmd = IpvsCmd::from(header.cmd);
         let attrs = match cmd {
             IpvsCmd::SetInfo => IpvsAttrs::Info(
-                parse_nlas(buf, "IPVS info reply", |n: &NlaBuffer<&[u8]>| InfoAttr::parse(n))
-                    .with_context(|| format!("invalid IPVS {cmd:?} message"))?,
+                parse_nlas(buf, "IPVS info reply", |n: &NlaBuffer<&[u8]>| {
+                    InfoAttr::parse(n)
+                })
+                .with_context(|| format!("invalid IPVS {cmd:?} message"))?,
             ),
             _ => IpvsAttrs::Cmd(
-                parse_nlas(buf, "IPVS command", |n: &NlaBuffer<&[u8]>| IpvsCmdAttr::parse(n))
-                    .with_context(|| format!("invalid IPVS {cmd:?} message"))?,
+                parse_nlas(buf, "IPVS command", |n: &NlaBuffer<&[u8]>| {
+                    IpvsCmdAttr::parse(n)
+                })
+                .with_context(|| format!("invalid IPVS {cmd:?} message"))?,
             ),
         };
         Ok(IpvsMessage { cmd, attrs })
     }
 }
-

@@ -33,7 +33,9 @@ pub fn encode(family_id: u16, flags: u16, seq: u32, msg: IpvsMessage, out: &mut 
 
 /// Iterate over the netlink messages packed in one datagram.
 pub fn decode(datagram: &[u8]) -> Messages<'_> {
-    Messages { frames: frames(datagram) }
+    Messages {
+        frames: frames(datagram),
+    }
 }
 
 /// Iterator returned by [`decode`]; stops after the first error.
@@ -46,7 +48,10 @@ impl Iterator for Messages<'_> {
     type Item = Result<IpvsNetlinkMessage, DecodeError>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        let result = self.frames.next()?.and_then(|frame| IpvsNetlinkMessage::deserialize(frame.into_inner()));
+        let result = self
+            .frames
+            .next()?
+            .and_then(|frame| IpvsNetlinkMessage::deserialize(frame.into_inner()));
         if result.is_err() {
             self.frames.stop();
         }
@@ -57,7 +62,10 @@ impl Iterator for Messages<'_> {
 /// Split a datagram into its netlink messages, whatever their payload (the
 /// handle also reads generic-netlink controller replies this way).
 pub(crate) fn frames(datagram: &[u8]) -> Frames<'_> {
-    Frames { buf: datagram, pos: 0 }
+    Frames {
+        buf: datagram,
+        pos: 0,
+    }
 }
 
 /// Iterator returned by [`frames`]: each item is one message, length-checked
@@ -82,13 +90,15 @@ impl<'a> Iterator for Frames<'a> {
         if rest.is_empty() {
             return None;
         }
-        let frame = NetlinkBuffer::new_checked(rest).context("invalid netlink message framing").map(|b| {
-            let len = b.length() as usize;
-            // Messages are 4-byte aligned; a length under the header size
-            // was already rejected by new_checked, so this always advances.
-            self.pos += (len + 3) & !3;
-            NetlinkBuffer::new(&rest[..len])
-        });
+        let frame = NetlinkBuffer::new_checked(rest)
+            .context("invalid netlink message framing")
+            .map(|b| {
+                let len = b.length() as usize;
+                // Messages are 4-byte aligned; a length under the header size
+                // was already rejected by new_checked, so this always advances.
+                self.pos += (len + 3) & !3;
+                NetlinkBuffer::new(&rest[..len])
+            });
         if frame.is_err() {
             self.stop();
         }
@@ -101,7 +111,11 @@ impl<'a> Iterator for Frames<'a> {
 pub fn ext_ack_message(error_flags: u16, echoed: &[u8]) -> Option<String> {
     const NLMSGERR_ATTR_MSG: u16 = 1;
     let orig_len = u32::from_ne_bytes(echoed.get(..4)?.try_into().ok()?) as usize;
-    let skip = if error_flags & NLM_F_CAPPED != 0 { 16 } else { (orig_len + 3) & !3 };
+    let skip = if error_flags & NLM_F_CAPPED != 0 {
+        16
+    } else {
+        (orig_len + 3) & !3
+    };
     let tlvs = echoed.get(skip..)?;
     for nla in NlasIterator::new(tlvs) {
         let nla = nla.ok()?;
@@ -137,11 +151,18 @@ mod tests {
         datagram.extend_from_slice(&[0, 0, 0]);
         datagram.extend_from_slice(msgs[1]);
         let got: Vec<(u16, u32, usize)> = frames(&datagram)
-            .map(|f| f.map(|b| (b.message_type(), b.sequence_number(), b.payload().len())).unwrap())
+            .map(|f| {
+                f.map(|b| (b.message_type(), b.sequence_number(), b.payload().len()))
+                    .unwrap()
+            })
             .collect();
         assert_eq!(
             got,
-            vec![(28, 1, msgs[0].len() - 16), (0x10, 9, 1), (28, 1, msgs[1].len() - 16)]
+            vec![
+                (28, 1, msgs[0].len() - 16),
+                (0x10, 9, 1),
+                (28, 1, msgs[1].len() - 16)
+            ]
         );
         // A frame claiming more than is there: an error, then nothing.
         let mut bad = msgs[0].to_vec();

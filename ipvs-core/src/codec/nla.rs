@@ -3,8 +3,8 @@
 //! instead of failing. Every parse error names the attribute.
 
 use netlink_packet_core::{
-    parse_string, parse_u16, parse_u16_be, parse_u32, parse_u64, parse_u8, DecodeError,
-    DefaultNla, Emitable, ErrorContext, Nla, NlaBuffer, NlasIterator, Parseable,
+    parse_string, parse_u16, parse_u16_be, parse_u32, parse_u64, parse_u8, DecodeError, DefaultNla,
+    Emitable, ErrorContext, Nla, NlaBuffer, NlasIterator, Parseable,
 };
 
 // Top-level attributes (IPVS_CMD_ATTR_*).
@@ -298,7 +298,9 @@ fn parse_addr(payload: &[u8]) -> Result<Vec<u8>, DecodeError> {
 }
 
 fn parse_raw4(payload: &[u8]) -> Result<[u8; 4], DecodeError> {
-    payload.try_into().map_err(|_| DecodeError::invalid_number(4, payload.len()))
+    payload
+        .try_into()
+        .map_err(|_| DecodeError::invalid_number(4, payload.len()))
 }
 
 impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttr {
@@ -414,7 +416,9 @@ impl Nla for DestAttr {
         match self {
             Self::Addr(a) => buffer[..a.len()].copy_from_slice(a),
             Self::Port(v) | Self::TunPort(v) => buffer[..2].copy_from_slice(&v.to_be_bytes()),
-            Self::AddrFamily(v) | Self::TunFlags(v) => buffer[..2].copy_from_slice(&v.to_ne_bytes()),
+            Self::AddrFamily(v) | Self::TunFlags(v) => {
+                buffer[..2].copy_from_slice(&v.to_ne_bytes())
+            }
             Self::FwdMethod(v)
             | Self::Weight(v)
             | Self::UThresh(v)
@@ -440,8 +444,12 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttr {
                 Self::FwdMethod(ctx!(parse_u32(p), "IPVS_DEST_ATTR_FWD_METHOD")?)
             }
             IPVS_DEST_ATTR_WEIGHT => Self::Weight(ctx!(parse_u32(p), "IPVS_DEST_ATTR_WEIGHT")?),
-            IPVS_DEST_ATTR_U_THRESH => Self::UThresh(ctx!(parse_u32(p), "IPVS_DEST_ATTR_U_THRESH")?),
-            IPVS_DEST_ATTR_L_THRESH => Self::LThresh(ctx!(parse_u32(p), "IPVS_DEST_ATTR_L_THRESH")?),
+            IPVS_DEST_ATTR_U_THRESH => {
+                Self::UThresh(ctx!(parse_u32(p), "IPVS_DEST_ATTR_U_THRESH")?)
+            }
+            IPVS_DEST_ATTR_L_THRESH => {
+                Self::LThresh(ctx!(parse_u32(p), "IPVS_DEST_ATTR_L_THRESH")?)
+            }
             IPVS_DEST_ATTR_ACTIVE_CONNS => {
                 Self::ActiveConns(ctx!(parse_u32(p), "IPVS_DEST_ATTR_ACTIVE_CONNS")?)
             }
@@ -528,7 +536,9 @@ impl Nla for DaemonAttr {
         match self {
             Self::State(v) | Self::SyncId(v) => buffer[..4].copy_from_slice(&v.to_ne_bytes()),
             Self::McastIfn(s) => emit_string(s, buffer),
-            Self::SyncMaxlen(v) | Self::McastPort(v) => buffer[..2].copy_from_slice(&v.to_ne_bytes()),
+            Self::SyncMaxlen(v) | Self::McastPort(v) => {
+                buffer[..2].copy_from_slice(&v.to_ne_bytes())
+            }
             Self::McastGroup(a) => buffer[..4].copy_from_slice(&a.octets()),
             Self::McastGroup6(a) => buffer[..16].copy_from_slice(&a.octets()),
             Self::McastTtl(v) => buffer[0] = *v,
@@ -545,7 +555,9 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
             IPVS_DAEMON_ATTR_MCAST_IFN => {
                 Self::McastIfn(ctx!(parse_string(p), "IPVS_DAEMON_ATTR_MCAST_IFN")?)
             }
-            IPVS_DAEMON_ATTR_SYNC_ID => Self::SyncId(ctx!(parse_u32(p), "IPVS_DAEMON_ATTR_SYNC_ID")?),
+            IPVS_DAEMON_ATTR_SYNC_ID => {
+                Self::SyncId(ctx!(parse_u32(p), "IPVS_DAEMON_ATTR_SYNC_ID")?)
+            }
             IPVS_DAEMON_ATTR_SYNC_MAXLEN => {
                 Self::SyncMaxlen(ctx!(parse_u16(p), "IPVS_DAEMON_ATTR_SYNC_MAXLEN")?)
             }
@@ -555,7 +567,8 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
             }
             IPVS_DAEMON_ATTR_MCAST_GROUP6 => {
                 let raw: [u8; 16] = ctx!(
-                    p.try_into().map_err(|_| DecodeError::invalid_ip_address(p.len())),
+                    p.try_into()
+                        .map_err(|_| DecodeError::invalid_ip_address(p.len())),
                     "IPVS_DAEMON_ATTR_MCAST_GROUP6"
                 )?;
                 Self::McastGroup6(raw.into())
@@ -563,7 +576,9 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
             IPVS_DAEMON_ATTR_MCAST_PORT => {
                 Self::McastPort(ctx!(parse_u16(p), "IPVS_DAEMON_ATTR_MCAST_PORT")?)
             }
-            IPVS_DAEMON_ATTR_MCAST_TTL => Self::McastTtl(ctx!(parse_u8(p), "IPVS_DAEMON_ATTR_MCAST_TTL")?),
+            IPVS_DAEMON_ATTR_MCAST_TTL => {
+                Self::McastTtl(ctx!(parse_u8(p), "IPVS_DAEMON_ATTR_MCAST_TTL")?)
+            }
             _ => Self::Other(DefaultNla::parse(buf)?),
         })
     }
@@ -644,8 +659,12 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for StatsAttr {
         Ok(match buf.kind() {
             IPVS_STATS_ATTR_CONNS => Self::Conns(ctx!(parse_u32(p), "IPVS_STATS_ATTR_CONNS")?),
             IPVS_STATS_ATTR_INPKTS => Self::InPkts(ctx!(parse_u32(p), "IPVS_STATS_ATTR_INPKTS")?),
-            IPVS_STATS_ATTR_OUTPKTS => Self::OutPkts(ctx!(parse_u32(p), "IPVS_STATS_ATTR_OUTPKTS")?),
-            IPVS_STATS_ATTR_INBYTES => Self::InBytes(ctx!(parse_u64(p), "IPVS_STATS_ATTR_INBYTES")?),
+            IPVS_STATS_ATTR_OUTPKTS => {
+                Self::OutPkts(ctx!(parse_u32(p), "IPVS_STATS_ATTR_OUTPKTS")?)
+            }
+            IPVS_STATS_ATTR_INBYTES => {
+                Self::InBytes(ctx!(parse_u64(p), "IPVS_STATS_ATTR_INBYTES")?)
+            }
             IPVS_STATS_ATTR_OUTBYTES => {
                 Self::OutBytes(ctx!(parse_u64(p), "IPVS_STATS_ATTR_OUTBYTES")?)
             }
@@ -733,8 +752,12 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for Stats64Attr {
         Ok(match buf.kind() {
             IPVS_STATS_ATTR_CONNS => Self::Conns(ctx!(parse_u64(p), "IPVS_STATS_ATTR_CONNS")?),
             IPVS_STATS_ATTR_INPKTS => Self::InPkts(ctx!(parse_u64(p), "IPVS_STATS_ATTR_INPKTS")?),
-            IPVS_STATS_ATTR_OUTPKTS => Self::OutPkts(ctx!(parse_u64(p), "IPVS_STATS_ATTR_OUTPKTS")?),
-            IPVS_STATS_ATTR_INBYTES => Self::InBytes(ctx!(parse_u64(p), "IPVS_STATS_ATTR_INBYTES")?),
+            IPVS_STATS_ATTR_OUTPKTS => {
+                Self::OutPkts(ctx!(parse_u64(p), "IPVS_STATS_ATTR_OUTPKTS")?)
+            }
+            IPVS_STATS_ATTR_INBYTES => {
+                Self::InBytes(ctx!(parse_u64(p), "IPVS_STATS_ATTR_INBYTES")?)
+            }
             IPVS_STATS_ATTR_OUTBYTES => {
                 Self::OutBytes(ctx!(parse_u64(p), "IPVS_STATS_ATTR_OUTBYTES")?)
             }
@@ -777,7 +800,9 @@ impl Nla for InfoAttr {
 
     fn emit_value(&self, buffer: &mut [u8]) {
         match self {
-            Self::Version(v) | Self::ConnTabSize(v) => buffer[..4].copy_from_slice(&v.to_ne_bytes()),
+            Self::Version(v) | Self::ConnTabSize(v) => {
+                buffer[..4].copy_from_slice(&v.to_ne_bytes())
+            }
             Self::Other(o) => o.emit_value(buffer),
         }
     }
