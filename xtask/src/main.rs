@@ -3,7 +3,8 @@
 //! - `demo`: inside the lab, program a virtual service with `ipvsadm-rs`, send real
 //!   traffic from a client namespace to three real servers, print the table with
 //!   per-destination stats and its JSON.
-//! - `test`: the whole suite: unit tests, lab tests, interop tests, then a minute of
+//! - `test`: the whole suite: `cargo fmt --check` and clippy (warnings are errors),
+//!   unit tests, lab tests, interop tests, then a minute of
 //!   fuzzing of ipvs-core's decoder (`FUZZ_SECONDS` changes the minute). Arguments
 //!   after `test` go to `cargo test` and skip the fuzzing (for running a part).
 //! - `shell`: an interactive shell inside the lab.
@@ -66,6 +67,18 @@ fn code(status: i32) -> ExitCode {
 
 fn test(extra: &[String]) -> Result<ExitCode, String> {
     ensure_packages(REQUIRED_PACKAGES).map_err(|e| e.to_string())?;
+    if extra.is_empty() {
+        // Style and lints first: they fail in seconds, the suite takes minutes.
+        cargo(&["fmt", "--all", "--check"])?;
+        cargo(&[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ])?;
+    }
     // Lab and interop tests run the workspace's binaries; build them first.
     cargo(&["build", "--workspace", "--bins", "--exclude", "xtask"])?;
     let mut args = vec!["test", "--workspace"];
