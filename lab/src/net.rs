@@ -88,6 +88,26 @@ impl Netns {
     }
 }
 
+impl Netns {
+    /// Connects from inside the namespace to `addr` over TCP (5 s to connect), closes
+    /// its sending side and returns everything the server sent until it closed (5 s
+    /// between reads at most).
+    pub fn fetch(&self, addr: std::net::SocketAddr) -> std::io::Result<String> {
+        use std::io::Read;
+        let timeout = std::time::Duration::from_secs(5);
+        self.spawn(move || {
+            let mut s = std::net::TcpStream::connect_timeout(&addr, timeout)?;
+            s.set_read_timeout(Some(timeout))?;
+            s.shutdown(std::net::Shutdown::Write)?;
+            let mut reply = String::new();
+            s.read_to_string(&mut reply)?;
+            Ok(reply)
+        })
+        .join()
+        .unwrap_or_else(|_| Err(std::io::Error::other("client thread panicked")))
+    }
+}
+
 impl Drop for Netns {
     fn drop(&mut self) {
         // Servers started inside would keep the namespace alive.

@@ -258,18 +258,10 @@ lab_test! {
 /// Connect from the client to the VIP and return the server's reply.
 fn fetch(topo: &Topology, vip: std::net::IpAddr, port: u16) -> String {
     let addr = SocketAddr::new(vip, port);
-    topo.client
-        .spawn(move || {
-            let mut s =
-                TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to VIP");
-            s.set_read_timeout(Some(Duration::from_secs(5)))
-                .expect("timeout");
-            let mut reply = String::new();
-            s.read_to_string(&mut reply).expect("read reply");
-            reply
-        })
-        .join()
-        .expect("client")
+    match topo.client.fetch(addr) {
+        Ok(reply) => reply,
+        Err(e) => panic!("fetch {addr} from the client: {e}"),
+    }
 }
 
 lab_test! {

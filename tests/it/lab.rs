@@ -229,18 +229,10 @@ lab_test! {
 /// Connects from the client to `vip:80` and returns what the server said.
 fn fetch(topo: &Topology, vip: std::net::IpAddr) -> String {
     let addr = SocketAddr::new(vip, 80);
-    topo.client
-        .spawn(move || {
-            let mut s =
-                TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to VIP");
-            s.set_read_timeout(Some(Duration::from_secs(5)))
-                .expect("timeout");
-            let mut reply = String::new();
-            s.read_to_string(&mut reply).expect("read reply");
-            reply
-        })
-        .join()
-        .expect("client")
+    match topo.client.fetch(addr) {
+        Ok(reply) => reply,
+        Err(e) => panic!("fetch {addr} from the client: {e}"),
+    }
 }
 
 /// Each real server answers with its own name on `port` of `bind`'s address (the VIP for
