@@ -401,14 +401,12 @@ fn run_in_uml(path: &str) {
         "--test-threads=1".into(),
     ];
     let mut result = boot(&argv, &BootOptions::default());
-    if let Err(BootError::NoStatus { .. }) = &result {
+    if let Err(e @ BootError::NoStatus { .. }) = &result {
         // The kernel died before the test reported anything: a failure of the lab, not
         // of the test. Said out loud, and tried once more.
-        if let Err(e) = &result {
-            announce(&format!(
-                "lab test {path}: the lab failed, booting again: {e}"
-            ));
-        }
+        announce(&format!(
+            "lab test {path}: the lab failed, booting again: {e}"
+        ));
         result = boot(&argv, &BootOptions::default());
     }
     match result {
