@@ -107,18 +107,21 @@ lab_test! {
     }
 }
 
-/// Bytes the server sends per connection: enough for the K scaling of --stats.
-const BULK: usize = 120 * 1000 * 1000;
+/// Bytes the server sends per `BIG` request: two take a counter past 10^9 (M scaling
+/// of --stats).
+const BULK: usize = 520 * 1000 * 1000;
+/// Bytes the server sends per `SML` request: past 10^8 (K scaling).
+const SMALL: usize = 150 * 1000 * 1000;
 
-fn fetch_bulk(topo: &Topology, vip: std::net::IpAddr) -> usize {
-    let addr = SocketAddr::new(vip, 80);
+/// Asks for `BIG\n` or `SML\n` bytes and returns how many came.
+fn fetch_bulk(topo: &Topology, addr: SocketAddr, request: &'static [u8; 4]) -> usize {
     topo.client
         .spawn(move || {
             let mut s =
                 TcpStream::connect_timeout(&addr, Duration::from_secs(5)).expect("connect to VIP");
             s.set_read_timeout(Some(Duration::from_secs(60)))
                 .expect("timeout");
-            s.write_all(b"GET\n").expect("request");
+            s.write_all(request).expect("request");
             let mut buf = vec![0u8; 1 << 16];
             let mut total = 0;
             loop {
@@ -174,13 +177,12 @@ fn settle_stats() -> String {
 }
 
 lab_test! {
-    /// NAT traffic of 2 x 120 MB through a persistent service: counters past 10^8
-    /// (K scaling), --exact, --rate, connections (-c, with persistence templates),
+    /// NAT traffic of 2 x 520 MB through a persistent service and 150 MB through a
+    /// plain one: counters past 10^9 and 10^8 (M and K scaling), --exact, --rate, connections (-c, with persistence templates),
     /// --persistent-conn, by name and numeric, all as the real ipvsadm prints them.
     fn cli_traffic_listings_match_ipvsadm() {
         let (_keep, dir) = ours_on_path();
         let topo = Topology::nat(2);
-        let payload: &'static [u8] = Box::leak(vec![b'x'; BULK].into_boxed_slice());
         let _servers: Vec<TcpServer> = topo
             .servers
             .iter()
@@ -188,7 +190,16 @@ lab_test! {
                 TcpServer::start(&rs.ns, SocketAddr::new(rs.addr, 8080), move |mut s| {
                     let mut req = [0u8; 4];
                     let _ = s.read_exact(&mut req);
-                    let _ = s.write_all(payload);
+                    // In chunks: the lab kernel has little memory.
+                    let chunk = vec![b'x'; 1 << 20];
+                    let mut left = if &req == b"SML\n" { SMALL } else { BULK };
+                    while left > 0 {
+                        let n = left.min(chunk.len());
+                        if s.write_all(&chunk[..n]).is_err() {
+                            return;
+                        }
+                        left -= n;
+                    }
                 })
             })
             .collect();
@@ -196,11 +207,17 @@ lab_test! {
         for rs in &topo.servers {
             ours(&dir, &format!("ipvsadm -a -t {}:80 -r {}:8080 -m", topo.vip, rs.addr)).ok();
         }
-        assert_eq!(fetch_bulk(&topo, topo.vip), BULK);
-        assert_eq!(fetch_bulk(&topo, topo.vip), BULK);
+        // And a second, plain service whose counters stay in the K range.
+        ours(&dir, &format!("ipvsadm -A -t {}:81 -s rr", topo.vip)).ok();
+        ours(&dir, &format!("ipvsadm -a -t {}:81 -r {}:8080 -m", topo.vip, topo.servers[0].addr)).ok();
+        let (big, small) = (SocketAddr::new(topo.vip, 80), SocketAddr::new(topo.vip, 81));
+        assert_eq!(fetch_bulk(&topo, big, b"BIG\n"), BULK);
+        assert_eq!(fetch_bulk(&topo, big, b"BIG\n"), BULK);
+        assert_eq!(fetch_bulk(&topo, small, b"SML\n"), SMALL);
         settle_stats();
         let scaled = must("/usr/sbin/ipvsadm -Ln --stats").stdout;
         assert!(scaled.contains("K"), "no K scaling in:\n{scaled}");
+        assert!(scaled.contains("M"), "no M scaling in:\n{scaled}");
         for args in [
             "-Ln --stats", "-L --stats", "-Ln --stats --exact", "-Ln --rate", "-Ln --rate --exact",
             "-Ln", "-L", "-Ln --persistent-conn", "-Ln --thresholds", "-Sn",
