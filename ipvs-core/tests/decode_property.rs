@@ -6,32 +6,8 @@
 //! cargo-fuzz target in `fuzz/` explores the same function with coverage.
 #![allow(clippy::unwrap_used)]
 
-mod fixtures {
-    pub mod service_dump {
-        include!("fixtures/service_dump.rs");
-    }
-    pub mod dest_dump {
-        include!("fixtures/dest_dump.rs");
-    }
-    pub mod daemon_dump {
-        include!("fixtures/daemon_dump.rs");
-    }
-    pub mod config_reply {
-        include!("fixtures/config_reply.rs");
-    }
-    pub mod info_reply {
-        include!("fixtures/info_reply.rs");
-    }
-    pub mod dest_dump_v6 {
-        include!("fixtures/dest_dump_v6.rs");
-    }
-    pub mod daemon_dump_v6 {
-        include!("fixtures/daemon_dump_v6.rs");
-    }
-    pub mod error_no_such_service {
-        include!("fixtures/error_no_such_service.rs");
-    }
-}
+#[path = "fixtures/mod.rs"]
+mod fixtures;
 
 use std::net::{IpAddr, SocketAddr};
 

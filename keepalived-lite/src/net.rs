@@ -172,55 +172,25 @@ impl VrrpSocket {
     /// Sends one VRRP message from `src` to `dst`.
     pub fn send(&self, src: IpAddr, dst: IpAddr, msg: &[u8]) -> io::Result<()> {
         let raw = self.fd.as_raw_fd();
-        let r = match (src, dst) {
+        match (src, dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => {
                 let mut pkt = Ipv4Header::build(s, d, VRRP_TTL, msg.len()).to_vec();
                 pkt.extend_from_slice(msg);
-                let sa = sockaddr_v4(d);
-                // SAFETY: buffer and sockaddr are valid for the call.
-                unsafe {
-                    libc::sendto(
-                        raw,
-                        pkt.as_ptr() as *const libc::c_void,
-                        pkt.len(),
-                        0,
-                        &sa as *const _ as *const libc::sockaddr,
-                        size_of::<libc::sockaddr_in>() as u32,
-                    )
-                }
+                send_to(raw, &pkt, &sockaddr_v4(d))
             }
             (_, IpAddr::V6(d)) => {
-                let sa = sockaddr_v6(
-                    d,
-                    if d.is_multicast() || d.is_unicast_link_local() {
-                        self.ifindex
-                    } else {
-                        0
-                    },
-                );
-                // SAFETY: buffer and sockaddr are valid for the call.
-                unsafe {
-                    libc::sendto(
-                        raw,
-                        msg.as_ptr() as *const libc::c_void,
-                        msg.len(),
-                        0,
-                        &sa as *const _ as *const libc::sockaddr,
-                        size_of::<libc::sockaddr_in6>() as u32,
-                    )
-                }
+                let scope = if d.is_multicast() || d.is_unicast_link_local() {
+                    self.ifindex
+                } else {
+                    0
+                };
+                send_to(raw, msg, &sockaddr_v6(d, scope))
             }
-            _ => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    "address family mismatch",
-                ))
-            }
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "address family mismatch",
+            )),
         }
-        Ok(())
     }
 
     /// Receives one packet; `Ok(None)` when nothing is waiting. Packets whose IPv4
@@ -325,22 +295,30 @@ pub fn send_garp(ifindex: u32, mac: &[u8], ip: Ipv4Addr, count: u32) -> io::Resu
     sa.sll_halen = 6;
     sa.sll_addr[..6].copy_from_slice(&[0xff; 6]);
     for _ in 0..count {
-        // SAFETY: buffer and sockaddr are valid for the call.
-        let r = unsafe {
-            libc::sendto(
-                fd.as_raw_fd(),
-                arp.as_ptr() as *const libc::c_void,
-                arp.len(),
-                0,
-                &sa as *const _ as *const libc::sockaddr,
-                size_of::<libc::sockaddr_ll>() as u32,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        send_to(fd.as_raw_fd(), &arp, &sa)?;
     }
     Ok(())
+}
+
+/// Sends `buf` to the socket address `sa` (a `libc::sockaddr_*` struct) in one
+/// datagram.
+fn send_to<T>(fd: RawFd, buf: &[u8], sa: &T) -> io::Result<()> {
+    // SAFETY: `buf` and `sa` are valid for their lengths during the call.
+    let r = unsafe {
+        libc::sendto(
+            fd,
+            buf.as_ptr() as *const libc::c_void,
+            buf.len(),
+            0,
+            sa as *const T as *const libc::sockaddr,
+            size_of::<T>() as libc::socklen_t,
+        )
+    };
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(())
+    }
 }
 
 /// Sends `count` unsolicited neighbour advertisements (override flag) for `ip` to ff02::1.
@@ -371,20 +349,7 @@ pub fn send_unsolicited_na(
     let all_nodes = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 1);
     let sa = sockaddr_v6(all_nodes, ifindex);
     for _ in 0..count {
-        // SAFETY: buffer and sockaddr are valid for the call.
-        let r = unsafe {
-            libc::sendto(
-                raw,
-                na.as_ptr() as *const libc::c_void,
-                na.len(),
-                0,
-                &sa as *const _ as *const libc::sockaddr,
-                size_of::<libc::sockaddr_in6>() as u32,
-            )
-        };
-        if r < 0 {
-            return Err(io::Error::last_os_error());
-        }
+        send_to(raw, &na, &sa)?;
     }
     Ok(())
 }
@@ -410,19 +375,5 @@ pub fn send_ipv4_raw(
     let mut pkt = Ipv4Header::build(src, dst, ttl, payload.len()).to_vec();
     pkt.extend_from_slice(payload);
     let sa = sockaddr_v4(dst);
-    // SAFETY: buffer and sockaddr are valid for the call.
-    let r = unsafe {
-        libc::sendto(
-            raw,
-            pkt.as_ptr() as *const libc::c_void,
-            pkt.len(),
-            0,
-            &sa as *const _ as *const libc::sockaddr,
-            size_of::<libc::sockaddr_in>() as u32,
-        )
-    };
-    if r < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    send_to(raw, &pkt, &sa)
 }

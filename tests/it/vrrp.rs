@@ -757,63 +757,12 @@ fn sighup_reload_keeps_state_and_applies_changes() {
 }
 
 /// The multicast configuration of ../shared/USE-CASE.md, verbatim.
-const USE_CASE_MULTICAST: &str = r#"global_defs {
-    router_id kube-apiserver
-    script_user root
-    enable_script_security
-}
-
-vrrp_script chk_apiserver {
-    script "/usr/local/bin/health_check.sh"
-    interval 2
-    weight -5
-    fall 2
-    rise 1
-}
-
-vrrp_instance VI_API {
-    state MASTER
-    interface eth0
-    virtual_router_id 51
-    priority 100
-    advert_int 1
-    authentication {
-        auth_type PASS
-        auth_pass YourStrongPass123!
-    }
-    virtual_ipaddress {
-        192.168.1.100/24 dev eth0
-    }
-    track_script {
-        chk_apiserver
-    }
-    preempt_delay 30
-}
-"#;
+const USE_CASE_MULTICAST: &str =
+    include_str!("../../keepalived-lite/tests/fixtures/use-case-multicast.conf");
 
 /// The unicast configuration of ../shared/USE-CASE.md, verbatim.
-const USE_CASE_UNICAST: &str = r#"vrrp_instance VI_API {
-    state MASTER
-    interface eth0
-    virtual_router_id 51
-    priority 100
-    unicast_src_ip 10.0.0.10
-    unicast_peer {
-        10.0.0.11
-        10.0.0.12
-    }
-    authentication {
-        auth_type PASS
-        auth_pass YourStrongPass123!
-    }
-    virtual_ipaddress {
-        192.168.1.100/24 dev eth0
-    }
-    track_script {
-        chk_apiserver
-    }
-}
-"#;
+const USE_CASE_UNICAST: &str =
+    include_str!("../../keepalived-lite/tests/fixtures/use-case-unicast.conf");
 
 #[test]
 fn use_case_configs_check_and_run() {
