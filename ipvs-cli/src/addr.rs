@@ -11,10 +11,10 @@ fn is_c_space(c: u8) -> bool {
     matches!(c, b' ' | b'\t' | b'\n' | 0x0b | 0x0c | b'\r')
 }
 
-/// `strtol(s, &end, 10)` accepted only if the whole string is consumed, no
-/// overflow occurred and the value lies in `min..=max` (ipvsadm's
-/// `string_to_number`). Leading blanks and a sign are allowed, as in C.
-pub fn string_to_number(s: &str, min: i64, max: i64) -> Option<i64> {
+/// What C's `strtol`/`strtoul` in base 10 read when the whole string must be
+/// consumed: leading blanks, an optional sign, at least one digit. Returns the sign and
+/// the magnitude, saturated just past `u64::MAX` so overflow stays detectable.
+fn c_decimal(s: &str) -> Option<(bool, u128)> {
     let b = s.as_bytes();
     let mut i = 0;
     while i < b.len() && is_c_space(b[i]) {
@@ -26,49 +26,38 @@ pub fn string_to_number(s: &str, min: i64, max: i64) -> Option<i64> {
         i += 1;
     }
     let digits_start = i;
-    let mut value: i128 = 0;
-    while i < b.len() && b[i].is_ascii_digit() {
-        value = (value * 10 + i128::from(b[i] - b'0')).min(i128::from(i64::MAX) + 2);
-        i += 1;
-    }
-    if i == digits_start || i != b.len() {
-        return None;
-    }
-    let value = if negative { -value } else { value };
-    // strtol saturates at LONG_MIN/LONG_MAX with ERANGE.
-    if value > i128::from(i64::MAX) || value < i128::from(i64::MIN) {
-        return None;
-    }
-    let value = value as i64;
-    (min <= value && value <= max).then_some(value)
-}
-
-/// ipvsadm's `parse_fwmark`: `strtoul` in base 10 over the whole string, 1..=u32::MAX.
-pub fn parse_fwmark(s: &str) -> Option<u32> {
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() && is_c_space(b[i]) {
-        i += 1;
-    }
-    let mut negative = false;
-    if i < b.len() && (b[i] == b'+' || b[i] == b'-') {
-        negative = b[i] == b'-';
-        i += 1;
-    }
-    let start = i;
     let mut value: u128 = 0;
     while i < b.len() && b[i].is_ascii_digit() {
         value = (value * 10 + u128::from(b[i] - b'0')).min(u128::from(u64::MAX) + 1);
         i += 1;
     }
-    if i == start || i != b.len() || value > u128::from(u64::MAX) {
-        return None;
-    }
+    (i != digits_start && i == b.len()).then_some((negative, value))
+}
+
+/// `strtol(s, &end, 10)` accepted only if the whole string is consumed, no
+/// overflow occurred and the value lies in `min..=max` (ipvsadm's
+/// `string_to_number`). Leading blanks and a sign are allowed, as in C.
+pub fn string_to_number(s: &str, min: i64, max: i64) -> Option<i64> {
+    let (negative, magnitude) = c_decimal(s)?;
+    let value = if negative {
+        -(magnitude as i128)
+    } else {
+        magnitude as i128
+    };
+    // strtol saturates at LONG_MIN/LONG_MAX with ERANGE.
+    let value = i64::try_from(value).ok()?;
+    (min <= value && value <= max).then_some(value)
+}
+
+/// ipvsadm's `parse_fwmark`: `strtoul` in base 10 over the whole string, 1..=u32::MAX.
+pub fn parse_fwmark(s: &str) -> Option<u32> {
+    let (negative, magnitude) = c_decimal(s)?;
+    let value = u64::try_from(magnitude).ok()?;
     // strtoul negates in unsigned arithmetic: "-1" is ULONG_MAX.
     let value = if negative {
-        (value as u64).wrapping_neg()
+        value.wrapping_neg()
     } else {
-        value as u64
+        value
     };
     if value == 0 || value > u64::from(u32::MAX) {
         return None;
