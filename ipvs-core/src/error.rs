@@ -74,6 +74,10 @@ pub enum Error {
     /// A socket error.
     #[error("netlink socket error: {0}")]
     Io(#[from] io::Error),
+    /// A desired table that cannot be planned (a service outside the scope,
+    /// a duplicate).
+    #[error("cannot plan: {0}")]
+    Plan(#[from] crate::apply::PlanError),
     /// A batch request that was not sent because the batch stopped before it.
     #[error("not sent: an earlier part of the batch failed")]
     NotSent,

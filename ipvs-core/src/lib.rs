@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod apply;
 pub mod codec;
 mod conn;
 mod error;
