@@ -59,3 +59,8 @@ pub use netns::Netns;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/architecture.md")]
 pub struct ArchitectureDoc;
+
+/// The examples of docs/apply.md, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/apply.md")]
+pub struct ApplyDoc;
