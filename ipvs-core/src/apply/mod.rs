@@ -38,6 +38,8 @@
 //! ```
 
 pub(crate) mod execute;
+#[cfg(feature = "tokio")]
+mod nonblocking;
 mod plan;
 mod scope;
 
@@ -46,8 +48,9 @@ use serde::{Deserialize, Serialize};
 use crate::handle::Table;
 use crate::model::{DestinationSpec, ServiceKey, ServiceSpec};
 
+pub use crate::error::PlanError;
 pub use execute::{ApplyMode, ApplyOptions, ApplyReport, Failure, Syncer, TransactionOutcome};
-pub use plan::{plan, Change, Plan, PlanError, PlanOptions};
+pub use plan::{plan, Change, Plan, PlanOptions};
 pub use scope::{Scope, ScopeParseError};
 
 /// What a table should hold: services with their destinations, settings

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Scope, TableSpec};
 use crate::codec::Request;
+use crate::error::PlanError;
 use crate::handle::{Table, TableEntry};
 use crate::model::{Destination, DestinationSpec, Protocol, Service, ServiceKey, ServiceSpec};
 
@@ -230,22 +231,6 @@ impl PlanOptions {
             expired: HashSet::new(),
         }
     }
-}
-
-/// Why a desired table cannot be planned.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum PlanError {
-    /// A desired service the scope does not own: applying it could edit
-    /// another program's service.
-    #[error("desired service {0} lies outside the scope")]
-    OutOfScope(ServiceKey),
-    /// A service desired twice.
-    #[error("service {0} is desired twice")]
-    DuplicateService(ServiceKey),
-    /// A destination desired twice in one service.
-    #[error("destination {1} of service {0} is desired twice")]
-    DuplicateDestination(ServiceKey, SocketAddr),
 }
 
 /// The ordered changes that turn the current table into the desired one.

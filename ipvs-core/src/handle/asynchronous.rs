@@ -12,8 +12,6 @@ use super::table::{Table, TableEntry};
 use super::{
     daemons_of, destinations_of, family_of, family_request, first_reply, genl, services_of,
 };
-use crate::apply::execute::{check_all, outcome_of, undo_requests, Before};
-use crate::apply::{plan, ApplyMode, ApplyOptions, ApplyReport, TableSpec};
 use crate::codec::{IpvsMessage, Request};
 use crate::error::{Error, Result};
 use crate::model::*;
@@ -233,35 +231,5 @@ impl AsyncHandle {
     /// Stop the sync daemon of a state.
     pub async fn stop_daemon(&mut self, state: DaemonState) -> Result<()> {
         self.execute(&Request::StopDaemon(state)).await
-    }
-
-    /// Apply a desired table, as [`Handle::apply`](super::Handle::apply):
-    /// plan inside the scope, check, send in batches, and undo everything
-    /// when the kernel refuses a change part-way (all-or-nothing mode).
-    pub async fn apply(
-        &mut self,
-        desired: &TableSpec,
-        options: &ApplyOptions,
-    ) -> Result<ApplyReport> {
-        let current = self.table().await?;
-        let plan = plan(&current, desired, &options.plan)?;
-        if options.dry_run || plan.changes.is_empty() {
-            return Ok(ApplyReport::new(plan, None));
-        }
-        let requests = plan.requests();
-        check_all(&requests)?;
-        let mut outcome = outcome_of(self.batch(requests).await);
-        if !outcome.is_ok() && options.mode == ApplyMode::AllOrNothing {
-            let before = Before {
-                table: Some((current, options.plan.scope.clone())),
-                timeouts: None,
-                daemons: None,
-            };
-            let now = self.table().await?;
-            let undo = undo_requests(&before, Some(&now), None)?;
-            outcome.rolled_back = true;
-            outcome.rollback_failures = outcome_of(self.batch(undo).await).failures;
-        }
-        Ok(ApplyReport::new(plan, Some(outcome)))
     }
 }
