@@ -12,6 +12,8 @@ pub const REQUIRED_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/ip", "iproute2"),
     ("/usr/bin/kmod", "kmod"),
     ("/usr/bin/pkill", "procps"),
+    // Marks for fwmark services, set the way users set them.
+    ("/usr/sbin/nft", "nftables"),
 ];
 
 /// Why packages could not be installed.

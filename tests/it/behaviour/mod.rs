@@ -1,0 +1,119 @@
+//! What the kernel does with real traffic (issue 12): schedulers, weights and
+//! draining, persistence, thresholds, forwarding methods, connection reuse, stats.
+//!
+//! Tables are programmed only through the `ipvsadm-rs` binary; every real server
+//! answers with its name (`rs0`, `rs1`, ...), so a client learns which destination the
+//! scheduler chose. Each scenario asserts what was observed, with its tolerance
+//! justified beside it. What these tests saw is written up in docs/schedulers.md.
+//!
+//! Scenarios share boots through `run_cases`; each case has its own namespace and so
+//! its own empty IPVS table.
+
+mod by_destination;
+mod draining;
+mod forwarding;
+mod hashing;
+mod persistence;
+mod schedulers;
+mod stats;
+
+use ipvs_lab::{must, workspace_bin, Output, Stream, TcpServer, Topology};
+use std::collections::BTreeMap;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+/// The port real servers listen on behind a NAT service.
+pub const RS_PORT: u16 = 8080;
+
+/// Runs `ipvsadm-rs` with `args` (a shell command line) and panics when it fails.
+#[track_caller]
+pub fn ipvs(args: &str) -> Output {
+    must(&format!("{} {args}", workspace_bin("ipvsadm-rs").display()))
+}
+
+/// The services as `ipvsadm-rs -L --json` prints them (with stats and rates).
+#[track_caller]
+pub fn listing() -> serde_json::Value {
+    let out = ipvs("-L -n --json --stats");
+    match serde_json::from_str(&out.stdout) {
+        Ok(v) => v,
+        Err(e) => panic!("ipvsadm-rs --json: {e}\n{out}"),
+    }
+}
+
+/// The live connections as `ipvsadm-rs -L -c --json` prints them.
+#[track_caller]
+pub fn connections() -> Vec<serde_json::Value> {
+    let out = ipvs("-L -n -c --json");
+    match serde_json::from_str::<serde_json::Value>(&out.stdout) {
+        Ok(v) => v["connections"].as_array().cloned().unwrap_or_default(),
+        Err(e) => panic!("ipvsadm-rs -c --json: {e}\n{out}"),
+    }
+}
+
+/// How many times each name occurs.
+pub fn tally<S: AsRef<str>>(names: &[S]) -> BTreeMap<String, usize> {
+    let mut counts = BTreeMap::new();
+    for n in names {
+        *counts.entry(n.as_ref().to_string()).or_insert(0) += 1;
+    }
+    counts
+}
+
+/// `[(name, count)]` as a map, for comparing with [`tally`].
+pub fn counts(expected: &[(&str, usize)]) -> BTreeMap<String, usize> {
+    expected.iter().map(|(n, c)| (n.to_string(), *c)).collect()
+}
+
+/// Names servers `rs0`, `rs1`, ... listening on their own address, port [`RS_PORT`].
+pub fn named_servers(topo: &Topology) -> Vec<TcpServer> {
+    topo.servers
+        .iter()
+        .enumerate()
+        .map(|(i, rs)| TcpServer::named(&rs.ns, SocketAddr::new(rs.addr, RS_PORT), &format!("rs{i}")))
+        .collect()
+}
+
+/// A NAT TCP service on `vip:80` with scheduler arguments `sched` (such as `-s wrr`) and
+/// one destination per weight, `rs<i>` with weight `weights[i]`, added in order.
+#[track_caller]
+pub fn nat_service(topo: &Topology, sched: &str, weights: &[u32]) {
+    ipvs(&format!("-A -t {}:80 {sched}", topo.vip));
+    for (rs, w) in topo.servers.iter().zip(weights) {
+        ipvs(&format!("-a -t {}:80 -r {}:{RS_PORT} -m -w {w}", topo.vip, rs.addr));
+    }
+}
+
+/// `n` short TCP connections from the client's own address to `vip:80`: who answered each.
+#[track_caller]
+pub fn ask(topo: &Topology, n: usize) -> Vec<String> {
+    let vip = SocketAddr::new(topo.vip, 80);
+    names_of(topo.client.ask_names(vec![(None, vip); n], Stream::Tcp))
+}
+
+/// The names, or a panic naming the first connection that failed.
+#[track_caller]
+pub fn names_of(results: Vec<std::io::Result<String>>) -> Vec<String> {
+    results
+        .into_iter()
+        .enumerate()
+        .map(|(i, r)| r.unwrap_or_else(|e| panic!("connection {i} failed: {e}")))
+        .collect()
+}
+
+/// `n` client addresses 203.0.113.100, .101, ... added to the client's `eth0`.
+#[track_caller]
+pub fn client_addresses(topo: &Topology, n: u8) -> Vec<IpAddr> {
+    assert!(n <= 150, "the client range is 203.0.113.100-249");
+    let addrs: Vec<IpAddr> = (0..n).map(|i| IpAddr::V4(Ipv4Addr::new(203, 0, 113, 100 + i))).collect();
+    topo.client.add_addresses("eth0", &addrs);
+    addrs
+}
+
+/// The index `i` of a name `rs<i>`.
+#[track_caller]
+pub fn server_index(name: &str) -> usize {
+    match name.strip_prefix("rs").and_then(|i| i.parse().ok()) {
+        Some(i) => i,
+        None => panic!("not a server name: {name:?}"),
+    }
+}
