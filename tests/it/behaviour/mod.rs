@@ -17,7 +17,7 @@ mod persistence;
 mod schedulers;
 mod stats;
 
-use ipvs_lab::{must, workspace_bin, Output, Stream, TcpServer, Topology};
+use ipvs_lab::{must, workspace_bin, HeldConnection, Output, Stream, TcpServer, Topology};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
@@ -73,21 +73,89 @@ pub fn named_servers(topo: &Topology) -> Vec<TcpServer> {
         .collect()
 }
 
-/// A NAT TCP service on `vip:80` with scheduler arguments `sched` (such as `-s wrr`) and
-/// one destination per weight, `rs<i>` with weight `weights[i]`, added in order.
-#[track_caller]
-pub fn nat_service(topo: &Topology, sched: &str, weights: &[u32]) {
-    ipvs(&format!("-A -t {}:80 {sched}", topo.vip));
-    for (rs, w) in topo.servers.iter().zip(weights) {
-        ipvs(&format!("-a -t {}:80 -r {}:{RS_PORT} -m -w {w}", topo.vip, rs.addr));
+/// One scenario's place in a shared topology: its own virtual port, so scenarios
+/// that share a boot and a topology (building one costs seconds in the lab) never
+/// share a service, a destination or a connection entry.
+#[derive(Debug)]
+pub struct Scene<'a> {
+    /// The shared topology.
+    pub topo: &'a Topology,
+    /// This scenario's virtual port.
+    pub port: u16,
+}
+
+impl Scene<'_> {
+    /// The IPv4 virtual service address.
+    pub fn vip(&self) -> SocketAddr {
+        SocketAddr::new(self.topo.vip, self.port)
+    }
+
+    /// A NAT TCP service on [`Scene::vip`] with scheduler arguments `sched` (such as
+    /// `-s wrr`) and one destination per weight, `rs<i>` with weight `weights[i]`,
+    /// added in that order.
+    #[track_caller]
+    pub fn nat_service(&self, sched: &str, weights: &[u32]) {
+        ipvs(&format!("-A -t {} {sched}", self.vip()));
+        for i in 0..weights.len() {
+            self.dest("-a", i, weights[i]);
+        }
+    }
+
+    /// Adds (`-a`) or edits (`-e`) destination `rs<i>` of the NAT service with `weight`.
+    #[track_caller]
+    pub fn dest(&self, op: &str, i: usize, weight: u32) {
+        let rs = &self.topo.servers[i];
+        ipvs(&format!("{op} -t {} -r {}:{RS_PORT} -m -w {weight}", self.vip(), rs.addr));
+    }
+
+    /// `n` short TCP connections from the client's own address: who answered each.
+    #[track_caller]
+    pub fn ask(&self, n: usize) -> Vec<String> {
+        names_of(self.topo.client.ask_names(vec![(None, self.vip()); n], Stream::Tcp))
+    }
+
+    /// Opens `n` connections from the client and keeps them open.
+    #[track_caller]
+    pub fn hold(&self, n: usize) -> Vec<HeldConnection> {
+        (0..n)
+            .map(|i| {
+                self.topo
+                    .client
+                    .hold(None, self.vip())
+                    .unwrap_or_else(|e| panic!("held connection {i}: {e}"))
+            })
+            .collect()
     }
 }
 
-/// `n` short TCP connections from the client's own address to `vip:80`: who answered each.
-#[track_caller]
-pub fn ask(topo: &Topology, n: usize) -> Vec<String> {
-    let vip = SocketAddr::new(topo.vip, 80);
-    names_of(topo.client.ask_names(vec![(None, vip); n], Stream::Tcp))
+/// A scenario run by [`scenes`].
+pub type SceneFn = Box<dyn FnOnce(&Scene)>;
+
+/// Runs each scenario in the calling thread's namespace against the shared `topo`,
+/// scenario `i` on virtual port `1000 + i`; every scenario runs even when an earlier
+/// one failed, then a panic names each failed one with its message.
+pub fn scenes(topo: &Topology, cases: Vec<(&str, SceneFn)>) {
+    let mut failed = Vec::new();
+    for (i, (name, case)) in cases.into_iter().enumerate() {
+        let scene = Scene { topo, port: 1000 + i as u16 };
+        let started = std::time::Instant::now();
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&scene)));
+        eprintln!("scene {name}: {:.1?}", started.elapsed());
+        if let Err(panic) = outcome {
+            let msg = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
+                .unwrap_or_default();
+            failed.push(format!("scene {name}: {msg}"));
+        }
+    }
+    assert!(failed.is_empty(), "{} scenes failed:\n{}", failed.len(), failed.join("\n\n"));
+}
+
+/// Names of the servers behind held connections.
+pub fn servers_of(held: &[HeldConnection]) -> Vec<String> {
+    held.iter().map(|h| h.server().to_string()).collect()
 }
 
 /// The names, or a panic naming the first connection that failed.
