@@ -200,6 +200,37 @@ impl Netns {
         })
     }
 
+    /// Like [`Netns::ask_names`], but all connections at once, each on a thread of its
+    /// own: for schedulers whose choice does not depend on earlier connections, where
+    /// waiting on each refused or dropped connection in turn would cost seconds.
+    pub fn ask_names_at_once(
+        &self,
+        conns: Vec<(Option<SocketAddr>, SocketAddr)>,
+        proto: Stream,
+    ) -> Vec<io::Result<String>> {
+        let n = conns.len();
+        self.spawn(move || {
+            // Threads started here inherit this thread's network namespace.
+            let threads: Vec<_> = conns
+                .into_iter()
+                .map(|(from, to)| std::thread::spawn(move || ask_name(from, to, proto)))
+                .collect();
+            threads
+                .into_iter()
+                .map(|t| {
+                    t.join()
+                        .unwrap_or_else(|_| Err(io::Error::other("client thread panicked")))
+                })
+                .collect()
+        })
+        .join()
+        .unwrap_or_else(|_| {
+            (0..n)
+                .map(|_| Err(io::Error::other("client thread panicked")))
+                .collect()
+        })
+    }
+
     /// Sends one UDP datagram per entry of `datagrams` (from, to, payload), each from a
     /// fresh socket bound to `from`, and returns each answer (3 s to come).
     pub fn ask_names_udp(
