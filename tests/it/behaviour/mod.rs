@@ -132,25 +132,40 @@ impl Scene<'_> {
 pub type SceneFn = Box<dyn FnOnce(&Scene)>;
 
 /// Runs each scenario in the calling thread's namespace against the shared `topo`,
-/// scenario `i` on virtual port `1000 + i`; every scenario runs even when an earlier
-/// one failed, then a panic names each failed one with its message.
+/// scenario `i` on virtual port `1000 + i`; see [`run_here`].
 pub fn scenes(topo: &Topology, cases: Vec<(&str, SceneFn)>) {
+    let cases = cases
+        .into_iter()
+        .enumerate()
+        .map(|(i, (name, case))| {
+            let scene = Scene { topo, port: 1000 + i as u16 };
+            let run: Box<dyn FnOnce() + '_> = Box::new(move || case(&scene));
+            (name, run)
+        })
+        .collect();
+    run_here(cases);
+}
+
+/// Runs each case in the calling thread's namespace (unlike `run_cases`, which gives
+/// each a fresh one: these share a topology, which costs seconds to build in the
+/// lab). Every case runs even when an earlier one failed; then a panic names each
+/// failed case with its message. Each case's time goes to stderr.
+pub fn run_here(cases: Vec<(&str, Box<dyn FnOnce() + '_>)>) {
     let mut failed = Vec::new();
-    for (i, (name, case)) in cases.into_iter().enumerate() {
-        let scene = Scene { topo, port: 1000 + i as u16 };
+    for (name, case) in cases {
         let started = std::time::Instant::now();
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| case(&scene)));
-        eprintln!("scene {name}: {:.1?}", started.elapsed());
+        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(case));
+        eprintln!("case {name}: {:.1?}", started.elapsed());
         if let Err(panic) = outcome {
             let msg = panic
                 .downcast_ref::<String>()
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| s.to_string()))
                 .unwrap_or_default();
-            failed.push(format!("scene {name}: {msg}"));
+            failed.push(format!("case {name}: {msg}"));
         }
     }
-    assert!(failed.is_empty(), "{} scenes failed:\n{}", failed.len(), failed.join("\n\n"));
+    assert!(failed.is_empty(), "{} cases failed:\n{}", failed.len(), failed.join("\n\n"));
 }
 
 /// Names of the servers behind held connections.
