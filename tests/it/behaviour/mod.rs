@@ -21,6 +21,9 @@ use ipvs_lab::{must, workspace_bin, HeldConnection, Output, Stream, TcpServer, T
 use std::collections::BTreeMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
+/// The client namespace's own address.
+pub const CLIENT: IpAddr = IpAddr::V4(Ipv4Addr::new(203, 0, 113, 2));
+
 /// The port real servers listen on behind a NAT service.
 pub const RS_PORT: u16 = 8080;
 
