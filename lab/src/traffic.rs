@@ -104,8 +104,12 @@ fn ask_name(from: Option<SocketAddr>, to: SocketAddr, proto: Stream) -> io::Resu
             "server closed without a name",
         ));
     }
-    s.shutdown(std::net::Shutdown::Write)?;
-    io::copy(&mut s, &mut io::sink())?;
+    if proto == Stream::Tcp {
+        s.shutdown(std::net::Shutdown::Write)?;
+        io::copy(&mut s, &mut io::sink())?;
+    }
+    // SCTP has no half-close: shutdown() starts the association's SHUTDOWN and a
+    // read after it fails (ENOTCONN); closing the socket ends it gracefully.
     Ok(name)
 }
 

@@ -126,6 +126,7 @@ lab_test! {
             case("udp", t, Proto::Udp, "-m", false, 2002),
             case("tcp6", t, Proto::Tcp, "-m", true, 2003),
             case("udp6", t, Proto::Udp, "-m", true, 2004),
+            case("sctp", t, Proto::Sctp, "-m", false, 2005),
             fwmark,
         ]);
     }
