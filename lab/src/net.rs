@@ -315,7 +315,12 @@ impl TcpServer {
     /// [`TcpServer::start`] with a listening socket made by `listen` (an SCTP one, for
     /// instance).
     #[track_caller]
-    pub(crate) fn start_on<L, F>(ns: &Netns, addr: std::net::SocketAddr, listen: L, handler: F) -> TcpServer
+    pub(crate) fn start_on<L, F>(
+        ns: &Netns,
+        addr: std::net::SocketAddr,
+        listen: L,
+        handler: F,
+    ) -> TcpServer
     where
         L: FnOnce(std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> + Send + 'static,
         F: Fn(std::net::TcpStream) + Send + 'static,

@@ -139,9 +139,7 @@ impl HeldConnection {
         if back == msg {
             Ok(())
         } else {
-            Err(io::Error::other(format!(
-                "sent {msg:?}, got {back:?} back"
-            )))
+            Err(io::Error::other(format!("sent {msg:?}, got {back:?} back")))
         }
     }
 

@@ -28,7 +28,10 @@ fn topology() -> (Topology, Vec<ipvs_lab::TcpServer>, Vec<IpAddr>) {
     must("ip route add local 192.0.2.0/24 dev lo");
     let file = tempfile::NamedTempFile::new_in("/run").expect("temp file");
     std::fs::write(file.path(), RULES).expect("write rules");
-    must(&format!("iptables-legacy-restore < {}", file.path().display()));
+    must(&format!(
+        "iptables-legacy-restore < {}",
+        file.path().display()
+    ));
     (topo, servers, clients)
 }
 
@@ -43,12 +46,17 @@ fn fwmark_service(topo: &Topology, mark: u8, sched: &str) {
 /// The 14 usable addresses (port 80) of mark `mark`'s /28.
 fn targets(mark: u8) -> Vec<SocketAddr> {
     let base = (mark - 1) * 16;
-    (1..15).map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, base + i)), 80)).collect()
+    (1..15)
+        .map(|i| SocketAddr::new(IpAddr::V4(Ipv4Addr::new(192, 0, 2, base + i)), 80))
+        .collect()
 }
 
 /// One short connection to each target from client address `from`.
 fn round(topo: &Topology, from: IpAddr, targets: &[SocketAddr]) -> Vec<String> {
-    let conns = targets.iter().map(|t| (Some(SocketAddr::new(from, 0)), *t)).collect();
+    let conns = targets
+        .iter()
+        .map(|t| (Some(SocketAddr::new(from, 0)), *t))
+        .collect();
     names_of(topo.client.ask_names(conns, Stream::Tcp))
 }
 
@@ -66,7 +74,10 @@ fn sticky_by_destination(topo: &Topology, clients: &[IpAddr], sched: &str, mark:
     assert_eq!(first, second, "{sched}: an address changed server");
     let seen = tally(&first);
     if sched == "dh" {
-        assert!(seen.len() > 1, "dh put every address on one server: {seen:?}");
+        assert!(
+            seen.len() > 1,
+            "dh put every address on one server: {seen:?}"
+        );
     } else {
         let mut shares: Vec<usize> = seen.values().copied().collect();
         shares.sort();
@@ -84,19 +95,35 @@ fn hot_destination(topo: &Topology, sched: &str, mark: u8) {
     fwmark_service(topo, mark, sched);
     let hot = targets(mark)[0];
     let held: Vec<HeldConnection> = (0..6)
-        .map(|i| topo.client.hold(None, hot).unwrap_or_else(|e| panic!("held connection {i}: {e}")))
+        .map(|i| {
+            topo.client
+                .hold(None, hot)
+                .unwrap_or_else(|e| panic!("held connection {i}: {e}"))
+        })
         .collect();
     let servers = super::servers_of(&held);
-    assert_eq!(tally(&servers), counts(&[("rs0", 2), ("rs1", 2), ("rs2", 2)]), "{sched}: {servers:?}");
+    assert_eq!(
+        tally(&servers),
+        counts(&[("rs0", 2), ("rs1", 2), ("rs2", 2)]),
+        "{sched}: {servers:?}"
+    );
     let last = servers[5].clone();
     for h in held {
         h.close().expect("close");
     }
     let after = names_of(topo.client.ask_names(vec![(None, hot); 6], Stream::Tcp));
     if sched == "lblc" {
-        assert_eq!(tally(&after), counts(&[(&last, 6)]), "lblc after the burst: {after:?}");
+        assert_eq!(
+            tally(&after),
+            counts(&[(&last, 6)]),
+            "lblc after the burst: {after:?}"
+        );
     } else {
-        assert_eq!(tally(&after), counts(&[("rs0", 2), ("rs1", 2), ("rs2", 2)]), "lblcr after the burst: {after:?}");
+        assert_eq!(
+            tally(&after),
+            counts(&[("rs0", 2), ("rs1", 2), ("rs2", 2)]),
+            "lblcr after the burst: {after:?}"
+        );
     }
 }
 
@@ -106,7 +133,7 @@ lab_test! {
         let (topo, _servers, clients) = topology();
         // One namespace for all: the cases use disjoint marks and addresses.
         let (t, c) = (&topo, &clients[..]);
-        let cases: Vec<(&str, Box<dyn FnOnce() + '_>)> = vec![
+        let cases: Vec<super::Case> = vec![
             ("dh", Box::new(|| sticky_by_destination(t, c, "dh", 1))),
             ("lblc", Box::new(|| sticky_by_destination(t, c, "lblc", 2))),
             ("lblcr", Box::new(|| sticky_by_destination(t, c, "lblcr", 3))),

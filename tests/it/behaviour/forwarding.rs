@@ -7,7 +7,7 @@
 //! servers, and checks each server answered exactly two: rr is deterministic, and an
 //! answer proves the whole path (there and back) of that forwarding method.
 
-use super::{counts, ipvs, names_of, run_here, tally};
+use super::{counts, ipvs, names_of, run_here, tally, Case};
 use ipvs_lab::{lab_test, must, Stream, TcpServer, Topology, UdpServer};
 use std::net::{IpAddr, SocketAddr};
 
@@ -26,17 +26,34 @@ enum Servers {
     Datagram(Vec<UdpServer>),
 }
 
-fn start_servers(topo: &Topology, proto: Proto, bind: &dyn Fn(usize) -> IpAddr, port: u16) -> Servers {
+fn start_servers(
+    topo: &Topology,
+    proto: Proto,
+    bind: &dyn Fn(usize) -> IpAddr,
+    port: u16,
+) -> Servers {
     let each = topo.servers.iter().enumerate();
     match proto {
         Proto::Udp => Servers::Datagram(
-            each.map(|(i, rs)| UdpServer::named(&rs.ns, SocketAddr::new(bind(i), port), &format!("rs{i}"))).collect(),
+            each.map(|(i, rs)| {
+                UdpServer::named(&rs.ns, SocketAddr::new(bind(i), port), &format!("rs{i}"))
+            })
+            .collect(),
         ),
         Proto::Tcp | Proto::Sctp => {
-            let stream = if proto == Proto::Tcp { Stream::Tcp } else { Stream::Sctp };
+            let stream = if proto == Proto::Tcp {
+                Stream::Tcp
+            } else {
+                Stream::Sctp
+            };
             Servers::Stream(
                 each.map(|(i, rs)| {
-                    TcpServer::named_over(&rs.ns, SocketAddr::new(bind(i), port), &format!("rs{i}"), stream)
+                    TcpServer::named_over(
+                        &rs.ns,
+                        SocketAddr::new(bind(i), port),
+                        &format!("rs{i}"),
+                        stream,
+                    )
                 })
                 .collect(),
             )
@@ -48,8 +65,18 @@ fn start_servers(topo: &Topology, proto: Proto, bind: &dyn Fn(usize) -> IpAddr, 
 fn four_requests(topo: &Topology, proto: Proto, vip: SocketAddr) -> Vec<String> {
     match proto {
         Proto::Udp => {
-            let from = SocketAddr::new(if vip.is_ipv4() { super::CLIENT } else { "2001:db8:1::2".parse().expect("v6") }, 0);
-            names_of(topo.client.ask_names_udp(vec![(from, vip, b"who".to_vec()); 4]))
+            let from = SocketAddr::new(
+                if vip.is_ipv4() {
+                    super::CLIENT
+                } else {
+                    "2001:db8:1::2".parse().expect("v6")
+                },
+                0,
+            );
+            names_of(
+                topo.client
+                    .ask_names_udp(vec![(from, vip, b"who".to_vec()); 4]),
+            )
         }
         Proto::Tcp => names_of(topo.client.ask_names(vec![(None, vip); 4], Stream::Tcp)),
         Proto::Sctp => names_of(topo.client.ask_names(vec![(None, vip); 4], Stream::Sctp)),
@@ -61,7 +88,13 @@ fn four_requests(topo: &Topology, proto: Proto, vip: SocketAddr) -> Vec<String> 
 fn forward(topo: &Topology, proto: Proto, method: &str, v6: bool, port: u16) {
     let vip = SocketAddr::new(if v6 { topo.vip6 } else { topo.vip }, port);
     let nat = method == "-m";
-    let rs_addr = |i: usize| if v6 { topo.servers[i].addr6 } else { topo.servers[i].addr };
+    let rs_addr = |i: usize| {
+        if v6 {
+            topo.servers[i].addr6
+        } else {
+            topo.servers[i].addr
+        }
+    };
     // Masquerading may change the port; the others deliver to the VIP's own port.
     let bind = |i: usize| if nat { rs_addr(i) } else { vip.ip() };
     let _servers = start_servers(topo, proto, &bind, port);
@@ -76,17 +109,33 @@ fn forward(topo: &Topology, proto: Proto, method: &str, v6: bool, port: u16) {
     };
     ipvs(&format!("-A {flag} {svc} -s rr"));
     for i in 0..topo.servers.len() {
-        let rip = if v6 { format!("[{}]", rs_addr(i)) } else { rs_addr(i).to_string() };
+        let rip = if v6 {
+            format!("[{}]", rs_addr(i))
+        } else {
+            rs_addr(i).to_string()
+        };
         ipvs(&format!("-a {flag} {svc} -r {rip}:{port} {method}"));
     }
     let seen = four_requests(topo, proto, vip);
-    assert_eq!(tally(&seen), counts(&[("rs0", 2), ("rs1", 2)]), "{proto:?} {method} v6={v6}: {seen:?}");
+    assert_eq!(
+        tally(&seen),
+        counts(&[("rs0", 2), ("rs1", 2)]),
+        "{proto:?} {method} v6={v6}: {seen:?}"
+    );
 }
 
-type Case<'a> = (&'static str, Box<dyn FnOnce() + 'a>);
-
-fn case<'a>(name: &'static str, topo: &'a Topology, proto: Proto, method: &'static str, v6: bool, port: u16) -> Case<'a> {
-    (name, Box::new(move || forward(topo, proto, method, v6, port)))
+fn case<'a>(
+    name: &'static str,
+    topo: &'a Topology,
+    proto: Proto,
+    method: &'static str,
+    v6: bool,
+    port: u16,
+) -> Case<'a> {
+    (
+        name,
+        Box::new(move || forward(topo, proto, method, v6, port)),
+    )
 }
 
 lab_test! {

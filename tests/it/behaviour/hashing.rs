@@ -20,7 +20,10 @@ const CLIENTS: u8 = 96;
 /// One short connection from each address (any port), one after another: the answer
 /// or the error.
 fn ask_from(sc: &Scene, addrs: &[IpAddr]) -> Vec<io::Result<String>> {
-    let conns = addrs.iter().map(|a| (Some(SocketAddr::new(*a, 0)), sc.vip())).collect();
+    let conns = addrs
+        .iter()
+        .map(|a| (Some(SocketAddr::new(*a, 0)), sc.vip()))
+        .collect();
     sc.topo.client.ask_names(conns, Stream::Tcp)
 }
 
@@ -60,7 +63,10 @@ const FALSE_FAILURE: f64 = 1e-5;
 #[track_caller]
 fn assert_binomial(what: &str, count: usize, n: usize, p: f64) {
     let (lo, hi) = binomial_bounds(n, p);
-    assert!((lo..=hi).contains(&count), "{what}: {count} of {n}, outside [{lo}, {hi}] (p = {p:.3})");
+    assert!(
+        (lo..=hi).contains(&count),
+        "{what}: {count} of {n}, outside [{lo}, {hi}] (p = {p:.3})"
+    );
 }
 
 #[track_caller]
@@ -68,7 +74,12 @@ fn assert_spread(names: &[String], servers: usize) {
     let seen = tally(names);
     assert_eq!(seen.len(), servers, "not every server chosen: {seen:?}");
     for (name, n) in &seen {
-        assert_binomial(&format!("{name}'s share of {seen:?}"), *n, names.len(), 1.0 / servers as f64);
+        assert_binomial(
+            &format!("{name}'s share of {seen:?}"),
+            *n,
+            names.len(),
+            1.0 / servers as f64,
+        );
     }
 }
 
@@ -89,7 +100,11 @@ fn sticky_and_spread(sched: &'static str, addrs: Vec<IpAddr>) -> SceneFn {
 fn port_flag(sched: &'static str) -> SceneFn {
     Box::new(move |sc: &Scene| {
         sc.nat_service(&format!("-s {sched}"), &[1, 1, 1]);
-        assert_eq!(tally(&sc.ask(48)).len(), 1, "{sched} without -port spread one address");
+        assert_eq!(
+            tally(&sc.ask(48)).len(),
+            1,
+            "{sched} without -port spread one address"
+        );
         super::ipvs(&format!("-D -t {}", sc.vip()));
         sc.nat_service(&format!("-s {sched} -b {sched}-port"), &[1, 1, 1]);
         assert_spread(&sc.ask(48), 3);
@@ -102,14 +117,21 @@ fn port_flag(sched: &'static str) -> SceneFn {
 /// way every other client keeps its server.
 fn fallback(sched: &'static str, with_flag: bool, addrs: Vec<IpAddr>) -> SceneFn {
     Box::new(move |sc: &Scene| {
-        let flag = if with_flag { format!(" -b {sched}-fallback") } else { String::new() };
+        let flag = if with_flag {
+            format!(" -b {sched}-fallback")
+        } else {
+            String::new()
+        };
         sc.nat_service(&format!("-s {sched}{flag}"), &[1, 1, 1]);
         let before = names_from(sc, &addrs);
         sc.dest("-e", 2, 0);
         // All at once: a hashing scheduler's choice does not depend on earlier
         // connections, and a refused connection was seen to take a SYN retransmission
         // (1 s) before the refusal arrived.
-        let conns = addrs.iter().map(|a| (Some(SocketAddr::new(*a, 0)), sc.vip())).collect();
+        let conns = addrs
+            .iter()
+            .map(|a| (Some(SocketAddr::new(*a, 0)), sc.vip()))
+            .collect();
         let after = sc.topo.client.ask_names_at_once(conns, Stream::Tcp);
         let mut outcome: BTreeMap<String, usize> = BTreeMap::new();
         for (b, a) in before.iter().zip(&after) {
@@ -122,9 +144,20 @@ fn fallback(sched: &'static str, with_flag: bool, addrs: Vec<IpAddr>) -> SceneFn
         }
         eprintln!("{sched} fallback={with_flag}: {outcome:?}");
         let on_rs2 = before.iter().filter(|n| *n == "rs2").count();
-        assert_eq!(outcome.get("stayed"), Some(&(before.len() - on_rs2)), "{outcome:?}");
-        let moved: usize = outcome.iter().filter(|(k, _)| k.starts_with("rs2->rs")).map(|(_, n)| n).sum();
-        let refused = outcome.get("rs2->error ConnectionRefused").copied().unwrap_or(0);
+        assert_eq!(
+            outcome.get("stayed"),
+            Some(&(before.len() - on_rs2)),
+            "{outcome:?}"
+        );
+        let moved: usize = outcome
+            .iter()
+            .filter(|(k, _)| k.starts_with("rs2->rs"))
+            .map(|(_, n)| n)
+            .sum();
+        let refused = outcome
+            .get("rs2->error ConnectionRefused")
+            .copied()
+            .unwrap_or(0);
         if with_flag {
             assert_eq!((moved, refused), (on_rs2, 0), "{outcome:?}");
         } else {
@@ -154,14 +187,21 @@ fn add_destination(sched: &'static str, addrs: Vec<IpAddr>) -> SceneFn {
                 *moves.entry(format!("{b}->{a}")).or_insert(0) += 1;
             }
         }
-        let to_new: usize = moves.iter().filter(|(k, _)| k.ends_with("->rs3")).map(|(_, n)| n).sum();
+        let to_new: usize = moves
+            .iter()
+            .filter(|(k, _)| k.ends_with("->rs3"))
+            .map(|(_, n)| n)
+            .sum();
         let between_old: usize = moves.values().sum::<usize>() - to_new;
         eprintln!("{sched} add: to rs3 {to_new}, between old {between_old}: {moves:?}");
         assert_spread(&after, 4);
         let n = addrs.len();
         if sched == "mh" {
             assert_binomial("mh clients moved to the new server", to_new, n, 0.25);
-            assert!(between_old < 5, "mh moved {between_old} clients between old servers: {moves:?}");
+            assert!(
+                between_old < 5,
+                "mh moved {between_old} clients between old servers: {moves:?}"
+            );
         } else {
             assert_binomial("sh clients moved to the new server", to_new, n, 0.25);
             assert_binomial("sh clients moved between old servers", between_old, n, 0.5);

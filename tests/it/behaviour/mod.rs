@@ -72,7 +72,9 @@ pub fn named_servers(topo: &Topology) -> Vec<TcpServer> {
     topo.servers
         .iter()
         .enumerate()
-        .map(|(i, rs)| TcpServer::named(&rs.ns, SocketAddr::new(rs.addr, RS_PORT), &format!("rs{i}")))
+        .map(|(i, rs)| {
+            TcpServer::named(&rs.ns, SocketAddr::new(rs.addr, RS_PORT), &format!("rs{i}"))
+        })
         .collect()
 }
 
@@ -99,8 +101,8 @@ impl Scene<'_> {
     #[track_caller]
     pub fn nat_service(&self, sched: &str, weights: &[u32]) {
         ipvs(&format!("-A -t {} {sched}", self.vip()));
-        for i in 0..weights.len() {
-            self.dest("-a", i, weights[i]);
+        for (i, w) in weights.iter().enumerate() {
+            self.dest("-a", i, *w);
         }
     }
 
@@ -108,13 +110,21 @@ impl Scene<'_> {
     #[track_caller]
     pub fn dest(&self, op: &str, i: usize, weight: u32) {
         let rs = &self.topo.servers[i];
-        ipvs(&format!("{op} -t {} -r {}:{RS_PORT} -m -w {weight}", self.vip(), rs.addr));
+        ipvs(&format!(
+            "{op} -t {} -r {}:{RS_PORT} -m -w {weight}",
+            self.vip(),
+            rs.addr
+        ));
     }
 
     /// `n` short TCP connections from the client's own address: who answered each.
     #[track_caller]
     pub fn ask(&self, n: usize) -> Vec<String> {
-        names_of(self.topo.client.ask_names(vec![(None, self.vip()); n], Stream::Tcp))
+        names_of(
+            self.topo
+                .client
+                .ask_names(vec![(None, self.vip()); n], Stream::Tcp),
+        )
     }
 
     /// Opens `n` connections from the client and keeps them open.
@@ -131,17 +141,23 @@ impl Scene<'_> {
     }
 }
 
+/// A named case run by [`run_here`].
+pub type Case<'a> = (&'static str, Box<dyn FnOnce() + 'a>);
+
 /// A scenario run by [`scenes`].
 pub type SceneFn = Box<dyn FnOnce(&Scene)>;
 
 /// Runs each scenario in the calling thread's namespace against the shared `topo`,
 /// scenario `i` on virtual port `1000 + i`; see [`run_here`].
-pub fn scenes(topo: &Topology, cases: Vec<(&str, SceneFn)>) {
+pub fn scenes(topo: &Topology, cases: Vec<(&'static str, SceneFn)>) {
     let cases = cases
         .into_iter()
         .enumerate()
         .map(|(i, (name, case))| {
-            let scene = Scene { topo, port: 1000 + i as u16 };
+            let scene = Scene {
+                topo,
+                port: 1000 + i as u16,
+            };
             let run: Box<dyn FnOnce() + '_> = Box::new(move || case(&scene));
             (name, run)
         })
@@ -153,7 +169,7 @@ pub fn scenes(topo: &Topology, cases: Vec<(&str, SceneFn)>) {
 /// each a fresh one: these share a topology, which costs seconds to build in the
 /// lab). Every case runs even when an earlier one failed; then a panic names each
 /// failed case with its message. Each case's time goes to stderr.
-pub fn run_here(cases: Vec<(&str, Box<dyn FnOnce() + '_>)>) {
+pub fn run_here(cases: Vec<Case<'_>>) {
     let mut failed = Vec::new();
     for (name, case) in cases {
         let started = std::time::Instant::now();
@@ -168,7 +184,12 @@ pub fn run_here(cases: Vec<(&str, Box<dyn FnOnce() + '_>)>) {
             failed.push(format!("case {name}: {msg}"));
         }
     }
-    assert!(failed.is_empty(), "{} cases failed:\n{}", failed.len(), failed.join("\n\n"));
+    assert!(
+        failed.is_empty(),
+        "{} cases failed:\n{}",
+        failed.len(),
+        failed.join("\n\n")
+    );
 }
 
 /// Names of the servers behind held connections.
@@ -190,7 +211,9 @@ pub fn names_of(results: Vec<std::io::Result<String>>) -> Vec<String> {
 #[track_caller]
 pub fn client_addresses(topo: &Topology, n: u8) -> Vec<IpAddr> {
     assert!(n <= 150, "the client range is 203.0.113.100-249");
-    let addrs: Vec<IpAddr> = (0..n).map(|i| IpAddr::V4(Ipv4Addr::new(203, 0, 113, 100 + i))).collect();
+    let addrs: Vec<IpAddr> = (0..n)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(203, 0, 113, 100 + i)))
+        .collect();
     topo.client.add_addresses("eth0", &addrs);
     addrs
 }

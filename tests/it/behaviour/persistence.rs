@@ -2,14 +2,19 @@
 //! persistence engine. The service schedulers are rr, so without persistence each new
 //! connection would go to the next server: every expectation here is exact.
 
-use super::{client_addresses, connections, ipvs, named_servers, names_of, tally, Scene, SceneFn, RS_PORT};
+use super::{
+    client_addresses, connections, ipvs, named_servers, names_of, tally, Scene, SceneFn, RS_PORT,
+};
 use ipvs_lab::{lab_test, Stream, Topology, UdpServer};
 use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 /// `n` datagrams to the scene's UDP service from `from` (a fresh source port each).
 fn udp_names(sc: &Scene, from: IpAddr, payloads: Vec<Vec<u8>>) -> Vec<String> {
-    let grams = payloads.into_iter().map(|p| (SocketAddr::new(from, 0), sc.vip(), p)).collect();
+    let grams = payloads
+        .into_iter()
+        .map(|p| (SocketAddr::new(from, 0), sc.vip(), p))
+        .collect();
     names_of(sc.topo.client.ask_names_udp(grams))
 }
 
@@ -33,7 +38,10 @@ fn persistent_tcp(sc: &Scene) {
         .collect();
     assert_eq!(templates.len(), 1, "one template expected: {templates:?}");
     let expires = templates[0]["expires"].as_u64().unwrap_or(0);
-    assert!((50..=60).contains(&expires), "template expiry {expires} s, not about -p 60: {templates:?}");
+    assert!(
+        (50..=60).contains(&expires),
+        "template expiry {expires} s, not about -p 60: {templates:?}"
+    );
 }
 
 /// -p 2 over UDP with the UDP timeout at 1 s: datagrams from new source ports stick to
@@ -48,12 +56,19 @@ fn persistent_udp_expires(sc: &Scene) {
     let vport = sc.port;
     let deadline = Instant::now() + Duration::from_secs(15);
     while connections().iter().any(|c| c["virtual"]["port"] == vport) {
-        assert!(Instant::now() < deadline, "template never expired: {:?}", connections());
+        assert!(
+            Instant::now() < deadline,
+            "template never expired: {:?}",
+            connections()
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     let second = udp_names(sc, from, vec![b"x".to_vec(); 6]);
     assert_eq!(tally(&second).len(), 1, "persistence broken: {second:?}");
-    assert_ne!(first[0], second[0], "rr should have moved on after the template expired");
+    assert_ne!(
+        first[0], second[0],
+        "rr should have moved on after the template expired"
+    );
     ipvs("--set 0 0 300");
 }
 
@@ -64,7 +79,10 @@ fn persistent_udp_expires(sc: &Scene) {
 fn netmask(clients: Vec<IpAddr>, mask: &'static str) -> SceneFn {
     Box::new(move |sc: &Scene| {
         sc.nat_service(&format!("-s rr -p 60 -M {mask}"), &[1, 1, 1]);
-        let conns = clients.iter().map(|a| (Some(SocketAddr::new(*a, 0)), sc.vip())).collect();
+        let conns = clients
+            .iter()
+            .map(|a| (Some(SocketAddr::new(*a, 0)), sc.vip()))
+            .collect();
         let seen = names_of(sc.topo.client.ask_names(conns, Stream::Tcp));
         if mask == "255.255.255.255" {
             let mut shares: Vec<usize> = tally(&seen).values().copied().collect();
@@ -75,7 +93,8 @@ fn netmask(clients: Vec<IpAddr>, mask: &'static str) -> SceneFn {
             for g in groups {
                 assert_eq!(tally(g).len(), 1, "a /28 was split: {seen:?}");
             }
-            let servers: std::collections::BTreeSet<_> = groups.iter().map(|g| g[0].clone()).collect();
+            let servers: std::collections::BTreeSet<_> =
+                groups.iter().map(|g| g[0].clone()).collect();
             assert_eq!(servers.len(), 3, "{seen:?}");
         }
     })
@@ -102,7 +121,11 @@ fn sip_pe(clients: Vec<IpAddr>) -> SceneFn {
         for call in ["call-a@203.0.113.2", "call-b@203.0.113.2"] {
             for &from in &clients {
                 let seen = udp_names(sc, from, vec![sip_invite(call, from); 3]);
-                assert_eq!(tally(&seen).len(), 1, "call {call} from {from} split: {seen:?}");
+                assert_eq!(
+                    tally(&seen).len(),
+                    1,
+                    "call {call} from {from} split: {seen:?}"
+                );
                 firsts.push(seen[0].clone());
             }
         }
@@ -111,8 +134,14 @@ fn sip_pe(clients: Vec<IpAddr>) -> SceneFn {
             assert_ne!(w[0], w[1], "not scheduled anew: {firsts:?}");
         }
         assert_eq!(tally(&firsts).len(), 3, "{firsts:?}");
-        let pe: Vec<_> = connections().into_iter().filter(|c| c["pe_name"] == "sip").collect();
-        assert!(pe.iter().any(|c| c["pe_data"] == "call-a@203.0.113.2"), "no SIP template in {pe:?}");
+        let pe: Vec<_> = connections()
+            .into_iter()
+            .filter(|c| c["pe_name"] == "sip")
+            .collect();
+        assert!(
+            pe.iter().any(|c| c["pe_data"] == "call-a@203.0.113.2"),
+            "no SIP template in {pe:?}"
+        );
     })
 }
 

@@ -11,7 +11,11 @@ use ipvs_lab::{lab_test, Topology};
 fn rr(sc: &Scene) {
     sc.nat_service("-s rr", &[1, 1, 1]);
     let seen = sc.ask(30);
-    assert_eq!(tally(&seen), counts(&[("rs0", 10), ("rs1", 10), ("rs2", 10)]), "{seen:?}");
+    assert_eq!(
+        tally(&seen),
+        counts(&[("rs0", 10), ("rs1", 10), ("rs2", 10)]),
+        "{seen:?}"
+    );
     for i in 3..seen.len() {
         assert_eq!(seen[i], seen[i - 3], "not a cycle of 3: {seen:?}");
     }
@@ -24,12 +28,20 @@ fn rr(sc: &Scene) {
 fn wrr(sc: &Scene) {
     sc.nat_service("-s wrr", &[1, 2, 3]);
     let seen = sc.ask(60);
-    assert_eq!(tally(&seen), counts(&[("rs0", 10), ("rs1", 20), ("rs2", 30)]), "{seen:?}");
+    assert_eq!(
+        tally(&seen),
+        counts(&[("rs0", 10), ("rs1", 20), ("rs2", 30)]),
+        "{seen:?}"
+    );
     for (i, w) in [3, 2, 1].into_iter().enumerate() {
         sc.dest("-e", i, w);
     }
     let seen = sc.ask(60);
-    assert_eq!(tally(&seen), counts(&[("rs0", 30), ("rs1", 20), ("rs2", 10)]), "after the change: {seen:?}");
+    assert_eq!(
+        tally(&seen),
+        counts(&[("rs0", 30), ("rs1", 20), ("rs2", 10)]),
+        "after the change: {seen:?}"
+    );
 }
 
 /// lc: each new connection goes to the server with the least `256 * active + inactive`.
@@ -38,7 +50,11 @@ fn wrr(sc: &Scene) {
 fn lc(sc: &Scene) {
     sc.nat_service("-s lc", &[1, 1, 1]);
     let held = sc.hold(6);
-    assert_eq!(tally(&servers_of(&held)), counts(&[("rs0", 2), ("rs1", 2), ("rs2", 2)]), "{held:?}");
+    assert_eq!(
+        tally(&servers_of(&held)),
+        counts(&[("rs0", 2), ("rs1", 2), ("rs2", 2)]),
+        "{held:?}"
+    );
     let freed = held[0].server().to_string();
     let (closed, kept): (Vec<_>, Vec<_>) = held.into_iter().partition(|h| h.server() == freed);
     for h in closed {
@@ -57,7 +73,11 @@ fn lc(sc: &Scene) {
 fn wlc(sc: &Scene) {
     sc.nat_service("-s wlc", &[1, 2, 3]);
     let held = sc.hold(12);
-    assert_eq!(tally(&servers_of(&held)), counts(&[("rs0", 2), ("rs1", 4), ("rs2", 6)]), "{held:?}");
+    assert_eq!(
+        tally(&servers_of(&held)),
+        counts(&[("rs0", 2), ("rs1", 4), ("rs2", 6)]),
+        "{held:?}"
+    );
 }
 
 /// sed and nq with a slow server (weight 1) and a fast one (weight 4). sed picks the
@@ -90,7 +110,9 @@ fn fo(sc: &Scene) {
     let edit = |i: usize, w: u32| sc.dest("-e", i, w);
     edit(1, 0);
     assert_eq!(tally(&sc.ask(6)), counts(&[("rs2", 6)]));
-    held[0].echo("still there").expect("the connection to the drained server works");
+    held[0]
+        .echo("still there")
+        .expect("the connection to the drained server works");
     edit(1, 3);
     assert_eq!(tally(&sc.ask(6)), counts(&[("rs1", 6)]));
 }
@@ -112,7 +134,11 @@ fn ovf(sc: &Scene) {
     }
     let seen = servers_of(&held);
     eprintln!("ovf: {seen:?} then {refused:?}");
-    assert_eq!(seen, ["rs0", "rs0", "rs0", "rs1", "rs1"], "refused: {refused:?}");
+    assert_eq!(
+        seen,
+        ["rs0", "rs0", "rs0", "rs1", "rs1"],
+        "refused: {refused:?}"
+    );
     let (i, e) = refused.expect("a connection is refused once all are full");
     assert_eq!(i, 5);
     assert_eq!(e.kind(), std::io::ErrorKind::ConnectionRefused, "{e}");

@@ -31,37 +31,67 @@ fn reuse(sc: &Scene, mode: u8, conntrack: u8, port: u16) {
         // in this namespace (and accepts what the policy accepts anyway).
         must("iptables-legacy -A INPUT -m conntrack --ctstate NEW,ESTABLISHED -j ACCEPT");
     }
-    must(&format!("sysctl -qw net.ipv4.vs.conn_reuse_mode={mode} net.ipv4.vs.conntrack={conntrack}"));
+    must(&format!(
+        "sysctl -qw net.ipv4.vs.conn_reuse_mode={mode} net.ipv4.vs.conntrack={conntrack}"
+    ));
     ipvs(&format!("-A -t {} -s rr", sc.vip()));
     for rs in &sc.topo.servers {
-        ipvs(&format!("-a -t {} -r {}:{CLOSE_FIRST_PORT} -m", sc.vip(), rs.addr));
+        ipvs(&format!(
+            "-a -t {} -r {}:{CLOSE_FIRST_PORT} -m",
+            sc.vip(),
+            rs.addr
+        ));
     }
     let from = Some(SocketAddr::new(CLIENT, port));
-    let first = names_of(sc.topo.client.ask_names(vec![(from, sc.vip())], Stream::Tcp)).remove(0);
+    let first = names_of(
+        sc.topo
+            .client
+            .ask_names(vec![(from, sc.vip())], Stream::Tcp),
+    )
+    .remove(0);
     let state = connections()
         .into_iter()
         .find(|c| c["client"]["port"] == port)
         .map(|c| c["state"].as_str().unwrap_or_default().to_string());
-    assert_eq!(state.as_deref(), Some("TIME_WAIT"), "the first connection's entry");
+    assert_eq!(
+        state.as_deref(),
+        Some("TIME_WAIT"),
+        "the first connection's entry"
+    );
     if conntrack == 1 {
         // Conntrack did see the flow, so the result below is not for want of it.
-        let table = std::fs::read_to_string("/proc/thread-self/net/nf_conntrack").unwrap_or_default();
+        let table =
+            std::fs::read_to_string("/proc/thread-self/net/nf_conntrack").unwrap_or_default();
         assert!(
-            table.lines().any(|l| l.contains("TIME_WAIT") && l.contains(&format!("sport={port} "))),
+            table
+                .lines()
+                .any(|l| l.contains("TIME_WAIT") && l.contains(&format!("sport={port} "))),
             "conntrack has no TIME_WAIT entry for port {port}:\n{table}"
         );
     }
     let drained = super::server_index(&first);
-    ipvs(&format!("-e -t {} -r {}:{CLOSE_FIRST_PORT} -m -w 0", sc.vip(), sc.topo.servers[drained].addr));
+    ipvs(&format!(
+        "-e -t {} -r {}:{CLOSE_FIRST_PORT} -m -w 0",
+        sc.vip(),
+        sc.topo.servers[drained].addr
+    ));
     let retrans_before = client_retransmissions(sc);
     let started = Instant::now();
-    let second = names_of(sc.topo.client.ask_names(vec![(from, sc.vip())], Stream::Tcp)).remove(0);
+    let second = names_of(
+        sc.topo
+            .client
+            .ask_names(vec![(from, sc.vip())], Stream::Tcp),
+    )
+    .remove(0);
     let took = started.elapsed();
     let retransmitted = client_retransmissions(sc) - retrans_before;
     must("sysctl -qw net.ipv4.vs.conn_reuse_mode=1 net.ipv4.vs.conntrack=0");
     eprintln!("reuse mode={mode} conntrack={conntrack}: {first} then {second} in {took:?}");
     if mode == 0 {
-        assert_eq!(second, first, "mode 0 should reuse the entry to the drained server");
+        assert_eq!(
+            second, first,
+            "mode 0 should reuse the entry to the drained server"
+        );
     } else {
         assert_ne!(second, first, "mode 1 should schedule anew");
     }
@@ -80,7 +110,10 @@ fn client_retransmissions(sc: &Scene) -> i64 {
         .unwrap_or_default();
     // Two "Tcp:" lines: the names, then the values.
     let mut tcp = snmp.lines().filter(|l| l.starts_with("Tcp:"));
-    let (names, values) = (tcp.next().unwrap_or_default(), tcp.next().unwrap_or_default());
+    let (names, values) = (
+        tcp.next().unwrap_or_default(),
+        tcp.next().unwrap_or_default(),
+    );
     names
         .split_whitespace()
         .zip(values.split_whitespace())
@@ -113,10 +146,18 @@ fn counters_rates_connections(sc: &Scene) {
         let expires = c["expires"].as_u64().unwrap_or(0);
         assert!((850..=900).contains(&expires), "{c}");
         let rs = &sc.topo.servers[super::server_index(h.server())];
-        assert_eq!(c["destination"]["address"], rs.addr.to_string().as_str(), "{c}");
+        assert_eq!(
+            c["destination"]["address"],
+            rs.addr.to_string().as_str(),
+            "{c}"
+        );
     }
     let lines = must("/usr/sbin/ipvsadm -Lcn").stdout.lines().count() - 2;
-    assert_eq!(conns.len(), lines, "ipvsadm-rs and ipvsadm list different numbers of connections");
+    assert_eq!(
+        conns.len(),
+        lines,
+        "ipvsadm-rs and ipvsadm list different numbers of connections"
+    );
 
     // Rates: keep traffic flowing for a while (rates are 2 s estimates).
     let stop = Instant::now() + Duration::from_secs(7);
@@ -132,7 +173,10 @@ fn counters_rates_connections(sc: &Scene) {
         if cps * 2 < peak {
             break;
         }
-        assert!(Instant::now() < deadline, "rate stayed at {cps} (peak {peak})");
+        assert!(
+            Instant::now() < deadline,
+            "rate stayed at {cps} (peak {peak})"
+        );
         std::thread::sleep(Duration::from_millis(500));
     }
     for h in held {
@@ -148,17 +192,30 @@ fn counters_rates_connections(sc: &Scene) {
     // Only the held connections carried a payload from the client (the short ones
     // send nothing but their handshake and FIN).
     let payload = 5 * 1000;
-    assert!(n("inbytes") >= payload + 40 * n("inpkts") && n("inbytes") <= payload + 80 * n("inpkts"), "{stats}");
+    assert!(
+        n("inbytes") >= payload + 40 * n("inpkts") && n("inbytes") <= payload + 80 * n("inpkts"),
+        "{stats}"
+    );
     let line = real
         .lines()
         .find(|l| l.contains(&format!("{}:{}", sc.topo.vip, sc.port)))
         .unwrap_or_else(|| panic!("service not in ipvsadm:\n{real}"));
-    let theirs: Vec<u64> = line.split_whitespace().skip(2).filter_map(|v| v.parse().ok()).collect();
-    let ours: Vec<u64> = ["conns", "inpkts", "outpkts", "inbytes", "outbytes"].map(n).to_vec();
+    let theirs: Vec<u64> = line
+        .split_whitespace()
+        .skip(2)
+        .filter_map(|v| v.parse().ok())
+        .collect();
+    let ours: Vec<u64> = ["conns", "inpkts", "outpkts", "inbytes", "outbytes"]
+        .map(n)
+        .to_vec();
     assert_eq!(ours, theirs, "ipvsadm-rs {stats} vs ipvsadm `{line}`");
     let per_dest: Vec<u64> = svc["destinations"]
         .as_array()
-        .map(|d| d.iter().map(|d| d["stats"]["conns"].as_u64().unwrap_or(0)).collect())
+        .map(|d| {
+            d.iter()
+                .map(|d| d["stats"]["conns"].as_u64().unwrap_or(0))
+                .collect()
+        })
         .unwrap_or_default();
     assert_eq!(per_dest.iter().sum::<u64>(), n("conns"), "{svc}");
 }
