@@ -112,7 +112,7 @@ fn port_flag(sched: &'static str) -> SceneFn {
 }
 
 /// sh-fallback / mh-fallback: the clients of a server set to weight 0. Without the flag
-/// (`fallback` false) the scheduler keeps choosing the drained server and so finds no
+/// (`with_flag` false) the scheduler keeps choosing the drained server and so finds no
 /// destination: those clients are refused. With it they go to another server. Either
 /// way every other client keeps its server.
 fn fallback(sched: &'static str, with_flag: bool, addrs: Vec<IpAddr>) -> SceneFn {
@@ -144,6 +144,7 @@ fn fallback(sched: &'static str, with_flag: bool, addrs: Vec<IpAddr>) -> SceneFn
         }
         eprintln!("{sched} fallback={with_flag}: {outcome:?}");
         let on_rs2 = before.iter().filter(|n| *n == "rs2").count();
+        assert!(on_rs2 > 0, "no client hashed to rs2: {before:?}");
         assert_eq!(
             outcome.get("stayed"),
             Some(&(before.len() - on_rs2)),
