@@ -107,6 +107,18 @@ lab_test! {
         assert_eq!(save(), expected);
         // And the desired table read back plans nothing.
         assert!(h.apply(&desired, &options).expect("third apply").plan.is_empty());
+        // The same kind of change through apply_delta, which reads only the
+        // services whose desired entry changed, plans the same changes.
+        let previous = desired.clone();
+        desired.entries[20].service.scheduler = Scheduler::Sh;
+        desired.entries[21].destinations[2].weight = 0;
+        desired.entries.remove(22);
+        let full = h.apply(&desired, &options.clone().dry_run(true)).expect("dry run");
+        let delta = h.apply_delta(&previous, &desired, &options).expect("delta");
+        assert!(delta.is_ok());
+        assert_eq!(delta.plan.changes, full.plan.changes);
+        assert_eq!(delta.plan.changes.len(), 3, "{}", delta.plan);
+        assert!(h.apply(&desired, &options).expect("after delta").plan.is_empty());
     }
 
     /// Services of other programs (created with the real ipvsadm, as

@@ -179,10 +179,7 @@ impl Handle {
         let current = self.table()?;
         let plan = plan(&current, desired, &options.plan)?;
         if options.dry_run || plan.changes.is_empty() {
-            return Ok(ApplyReport {
-                plan,
-                outcome: None,
-            });
+            return Ok(ApplyReport::new(plan, None));
         }
         let before = Before {
             table: Some((current, options.plan.scope.clone())),
@@ -190,10 +187,80 @@ impl Handle {
             daemons: None,
         };
         let outcome = self.transact(plan.requests(), options.mode, before)?;
-        Ok(ApplyReport {
-            plan,
-            outcome: Some(outcome),
-        })
+        Ok(ApplyReport::new(plan, Some(outcome)))
+    }
+
+    /// Apply the difference between two desired tables, reading from the
+    /// kernel only the services whose desired entry changed (a GET_SERVICE
+    /// and one destination dump each) instead of the whole table: what a
+    /// controller that owns its scope and remembers its last desired table
+    /// needs on every pass. Services whose desired entry did not change are
+    /// trusted to be as the last pass left them; run [`Handle::apply`] now
+    /// and then to repair drift made by others.
+    pub fn apply_delta(
+        &mut self,
+        previous: &TableSpec,
+        desired: &TableSpec,
+        options: &ApplyOptions,
+    ) -> Result<ApplyReport> {
+        if let Some(e) = desired
+            .entries
+            .iter()
+            .find(|e| !options.plan.scope.contains(&e.service.key))
+        {
+            return Err(super::PlanError::OutOfScope(e.service.key).into());
+        }
+        let old: HashMap<ServiceKey, &super::EntrySpec> = previous
+            .entries
+            .iter()
+            .map(|e| (e.service.key, e))
+            .collect();
+        let mut keys: BTreeSet<ServiceKey> = desired
+            .entries
+            .iter()
+            .filter(|e| old.get(&e.service.key).is_none_or(|o| *o != *e))
+            .map(|e| e.service.key)
+            .collect();
+        let wanted: BTreeSet<ServiceKey> = desired.entries.iter().map(|e| e.service.key).collect();
+        keys.extend(old.keys().filter(|k| !wanted.contains(k)));
+        keys.retain(|k| options.plan.scope.contains(k));
+        let mut entries = Vec::with_capacity(keys.len());
+        for key in &keys {
+            let service = match self.service(key) {
+                Ok(s) => s,
+                Err(Error::NoSuchService) => continue,
+                Err(e) => return Err(e),
+            };
+            let destinations = match self.destinations(key) {
+                Ok(d) => d,
+                // Deleted by someone else in between: plan it as absent.
+                Err(Error::NoSuchService) => continue,
+                Err(e) => return Err(e),
+            };
+            entries.push(crate::handle::TableEntry::new(service, destinations));
+        }
+        let current = Table::new(entries);
+        let narrowed = TableSpec {
+            entries: desired
+                .entries
+                .iter()
+                .filter(|e| keys.contains(&e.service.key))
+                .cloned()
+                .collect(),
+        };
+        let mut plan_options = options.plan.clone();
+        plan_options.scope = keys.iter().copied().fold(Scope::new(), Scope::key);
+        let plan = plan(&current, &narrowed, &plan_options)?;
+        if options.dry_run || plan.changes.is_empty() {
+            return Ok(ApplyReport::new(plan, None));
+        }
+        let before = Before {
+            table: Some((current, plan_options.scope.clone())),
+            timeouts: None,
+            daemons: None,
+        };
+        let outcome = self.transact(plan.requests(), options.mode, before)?;
+        Ok(ApplyReport::new(plan, Some(outcome)))
     }
 
     /// Apply, then keep applying once a second while TCP destinations drain,
