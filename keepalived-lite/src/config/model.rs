@@ -184,3 +184,22 @@ pub(crate) fn err_at(file: &Path, line: usize, message: impl Into<String>) -> Co
         message: message.into(),
     }
 }
+
+/// Longest token repeated in an error message.
+const SHOWN_MAX: usize = 64;
+
+/// An offending token as an error message shows it: quoted when it is short printable
+/// text, else only its length (a long or binary word is more likely a secret from a
+/// file that is no configuration than a typo).
+pub(crate) fn shown(v: &str) -> String {
+    let n = v.chars().count();
+    if n <= SHOWN_MAX && !v.chars().any(char::is_control) {
+        format!("'{v}'")
+    } else {
+        format!("a word of {n} characters (not shown)")
+    }
+}
+
+/// An instance as parsed, and whether it named its `version` (else the global default
+/// applies, see the validation step).
+pub(crate) type ParsedInstance = (Instance, bool);

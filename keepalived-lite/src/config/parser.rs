@@ -11,26 +11,11 @@ use std::time::Duration;
 
 use crate::config::lexer::{Tok, Token};
 use crate::config::model::{
-    err_at, Config, ConfigError, GlobalDefs, InitialState, Instance, Location, TrackRef, Vip,
-    VrrpScript,
+    err_at, shown, Config, ConfigError, GlobalDefs, InitialState, Instance, Location,
+    ParsedInstance, TrackRef, Vip, VrrpScript,
 };
 use crate::config::validate::vip_problem;
 use crate::packet::{ChecksumMode, Version};
-
-/// Longest token repeated in an error message.
-const SHOWN_MAX: usize = 64;
-
-/// An offending token as an error message shows it: quoted when it is short printable
-/// text, else only its length (a long or binary word is more likely a secret from a
-/// file that is no configuration than a typo).
-pub(crate) fn shown(v: &str) -> String {
-    let n = v.chars().count();
-    if n <= SHOWN_MAX && !v.chars().any(char::is_control) {
-        format!("'{v}'")
-    } else {
-        format!("a word of {n} characters (not shown)")
-    }
-}
 
 /// Whether `w` looks like a keepalived keyword (letters, digits, `_`, `-`, `@`; short).
 /// Anything else in keyword position is not repeated in messages: it is more likely a
@@ -247,10 +232,6 @@ fn command(s: &Stmt) -> Result<Vec<String>, ConfigError> {
     }
     Ok(words)
 }
-
-/// An instance as parsed, and whether it named its `version` (else the global default
-/// applies, see [`crate::config::validate`]).
-pub(crate) type ParsedInstance = (Instance, bool);
 
 /// Parses the token stream into blocks; `path` names the main file for an error at the
 /// end of input.

@@ -5,8 +5,9 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use crate::config::model::{err_at, Config, ConfigError, InitialState, Instance, TrackRef, Vip};
-use crate::config::parser::{shown, ParsedInstance};
+use crate::config::model::{
+    err_at, shown, Config, ConfigError, InitialState, Instance, ParsedInstance, TrackRef, Vip,
+};
 use crate::packet::Version;
 
 /// Longest interface label the kernel takes (`IFNAMSIZ` - 1); a longer one fails with
