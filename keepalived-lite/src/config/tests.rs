@@ -510,7 +510,7 @@ fn vips_the_kernel_refuses_are_configuration_errors() {
             .contains("virtual_ipaddress 192.0.2.1 is unicast_src_ip, this node's own address"),
         "{e}"
     );
-    // Duplicates: warnings, as keepalived does.
+    // Duplicates: warnings (keepalived 2.2.7 -t accepts them silently).
     let c = parse(&inst("192.0.2.1\n  192.0.2.1/24")).expect("duplicate is a warning");
     assert!(
         c.warnings

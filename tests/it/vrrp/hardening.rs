@@ -398,7 +398,7 @@ fn config_test_refuses_what_the_kernel_refuses_and_hostile_includes() {
             "{vip}: {err}"
         );
     }
-    // Duplicates are warnings (exit 0), as in keepalived.
+    // Duplicates: a warning, exit 0 (keepalived 2.2.7 -t exits 0 too, silently).
     let (code, err) = check(&good.replace(
         "192.0.2.100/24 dev eth0\n",
         "192.0.2.100/24 dev eth0\n        192.0.2.100/24 dev eth0\n",
