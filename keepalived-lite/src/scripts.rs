@@ -112,9 +112,7 @@ pub fn check_notify_security(config: &Config) -> Result<(), DaemonError> {
 mod tests {
     use super::*;
 
-    fn parse(text: &str) -> Config {
-        config::parse_str(Path::new("/etc/keepalived/keepalived.conf"), text).expect("parses")
-    }
+    use crate::config::parse_for_test as parse;
 
     #[test]
     fn a_script_user_override_is_checked_too() {

@@ -69,13 +69,10 @@ pub fn check_users(config: &Config) -> Result<(), DaemonError> {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
 
     use super::*;
 
-    fn parse(text: &str) -> Config {
-        config::parse_str(Path::new("/etc/keepalived/keepalived.conf"), text).expect("parses")
-    }
+    use crate::config::parse_for_test as parse;
 
     #[test]
     fn unknown_script_user_is_an_error_naming_user_and_line() {

@@ -42,5 +42,12 @@ pub fn parse_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
     validate::finish(cfg, pending)
 }
 
+/// Parses `text` as `/etc/keepalived/keepalived.conf`: for the tests of other modules.
+#[cfg(test)]
+pub(crate) fn parse_for_test(text: &str) -> Config {
+    parse_str(Path::new("/etc/keepalived/keepalived.conf"), text)
+        .expect("test configuration parses")
+}
+
 #[cfg(test)]
 mod tests;
