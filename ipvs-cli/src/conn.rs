@@ -61,15 +61,11 @@ pub fn parse_connections(text: &str) -> Result<Vec<Connection>, ConnParseError> 
             port(f[6], "bad destination port")?,
         );
         let expires: u32 = f[8].parse().map_err(|_| err("bad expiry"))?;
-        out.push(Connection {
-            protocol: f[0].to_string(),
-            client,
-            virtual_addr,
-            destination,
-            state: f[7].to_string(),
-            expires,
-            pe_name: f.get(9).map(|s| s.to_string()),
-            pe_data: f.get(10).map(|s| s.to_string()),
+        let conn = Connection::new(f[0], client, virtual_addr, destination, f[7], expires);
+        out.push(match (f.get(9), f.get(10)) {
+            (Some(name), Some(data)) => conn.with_pe(name, data),
+            (Some(name), None) => conn.with_pe(name, ""),
+            _ => conn,
         });
     }
     Ok(out)

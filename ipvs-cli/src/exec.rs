@@ -242,17 +242,19 @@ pub fn table_snapshot(
     h: &mut Handle,
     nosort: bool,
 ) -> Result<Vec<(Service, Vec<Destination>)>, Error> {
-    let mut services = h.services()?;
+    // The library's snapshot lists a service deleted between the service
+    // dump and its destination dump with no destinations, as ipvsadm does.
+    let mut out: Vec<(Service, Vec<Destination>)> = h
+        .table()?
+        .entries
+        .into_iter()
+        .map(|e| (e.service, e.destinations))
+        .collect();
     if !nosort {
-        sort::sort_services(&mut services, |s| s);
-    }
-    let mut out = Vec::with_capacity(services.len());
-    for s in services {
-        let mut dests = h.destinations(&s.key)?;
-        if !nosort {
-            sort::sort_dests(&mut dests);
+        sort::sort_services(&mut out, |(s, _)| s);
+        for (_, dests) in &mut out {
+            sort::sort_dests(dests);
         }
-        out.push((s, dests));
     }
     Ok(out)
 }
@@ -526,10 +528,7 @@ mod tests {
 
     #[test]
     fn usage_names_the_program() {
-        let info = Info {
-            version: 0x010201,
-            conn_table_size: 4096,
-        };
+        let info = Info::new(0x010201, 4096);
         let u = usage("/sbin/ipvsadm", &info);
         assert!(u.starts_with("ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\nUsage:\n  /sbin/ipvsadm -A|E"));
         assert!(u.contains("  /sbin/ipvsadm --start-daemon {master|backup} [daemon-options]\n"));

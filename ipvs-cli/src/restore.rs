@@ -109,24 +109,23 @@ fn apply_batch(h: &mut Handle, lines: &[Line], out: &mut Outcome) {
             ops.push(*op);
         }
     }
-    match batch.execute() {
-        Ok(report) => {
-            for (item, op) in report.items.iter().zip(ops) {
-                match &item.result {
-                    Ok(()) => out.code = 0,
-                    Err(e) => {
-                        out.stderr
-                            .push_str(&format!("{}\n", exec::ipvs_strerror(Some(op), e)));
-                        out.code = 255;
-                    }
-                }
+    let report = batch.execute();
+    for (item, op) in report.items.iter().zip(ops) {
+        match &item.result {
+            Ok(()) => out.code = 0,
+            // Said once below, with the error that stopped the batch.
+            Err(ipvs_core::Error::NotSent | ipvs_core::Error::Unacknowledged) => {}
+            Err(e) => {
+                out.stderr
+                    .push_str(&format!("{}\n", exec::ipvs_strerror(Some(op), e)));
+                out.code = 255;
             }
         }
-        Err(e) => {
-            out.stderr
-                .push_str(&format!("{}\n", exec::ipvs_strerror(None, &e)));
-            out.code = 255;
-        }
+    }
+    if let Some(e) = &report.aborted {
+        out.stderr
+            .push_str(&format!("{}\n", exec::ipvs_strerror(None, e)));
+        out.code = 255;
     }
 }
 
