@@ -1,15 +1,31 @@
 //! `SIGHUP`: applying a new configuration all-or-nothing.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 
 use super::Daemon;
-use crate::config;
+use crate::config::{self, Config};
 use crate::diff::{same_global, same_instance, same_script};
+use crate::error::DaemonError;
 use crate::instance::{open_instance, remove_stale_vips, InstanceRt};
 use crate::scripts::{check_notify_security, script_rt, ScriptRt};
 use crate::state::Input;
 use crate::users::resolve_script_user;
+
+/// A new configuration checked completely (users, scripts, changed and new instances
+/// opened), ready to replace the running one.
+struct Prepared {
+    config: Config,
+    notify_user: Option<(u32, u32)>,
+    /// Scripts unchanged by the reload: they keep running.
+    unchanged_scripts: HashSet<String>,
+    /// New or changed scripts (a disabled one, whose program is missing, is absent).
+    new_scripts: HashMap<String, ScriptRt>,
+    /// For each running instance: whether it is unchanged.
+    kept: Vec<bool>,
+    /// New and changed instances, opened.
+    opened: Vec<InstanceRt>,
+}
 
 impl Daemon {
     /// SIGHUP: re-reads the configuration. Unchanged instances keep their state and
@@ -18,59 +34,44 @@ impl Daemon {
     /// does not exist) changes nothing.
     pub(super) fn reload(&mut self) {
         self.log.log("Reloading configuration");
-        let new = match config::parse_file(&self.opts.config) {
-            Ok(c) => c,
-            Err(e) => {
-                self.log.log(&format!(
-                    "reload failed, keeping the running configuration: {e}"
-                ));
-                return;
-            }
-        };
-        let notify_user = match resolve_script_user(&new.global) {
-            Ok(u) => u,
-            Err(e) => {
-                self.log.log(&format!(
-                    "reload failed, keeping the running configuration: {e}"
-                ));
-                return;
-            }
-        };
-        let now = self.now();
-        let mut scripts = HashMap::new();
-        for s in &new.scripts {
+        match self.prepare_reload() {
+            Ok(p) => self.commit_reload(p),
+            Err(e) => self.log.log(&format!(
+                "reload failed, keeping the running configuration: {e}"
+            )),
+        }
+    }
+
+    /// Everything that can fail, done while the old configuration still runs.
+    fn prepare_reload(&mut self) -> Result<Prepared, DaemonError> {
+        let config = config::parse_file(&self.opts.config)?;
+        let notify_user = resolve_script_user(&config.global)?;
+        let mut unchanged_scripts = HashSet::new();
+        let mut new_scripts = HashMap::new();
+        for s in &config.scripts {
             match self.scripts.get(&s.name) {
+                // A changed global_defs may change the user: the script starts anew.
                 Some(old)
                     if same_script(&old.cfg, s)
-                        && same_global(&new.global, &self.config.global) => {}
-                _ => match script_rt(s, &new.global, &self.log) {
-                    Ok(Some(rt)) => {
-                        scripts.insert(s.name.clone(), rt);
+                        && same_global(&config.global, &self.config.global) =>
+                {
+                    unchanged_scripts.insert(s.name.clone());
+                }
+                _ => {
+                    if let Some(rt) = script_rt(s, &config.global, &self.log)? {
+                        new_scripts.insert(s.name.clone(), rt);
                     }
-                    Ok(None) => {}
-                    Err(e) => {
-                        self.log.log(&format!(
-                            "reload failed, keeping the running configuration: {e}"
-                        ));
-                        return;
-                    }
-                },
+                }
             }
         }
-        if let Err(e) = check_notify_security(&new) {
-            self.log.log(&format!(
-                "reload failed, keeping the running configuration: {e}"
-            ));
-            return;
-        }
+        check_notify_security(&config)?;
         // Changed and new instances are opened (interfaces, addresses, sockets) while the
-        // old ones still run: if one cannot be opened, nothing changes and the running
-        // instances keep their state and VIPs. The addresses the running instances hold
-        // are no candidates for a new instance's source address.
+        // old ones still run. The addresses the running instances hold are no
+        // candidates for a new instance's source address.
         let kept: Vec<bool> = self
             .instances
             .iter()
-            .map(|o| new.instances.iter().any(|i| same_instance(&o.cfg, i)))
+            .map(|o| config.instances.iter().any(|i| same_instance(&o.cfg, i)))
             .collect();
         let held: Vec<IpAddr> = self
             .instances
@@ -78,48 +79,51 @@ impl Daemon {
             .flat_map(|o| o.cfg.vips.iter().map(|v| v.addr))
             .collect();
         let mut opened = Vec::new();
-        for i in &new.instances {
+        for i in &config.instances {
             let unchanged = self
                 .instances
                 .iter()
                 .zip(&kept)
                 .any(|(o, k)| *k && same_instance(&o.cfg, i));
-            if unchanged {
-                continue;
-            }
-            match open_instance(&mut self.rtnl, i, &held) {
-                Ok(rt) => opened.push(rt),
-                Err(e) => {
-                    self.log.log(&format!(
-                        "reload failed, keeping the running configuration: {e}"
-                    ));
-                    return;
-                }
+            if !unchanged {
+                opened.push(open_instance(&mut self.rtnl, i, &held)?);
             }
         }
-        // From here on the new configuration is applied. Instances removed or changed
-        // resign first (priority 0, VIPs removed), so a changed one restarting on the
-        // same VIPs starts clean.
-        // A replaced or removed script's run in progress is killed (with its process
-        // group) and reaped; its result no longer counts.
-        for (name, rt) in scripts {
-            if let Some(old) = self.scripts.insert(name.clone(), rt) {
-                self.discard_script(&name, old);
-            }
-            self.schedule.script_added(&name, now);
-        }
-        let removed: Vec<String> = self
+        Ok(Prepared {
+            config,
+            notify_user,
+            unchanged_scripts,
+            new_scripts,
+            kept,
+            opened,
+        })
+    }
+
+    /// Applies a prepared reload. Instances removed or changed resign first (priority
+    /// 0, VIPs removed), so a changed one restarting on the same VIPs starts clean. A
+    /// replaced or removed script's run in progress is killed with its process group
+    /// and reaped; its result no longer counts.
+    fn commit_reload(&mut self, p: Prepared) {
+        let now = self.now();
+        let gone: Vec<String> = self
             .scripts
             .keys()
-            .filter(|n| !new.scripts.iter().any(|s| &s.name == *n))
+            .filter(|n| !p.unchanged_scripts.contains(*n))
             .cloned()
             .collect();
-        for name in removed {
+        for name in gone {
             if let Some(old) = self.scripts.remove(&name) {
-                self.discard_script(&name, old);
+                if let Some(pid) = old.running {
+                    self.children.kill(pid);
+                }
+                self.schedule.script_removed(&name);
             }
         }
-        for (idx, keep) in kept.iter().enumerate() {
+        for (name, rt) in p.new_scripts {
+            self.schedule.script_added(&name, now);
+            self.scripts.insert(name, rt);
+        }
+        for (idx, keep) in p.kept.iter().enumerate() {
             if !keep {
                 self.feed(idx, Input::Shutdown);
                 let name = self.instances[idx].cfg.name.clone();
@@ -127,25 +131,25 @@ impl Daemon {
             }
         }
         let old = std::mem::take(&mut self.instances);
-        let mut kept: Vec<InstanceRt> = old
+        let mut instances: Vec<InstanceRt> = old
             .into_iter()
-            .zip(kept)
+            .zip(p.kept)
             .filter(|(_, keep)| *keep)
             .map(|(rt, _)| rt)
             .collect();
-        for rt in &opened {
+        for rt in &p.opened {
             if let Err(e) = remove_stale_vips(&mut self.rtnl, rt, &self.log) {
                 self.log.log(&format!("({}) {e}", rt.cfg.name));
             }
         }
-        let first_new = kept.len();
-        kept.extend(opened);
-        self.instances = kept;
-        for w in &new.warnings {
+        let first_new = instances.len();
+        instances.extend(p.opened);
+        self.instances = instances;
+        for w in &p.config.warnings {
             self.log.log(w);
         }
-        self.config = new;
-        self.notify_user = notify_user;
+        self.config = p.config;
+        self.notify_user = p.notify_user;
         for idx in 0..self.instances.len() {
             self.update_tracking(idx, true);
             if idx >= first_new {
@@ -153,13 +157,5 @@ impl Daemon {
             }
         }
         self.write_state();
-    }
-
-    /// Stops a script that a reload replaced or removed: its running check is killed.
-    fn discard_script(&mut self, name: &str, old: ScriptRt) {
-        if let Some(pid) = old.running {
-            self.children.kill(pid);
-        }
-        self.schedule.script_removed(name);
     }
 }

@@ -4,14 +4,10 @@
 use std::time::{Duration, Instant};
 
 use super::harness::{
-    holders, prerequisites, processes, run_limited, wait_for, Daemon, Inst, Node, Segment,
+    holders, prerequisites, processes, run_limited, wait_for, write_exec, Daemon, Inst, Node,
+    Segment,
 };
 use super::{expect_holder, ELECTION, VIP};
-
-fn write_exec(path: &std::path::Path, text: &str) {
-    std::fs::write(path, text).expect("write");
-    ipvs_lab::must(&format!("chmod 755 {}", path.display()));
-}
 
 /// Whether `node` holds `vip` on `dev`.
 fn has_vip_on(node: &Node, dev: &str, vip: &str) -> bool {
@@ -95,7 +91,11 @@ fn vip_that_cannot_be_added_keeps_the_instance_out_of_master() {
         ours.log()
     );
     assert!(ours.log().contains("trying the virtual addresses again"));
-    assert_eq!(ours.state_str("state").as_deref(), Some("MASTER"));
+    // The state file follows a few milliseconds after the VIP (and the advert).
+    let master = wait_for(Duration::from_secs(2), || {
+        ours.state_str("state").as_deref() == Some("MASTER")
+    });
+    assert!(master.is_some(), "{}\n{}", ours.state(), ours.log());
 }
 
 /// The processes whose parent is `pid`.
@@ -122,10 +122,7 @@ fn reloads_during_running_checks_leave_no_zombies_and_nothing_survives_sigterm()
         format!(
             "global_defs {{\n    router_id {router_id}\n}}\nvrrp_script chk {{\n    script \"{}\"\n    interval 1\n    timeout 20\n}}\n{}",
             check.display(),
-            Inst {
-                extra: vec!["track_script {".into(), "    chk".into(), "}".into()],
-                ..Inst::v2(200)
-            }
+            Inst::v2(200).tracking("chk")
             .conf()
         )
     };

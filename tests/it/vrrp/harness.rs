@@ -423,6 +423,30 @@ impl Inst {
         }
     }
 
+    /// A VRRPv3 instance (no authentication), otherwise as [`Inst::v2`].
+    pub fn v3(priority: u8) -> Inst {
+        Inst {
+            version: Some(3),
+            pass: None,
+            ..Inst::v2(priority)
+        }
+    }
+
+    /// The same instance at another priority.
+    pub fn at(&self, priority: u8) -> Inst {
+        Inst {
+            priority,
+            ..self.clone()
+        }
+    }
+
+    /// The same instance tracking the `vrrp_script` `script`.
+    pub fn tracking(mut self, script: &str) -> Inst {
+        self.extra
+            .extend(["track_script {".into(), format!("    {script}"), "}".into()]);
+        self
+    }
+
     /// Renders a complete keepalived.conf with one instance `VI_T` on eth0.
     pub fn conf(&self) -> String {
         let mut s = String::from("vrrp_instance VI_T {\n");
@@ -457,6 +481,12 @@ impl Inst {
         s += "}\n";
         s
     }
+}
+
+/// Writes an executable (mode 0755) script.
+pub fn write_exec(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).expect("write");
+    must(&format!("chmod 755 {}", path.display()));
 }
 
 /// Master_Down_Interval for advert_int 1 s: 3 s + (256 - priority)/256 s.
