@@ -6,9 +6,9 @@
 //! tokenizer in [`crate::popt`]). It is built from [`crate::args::long_options`],
 //! so every option we accept is completed and documented.
 
-use clap::{Arg, ArgAction, Command};
+use std::io::{self, Write};
 
-use crate::exec::Outcome;
+use clap::{Arg, ArgAction, Command};
 
 fn help_for(long: &str) -> (&'static str, Option<&'static str>) {
     match long {
@@ -133,8 +133,8 @@ pub fn command() -> Command {
     cmd
 }
 
-/// `--completions SHELL`.
-pub fn completions(shell: &str) -> Outcome {
+/// `--completions SHELL`; `Ok` holds the exit code (2 for an unknown shell).
+pub fn completions(shell: &str, out: &mut dyn Write, err: &mut dyn Write) -> io::Result<i32> {
     use clap_complete::Shell;
     let sh = match shell {
         "bash" => Shell::Bash,
@@ -143,29 +143,23 @@ pub fn completions(shell: &str) -> Outcome {
         "elvish" => Shell::Elvish,
         "powershell" => Shell::PowerShell,
         other => {
-            return Outcome {
-                stdout: String::new(),
-                stderr: format!("unknown shell `{other}' (bash, zsh, fish, elvish, powershell)\n"),
-                code: 2,
-            }
+            writeln!(
+                err,
+                "unknown shell `{other}' (bash, zsh, fish, elvish, powershell)"
+            )?;
+            return Ok(2);
         }
     };
+    // clap_complete cannot report a write error: generate into memory first.
     let mut buf = Vec::new();
     clap_complete::generate(sh, &mut command(), "ipvsadm-rs", &mut buf);
-    Outcome {
-        stdout: String::from_utf8_lossy(&buf).into_owned(),
-        stderr: String::new(),
-        code: 0,
-    }
+    out.write_all(&buf)?;
+    Ok(0)
 }
 
 /// `--man`: the man page in roff.
-pub fn man_page() -> String {
-    let mut buf = Vec::new();
-    match clap_mangen::Man::new(command()).render(&mut buf) {
-        Ok(()) => String::from_utf8_lossy(&buf).into_owned(),
-        Err(e) => format!(".\\\" cannot render: {e}\n"),
-    }
+pub fn man_page(out: &mut dyn Write) -> io::Result<()> {
+    clap_mangen::Man::new(command()).render(out)
 }
 
 #[cfg(test)]
@@ -180,12 +174,27 @@ mod tests {
         command().debug_assert();
     }
 
+    struct Printed {
+        code: i32,
+        stdout: String,
+    }
+
+    fn completions_for(shell: &str) -> Printed {
+        let (mut out, mut err) = (Vec::new(), Vec::new());
+        let code = completions(shell, &mut out, &mut err).unwrap();
+        Printed {
+            code,
+            stdout: String::from_utf8(out).unwrap(),
+        }
+    }
+
     #[test]
     fn completions_and_man_mention_options() {
-        let bash = completions("bash");
+        let bash = completions_for("bash");
         assert_eq!(bash.code, 0);
         assert!(bash.stdout.contains("--tun-remcsum"));
-        assert!(man_page().contains("sched\\-flags"));
-        assert_eq!(completions("tcsh").code, 2);
+        let man = crate::render::to_string(|o| man_page(o));
+        assert!(man.contains("sched\\-flags"));
+        assert_eq!(completions_for("tcsh").code, 2);
     }
 }

@@ -97,7 +97,7 @@ fn every_rejected_command_line_fails_like_ipvsadm() {
             Ok(Action::Help) => {
                 compared += 1;
                 assert_eq!(
-                    ipvs_cli::exec::usage("ipvsadm", &info),
+                    ipvs_cli::usage::usage("ipvsadm", &info),
                     case.stdout,
                     "{}",
                     case.args
@@ -107,7 +107,7 @@ fn every_rejected_command_line_fails_like_ipvsadm() {
             Ok(Action::Version) => {
                 compared += 1;
                 assert_eq!(
-                    ipvs_cli::exec::version_line(&info),
+                    ipvs_cli::usage::version_line(&info),
                     case.stdout,
                     "{}",
                     case.args
