@@ -562,7 +562,10 @@ mod tests {
         let tables = [
             vec![],
             vec![(svc(80), vec![])],
-            vec![(svc(80), vec![dest.clone(), dest.clone()]), (svc(81), vec![dest])],
+            vec![
+                (svc(80), vec![dest.clone(), dest.clone()]),
+                (svc(81), vec![dest]),
+            ],
         ];
         for table in tables {
             let mut streamed = Vec::new();

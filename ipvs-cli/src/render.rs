@@ -611,9 +611,7 @@ pub fn connection<W: Write + ?Sized>(
 }
 
 /// Runs a renderer into a string (for tests and for callers that need text).
-pub fn to_string(
-    render: impl FnOnce(&mut Vec<u8>) -> io::Result<()>,
-) -> String {
+pub fn to_string(render: impl FnOnce(&mut Vec<u8>) -> io::Result<()>) -> String {
     let mut buf = Vec::new();
     // Writing into a Vec cannot fail.
     let _ = render(&mut buf);

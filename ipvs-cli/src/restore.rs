@@ -12,8 +12,9 @@
 //! a line longer than [`MAX_LINE_BYTES`] is rejected (a comment is skipped,
 //! whatever its length) without being held; comments are never stored; bad
 //! lines are reported as they are found; and the checked lines are kept as
-//! their words in one text buffer (about the size of the input without its
-//! comments), parsed again when they are applied, a batch at a time.
+//! their words in text blocks (about the size of the input without its
+//! comments, where parsed requests would take several times more), parsed
+//! again when they are applied, a batch at a time.
 
 use std::io::{self, BufRead, Write};
 
@@ -51,44 +52,50 @@ pub fn words(program: &str, line: &str) -> Option<Vec<String>> {
     (!words.is_empty()).then_some(words)
 }
 
-/// Input that passed the check: each good line's number and words.
+/// Input that passed the check: each good line as its number and its words,
+/// `17 -A -t 192.0.2.1:80 -s rr`, one per text line, in blocks of about
+/// [`BLOCK_BYTES`] (blocks are never grown, so no reallocation doubles them).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Checked {
-    /// The words of every good line, each line's joined by single spaces.
-    text: String,
-    /// Per good line: its number and where its words end in `text`.
-    lines: Vec<(usize, usize)>,
+    blocks: Vec<String>,
+    count: usize,
 }
+
+/// The size of one block of [`Checked`].
+const BLOCK_BYTES: usize = 1 << 20;
 
 impl Checked {
     fn push(&mut self, number: usize, words: &[String]) {
-        for (i, w) in words.iter().enumerate() {
-            if i > 0 {
-                self.text.push(' ');
+        let line = format!("{number} {}\n", words.join(" "));
+        match self.blocks.last_mut() {
+            Some(b) if b.capacity() - b.len() >= line.len() => b.push_str(&line),
+            _ => {
+                let mut block = String::with_capacity(BLOCK_BYTES.max(line.len()));
+                block.push_str(&line);
+                self.blocks.push(block);
             }
-            self.text.push_str(w);
         }
-        self.lines.push((number, self.text.len()));
+        self.count += 1;
     }
 
     /// The good lines in order: number and words.
     pub fn lines(&self) -> impl Iterator<Item = (usize, Vec<String>)> + '_ {
-        let mut start = 0;
-        self.lines.iter().map(move |&(number, end)| {
-            let words = self.text[start..end].split(' ').map(String::from).collect();
-            start = end;
-            (number, words)
+        self.blocks.iter().flat_map(|b| b.lines()).map(|line| {
+            let mut words = line.split(' ');
+            // Written by `push`: a number, then the words.
+            let number = words.next().and_then(|n| n.parse().ok()).unwrap_or(0);
+            (number, words.map(String::from).collect())
         })
     }
 
     /// How many good lines there are.
     pub fn len(&self) -> usize {
-        self.lines.len()
+        self.count
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.lines.is_empty()
+        self.count == 0
     }
 }
 
@@ -126,11 +133,7 @@ impl LineReader<'_> {
             let part = &chunk[..newline.unwrap_or(chunk.len())];
             if too_long.is_none() {
                 if self.buf.len() + part.len() > MAX_LINE_BYTES {
-                    let first = self
-                        .buf
-                        .iter()
-                        .chain(part)
-                        .find(|b| !b" \t\r".contains(b));
+                    let first = self.buf.iter().chain(part).find(|b| !b" \t\r".contains(b));
                     too_long = Some(first == Some(&b'#'));
                     self.buf.clear();
                 } else {
@@ -181,11 +184,13 @@ pub fn check(
         let number = reader.number;
         let failure = match read {
             ReadLine::TooLong { comment: true } => continue,
-            ReadLine::TooLong { comment: false } => Failure::fail(format!(
-                "line too long (more than {MAX_LINE_BYTES} bytes)"
-            )),
+            ReadLine::TooLong { comment: false } => {
+                Failure::fail(format!("line too long (more than {MAX_LINE_BYTES} bytes)"))
+            }
             ReadLine::Text => match std::str::from_utf8(&reader.buf) {
                 Err(_) => Failure::fail("not UTF-8 text"),
+                // Comments are the bulk of some inputs: skip them before splitting.
+                Ok(line) if line.trim_start_matches([' ', '\t', '\r']).starts_with('#') => continue,
                 Ok(line) => {
                     let Some(words) = words(program, line) else {
                         continue;

@@ -155,14 +155,26 @@ mod tests {
     #[test]
     fn a_full_stdout_is_reported_and_a_closed_pipe_is_not() {
         let mut err = Vec::new();
-        let code = run("ipvsadm", &args("--man"), &mut io::empty(), &mut Full, &mut err);
+        let code = run(
+            "ipvsadm",
+            &args("--man"),
+            &mut io::empty(),
+            &mut Full,
+            &mut err,
+        );
         assert_eq!(code, WRITE_ERROR_EXIT);
         assert_eq!(
             String::from_utf8(err).unwrap(),
             "cannot write to stdout: No space left on device\n"
         );
         let mut err = Vec::new();
-        let code = run("ipvsadm", &args("--completions bash"), &mut io::empty(), &mut Closed, &mut err);
+        let code = run(
+            "ipvsadm",
+            &args("--completions bash"),
+            &mut io::empty(),
+            &mut Closed,
+            &mut err,
+        );
         assert_eq!((code, err.len()), (0, 0));
     }
 }
