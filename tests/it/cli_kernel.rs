@@ -496,7 +496,7 @@ lab_test! {
         let (_keep, dir) = ours_on_path();
         let (out, peak) = restore_with_peak(
             &dir,
-            "yes '# a comment line of a very long restore file' | head -c 200000000; echo '-A -t 192.0.2.60:80 -s rr'",
+            "yes '# a comment line of a very long restore file' | head -n 4200000; echo '-A -t 192.0.2.60:80 -s rr'",
         );
         assert_eq!(out.status, 0, "{out}");
         assert_eq!(out.stdout, "-A -t 192.0.2.60:80 -s rr\n", "{out}");
