@@ -32,6 +32,7 @@ pub mod generate;
 pub mod json;
 pub mod listing;
 pub mod lossless;
+pub mod options;
 pub mod popt;
 pub mod render;
 pub mod restore;

@@ -75,7 +75,8 @@ fn checking_restore_input_does_not_hold_it() {
     // 200 MB of comments: nothing of it is kept.
     let comments = Repeat::new("# a comment line of a long restore file\n", 200_000_000);
     let peak = peak_during(|| {
-        let result = check("ipvsadm", &mut BufReader::new(comments), &mut io::sink()).unwrap();
+        let result =
+            check("ipvsadm", &mut BufReader::new(comments), &mut io::sink()).expect("check");
         assert_eq!(result.map(|c| c.len()), Ok(0));
     });
     assert!(peak < 64 * 1024, "200 MB of comments: peak {peak} bytes");
@@ -87,7 +88,7 @@ fn checking_restore_input_does_not_hold_it() {
         .chain(io::Cursor::new("\n"));
     let mut err = Vec::new();
     let peak = peak_during(|| {
-        let result = check("ipvsadm", &mut BufReader::new(input), &mut err).unwrap();
+        let result = check("ipvsadm", &mut BufReader::new(input), &mut err).expect("check");
         assert_eq!(result.map(|c| c.len()), Err(2));
     });
     assert_eq!(
@@ -104,7 +105,7 @@ fn checking_restore_input_does_not_hold_it() {
         .chain(Repeat::new(good, good.len() * 100_000));
     let mut kept = None;
     let peak = peak_during(|| {
-        let result = check("ipvsadm", &mut BufReader::new(input), &mut io::sink()).unwrap();
+        let result = check("ipvsadm", &mut BufReader::new(input), &mut io::sink()).expect("check");
         kept = result.ok();
     });
     assert_eq!(kept.as_ref().map(|c| c.len()), Some(100_001));
