@@ -2,7 +2,7 @@
 //! whatever decodes converts to model types (or errors) and re-encodes.
 #![no_main]
 
-use ipvs_core::codec::{self, convert};
+use ipvs_core::codec;
 use ipvs_core::AddressFamily;
 use libfuzzer_sys::fuzz_target;
 use netlink_packet_core::NetlinkPayload;
@@ -13,17 +13,17 @@ fuzz_target!(|data: &[u8]| {
         match &msg.payload {
             NetlinkPayload::InnerMessage(g) => {
                 let m = &g.payload;
-                let _ = convert::service_of(m);
-                let _ = convert::dest_of(m, AddressFamily::Inet);
-                let _ = convert::dest_of(m, AddressFamily::Inet6);
-                let _ = convert::daemon_of(m);
-                let _ = convert::timeouts_of(m);
+                let _ = m.to_service();
+                let _ = m.to_destination(AddressFamily::Inet);
+                let _ = m.to_destination(AddressFamily::Inet6);
+                let _ = m.to_daemon();
+                let _ = m.to_timeouts();
                 msg.finalize();
                 let mut out = vec![0u8; msg.buffer_len()];
                 msg.serialize(&mut out);
             }
             NetlinkPayload::Error(e) => {
-                let _ = codec::ext_ack_message(msg.header.flags, &e.header);
+                let _ = ipvs_core::netlink::ext_ack_message(msg.header.flags, &e.header);
             }
             _ => {}
         }

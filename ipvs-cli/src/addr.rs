@@ -164,6 +164,7 @@ fn proto_name(protocol: Option<Protocol>) -> Option<&'static CStr> {
         Protocol::Tcp => Some(c"tcp"),
         Protocol::Udp => Some(c"udp"),
         Protocol::Sctp => Some(c"sctp"),
+        _ => None,
     }
 }
 

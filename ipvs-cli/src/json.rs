@@ -239,16 +239,6 @@ pub struct ConnectionsDocument {
     pub connections: Vec<ConnectionView>,
 }
 
-fn forward_name(f: ForwardMethod) -> &'static str {
-    match f {
-        ForwardMethod::Masquerade => "masquerade",
-        ForwardMethod::Local => "local",
-        ForwardMethod::Tunnel => "tunnel",
-        ForwardMethod::DirectRoute => "route",
-        ForwardMethod::Bypass => "bypass",
-    }
-}
-
 /// The view of a destination.
 pub fn destination_view(d: &Destination) -> DestinationView {
     let tunnel = (d.forward == ForwardMethod::Tunnel).then(|| {
@@ -256,7 +246,7 @@ pub fn destination_view(d: &Destination) -> DestinationView {
             TunnelChecksum::NoCsum => "nocsum".to_string(),
             TunnelChecksum::Csum => "csum".to_string(),
             TunnelChecksum::RemCsum => "remcsum".to_string(),
-            TunnelChecksum::Other(n) => format!("0x{n:x}"),
+            other => format!("0x{:x}", other.to_raw()),
         };
         match d.tunnel_type {
             TunnelType::Ipip => TunnelView {
@@ -274,12 +264,17 @@ pub fn destination_view(d: &Destination) -> DestinationView {
                 port: None,
                 checksum: Some(checksum),
             },
+            _ => TunnelView {
+                kind: format!("type {}", d.tunnel_type.to_raw()),
+                port: None,
+                checksum: None,
+            },
         }
     });
     DestinationView {
         address: d.addr.to_string(),
         port: d.port,
-        forward: forward_name(d.forward).into(),
+        forward: d.forward.as_str().into(),
         weight: d.weight,
         upper_threshold: d.upper_threshold,
         lower_threshold: d.lower_threshold,
@@ -375,6 +370,7 @@ pub fn daemon_document(daemons: &[SyncDaemon]) -> DaemonDocument {
                 state: match d.state {
                     ipvs_core::DaemonState::Master => "master".into(),
                     ipvs_core::DaemonState::Backup => "backup".into(),
+                    other => format!("state {}", other.to_raw()),
                 },
                 mcast_interface: d.mcast_ifn.clone(),
                 syncid: d.syncid,
@@ -522,10 +518,7 @@ mod tests {
         d.tunnel_type = TunnelType::Gue;
         d.tunnel_port = 6080;
         d.stats.outbytes = 12_345_678_901_234_567_890;
-        let info = Info {
-            version: 0x010201,
-            conn_table_size: 4096,
-        };
+        let info = Info::new(0x010201, 4096);
         let doc = services_document(&info, &[(s, vec![d])]);
         let text = to_text(&doc);
         assert!(text.contains("18446744073709551615"), "{text}");
@@ -548,10 +541,7 @@ mod tests {
 
     #[test]
     fn streamed_services_are_the_document_byte_for_byte() {
-        let info = Info {
-            version: 0x010201,
-            conn_table_size: 4096,
-        };
+        let info = Info::new(0x010201, 4096);
         let svc = |port: u16| {
             Service::new(
                 ServiceKey::tcp(std::net::SocketAddr::from(([192, 0, 2, 1], port))),
@@ -585,11 +575,7 @@ mod tests {
 
     #[test]
     fn other_documents_round_trip() {
-        let t = timeout_document(&Timeouts {
-            tcp: 900,
-            tcp_fin: 120,
-            udp: 300,
-        });
+        let t = timeout_document(&Timeouts::new(900, 120, 300));
         assert_eq!(
             serde_json::from_str::<TimeoutDocument>(&to_text(&t)).unwrap(),
             t
@@ -602,10 +588,7 @@ mod tests {
             doc
         );
         assert_eq!(doc.daemons[0].state, "backup");
-        let i = info_document(&Info {
-            version: 0x010201,
-            conn_table_size: 4096,
-        });
+        let i = info_document(&Info::new(0x010201, 4096));
         assert_eq!(
             serde_json::from_str::<InfoDocument>(&to_text(&i)).unwrap(),
             i

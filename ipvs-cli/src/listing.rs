@@ -35,6 +35,8 @@ fn names_for(format: &Format) -> &'static dyn Names {
 
 /// Every service in ipvsadm's order, each with its destinations (sorted
 /// unless `nosort`), dumped from the kernel when the iterator reaches it.
+/// (Unlike `Handle::table`, which holds every destination of the table at
+/// once, this holds one service's.)
 pub fn services_in_order(
     h: &mut Handle,
     nosort: bool,
@@ -44,7 +46,13 @@ pub fn services_in_order(
         sort::sort_services(&mut services, |s| s);
     }
     Ok(services.into_iter().map(move |s| {
-        let mut dests = h.destinations(&s.key)?;
+        let mut dests = match h.destinations(&s.key) {
+            Ok(d) => d,
+            // Deleted by another program since the service dump: listed
+            // without destinations, as ipvsadm lists it.
+            Err(Error::NoSuchService) => Vec::new(),
+            Err(e) => return Err(e),
+        };
         if !nosort {
             sort::sort_dests(&mut dests);
         }
@@ -140,10 +148,7 @@ fn list_entries(
             Err(e) => return kernel_error(err, &e),
         },
         // Only the JSON document shows it.
-        _ => Info {
-            version: 0,
-            conn_table_size: 0,
-        },
+        _ => Info::new(0, 0),
     };
     list_stream(as_rendered(output, &info), format, entries, out, err)
 }

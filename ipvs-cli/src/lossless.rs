@@ -86,11 +86,7 @@ mod tests {
         );
         let mut daemon = SyncDaemon::new(DaemonState::Backup, "eth1", 7);
         daemon.mcast_port = Some(9000);
-        let timeouts = Timeouts {
-            tcp: 900,
-            tcp_fin: 120,
-            udp: 300,
-        };
+        let timeouts = Timeouts::new(900, 120, 300);
         let extra = to_string(|o| extra_lines(o, &timeouts, &[daemon]));
         assert_eq!(extra, "--set 900 120 300\n--start-daemon backup --mcast-interface eth1 --syncid 7 --mcast-port 9000\n");
         // Every line parses as an ipvsadm command line.

@@ -133,6 +133,7 @@ pub fn service_name(names: &dyn Names, key: &ServiceKey, format: &Format) -> Str
             (true, AddressFamily::Inet, m) => format!("-f {m}"),
             (false, AddressFamily::Inet6, m) => format!("FWM  {m} IPv6"),
             (false, AddressFamily::Inet, m) => format!("FWM  {m}"),
+            (_, other, m) => format!("FWM  {m} {other}"),
         },
         ServiceKey::Addr { protocol, addr } => {
             let vname = addrport(
@@ -147,6 +148,7 @@ pub fn service_name(names: &dyn Names, key: &ServiceKey, format: &Format) -> Str
                     Protocol::Tcp => "-t",
                     Protocol::Udp => "-u",
                     Protocol::Sctp => "--sctp-service",
+                    _ => "--unknown-protocol",
                 };
                 format!("{switch} {vname}")
             } else {
@@ -207,13 +209,7 @@ fn netmask_text(netmask: &Netmask, family: AddressFamily) -> Option<String> {
 
 /// The forwarding method as `-L` shows it.
 pub fn fwd_name(f: ForwardMethod) -> &'static str {
-    match f {
-        ForwardMethod::Masquerade => "Masq",
-        ForwardMethod::Local => "Local",
-        ForwardMethod::Tunnel => "Tunnel",
-        ForwardMethod::DirectRoute => "Route",
-        ForwardMethod::Bypass => "Bypass",
-    }
+    f.ipvsadm_name()
 }
 
 /// The forwarding method as `-S` writes it.
@@ -260,6 +256,7 @@ pub fn tunnel_info(d: &Destination) -> String {
             tun_csum_short(d.tunnel_checksum)
         ),
         TunnelType::Gre => format!("gre:{}", tun_csum_short(d.tunnel_checksum)),
+        other => format!("type{}", other.to_raw()),
     }
 }
 
@@ -405,6 +402,7 @@ fn rule_destination_line<W: Write + ?Sized>(
             " --tun-type gre {}",
             tun_csum_switch(d.tunnel_checksum)
         ),
+        _ => Ok(()),
     }
 }
 
@@ -663,16 +661,14 @@ mod tests {
 
     #[test]
     fn connection_line() {
-        let c = Connection {
-            protocol: "TCP".into(),
-            client: "192.0.2.100:40000".parse().unwrap(),
-            virtual_addr: "192.0.2.1:80".parse().unwrap(),
-            destination: "198.51.100.2:80".parse().unwrap(),
-            state: "ESTABLISHED".into(),
-            expires: 899,
-            pe_name: None,
-            pe_data: None,
-        };
+        let c = Connection::new(
+            "TCP",
+            "192.0.2.100:40000".parse().unwrap(),
+            "192.0.2.1:80".parse().unwrap(),
+            "198.51.100.2:80".parse().unwrap(),
+            "ESTABLISHED",
+            899,
+        );
         let f = Format {
             numeric: true,
             ..Default::default()

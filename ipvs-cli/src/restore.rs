@@ -277,22 +277,21 @@ fn apply_batch(
         ops.push(op);
     }
     let mut code = 0;
-    match kernel.execute() {
-        Ok(report) => {
-            for (item, op) in report.items.iter().zip(ops) {
-                match &item.result {
-                    Ok(()) => code = 0,
-                    Err(e) => {
-                        writeln!(err, "{}", ipvs_strerror(Some(op), e))?;
-                        code = 255;
-                    }
-                }
+    let report = kernel.execute();
+    for (item, op) in report.items.iter().zip(ops) {
+        match &item.result {
+            Ok(()) => code = 0,
+            // Said once below, with the error that stopped the batch.
+            Err(ipvs_core::Error::NotSent | ipvs_core::Error::Unacknowledged) => {}
+            Err(e) => {
+                writeln!(err, "{}", ipvs_strerror(Some(op), e))?;
+                code = 255;
             }
         }
-        Err(e) => {
-            writeln!(err, "{}", ipvs_strerror(None, &e))?;
-            code = 255;
-        }
+    }
+    if let Some(e) = &report.aborted {
+        writeln!(err, "{}", ipvs_strerror(None, e))?;
+        code = 255;
     }
     Ok(code)
 }

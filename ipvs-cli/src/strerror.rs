@@ -5,19 +5,15 @@ use ipvs_core::Error;
 
 use crate::args::Op;
 
-/// The errno behind a library error, where there is one. (ipvs-core is
-/// getting `Error::raw_os_error()`; this is the one place to switch to it.)
+/// The errno libipvs would have seen: the kernel's (ipvs-core's
+/// `raw_os_error`), or for errors without one, what libipvs gets in their
+/// place: `EINVAL` for an argument ipvs-core refuses before sending, and
+/// `ENOPROTOOPT` when the IPVS family is missing.
 fn errno_of(err: &Error) -> Option<i32> {
-    Some(match err {
-        Error::ServiceExists | Error::DestinationExists | Error::DaemonExists => libc::EEXIST,
-        Error::NoSuchService | Error::NoSuchDaemon => libc::ESRCH,
-        Error::NoSuchDestination | Error::SchedulerNotFound { .. } => libc::ENOENT,
-        Error::InvalidArgument { errno, .. } => errno.unwrap_or(libc::EINVAL),
-        Error::PermissionDenied => libc::EPERM,
-        Error::IpvsUnavailable { .. } => libc::ENOPROTOOPT,
-        Error::Errno { errno } => *errno,
-        Error::Io(e) => e.raw_os_error()?,
-        _ => return None,
+    err.raw_os_error().or(match err {
+        Error::InvalidArgument { .. } => Some(libc::EINVAL),
+        Error::IpvsUnavailable { .. } => Some(libc::ENOPROTOOPT),
+        _ => None,
     })
 }
 

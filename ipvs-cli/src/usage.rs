@@ -71,10 +71,7 @@ mod tests {
 
     #[test]
     fn usage_names_the_program() {
-        let info = Info {
-            version: 0x010201,
-            conn_table_size: 4096,
-        };
+        let info = Info::new(0x010201, 4096);
         let u = usage("/sbin/ipvsadm", &info);
         assert!(u.starts_with("ipvsadm v1.31 2019/12/24 (compiled with popt and IPVS v1.2.1)\nUsage:\n  /sbin/ipvsadm -A|E"));
         assert!(u.contains("  /sbin/ipvsadm --start-daemon {master|backup} [daemon-options]\n"));

@@ -74,10 +74,7 @@ const KERNEL_MESSAGES: &[&str] = &[
 
 #[test]
 fn every_rejected_command_line_fails_like_ipvsadm() {
-    let info = Info {
-        version: 0x010201,
-        conn_table_size: 4096,
-    };
+    let info = Info::new(0x010201, 4096);
     let mut compared = 0;
     let mut mismatches = Vec::new();
     for case in cases() {

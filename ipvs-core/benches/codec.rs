@@ -6,7 +6,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
-use ipvs_core::codec::{self, convert};
+use ipvs_core::codec;
 use ipvs_core::{AddressFamily, Destination, ForwardMethod, Request, ServiceKey};
 use netlink_packet_core::{NetlinkPayload, NLM_F_ACK, NLM_F_REQUEST};
 
@@ -32,7 +32,10 @@ fn decode_destinations(buf: &[u8]) -> usize {
     for msg in codec::decode(buf) {
         let msg = msg.expect("fixture decodes");
         if let NetlinkPayload::InnerMessage(g) = &msg.payload {
-            let d = convert::dest_of(&g.payload, AddressFamily::Inet).expect("fixture converts");
+            let d = &g
+                .payload
+                .to_destination(AddressFamily::Inet)
+                .expect("fixture converts");
             black_box(&d);
             count += 1;
         }
@@ -69,7 +72,7 @@ fn bench_encode(c: &mut Criterion) {
         b.iter(|| {
             buf.clear();
             for (seq, r) in dests.iter().enumerate() {
-                let msg = convert::request_message(black_box(r)).expect("valid request");
+                let msg = (black_box(r)).to_message().expect("valid request");
                 codec::encode(28, NLM_F_REQUEST | NLM_F_ACK, seq as u32, msg, &mut buf);
             }
             black_box(buf.len())

@@ -60,7 +60,7 @@ fn run(key: ServiceKey, scheduler: Scheduler, dests: Vec<Destination>) -> ipvs_c
     for d in dests {
         batch.push(Request::AddDestination(key, d));
     }
-    let report = batch.execute()?;
+    let report = batch.execute();
     for item in &report.items {
         if let Request::AddDestination(_, d) = &item.request {
             match &item.result {
@@ -68,6 +68,9 @@ fn run(key: ServiceKey, scheduler: Scheduler, dests: Vec<Destination>) -> ipvs_c
                 Err(e) => eprintln!("add_service: destination {}: {e}", d.socket_addr()),
             }
         }
+    }
+    if let Some(e) = &report.aborted {
+        eprintln!("add_service: the batch stopped part-way: {e}");
     }
     Ok(report.is_ok())
 }

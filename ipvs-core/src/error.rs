@@ -2,6 +2,9 @@
 
 use std::io;
 
+use crate::codec::CodecError;
+use crate::netlink::NetlinkError;
+
 /// Everything that can go wrong talking to IPVS.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
@@ -71,6 +74,13 @@ pub enum Error {
     /// A socket error.
     #[error("netlink socket error: {0}")]
     Io(#[from] io::Error),
+    /// A batch request that was not sent because the batch stopped before it.
+    #[error("not sent: an earlier part of the batch failed")]
+    NotSent,
+    /// A batch request that was sent but whose acknowledgement was never
+    /// read: the kernel may or may not have applied it.
+    #[error("sent, but no acknowledgement was read (the kernel may have applied it)")]
+    Unacknowledged,
     /// A `/proc/net/ip_vs_conn` line that cannot be parsed.
     #[error("/proc/net/ip_vs_conn line {line}: {what}")]
     ConnParse {
@@ -81,9 +91,57 @@ pub enum Error {
     },
 }
 
+impl Error {
+    /// The errno this error stands for: the kernel's answer for the typed
+    /// kernel errors (`EEXIST` for [`Error::ServiceExists`], `ESRCH` for
+    /// [`Error::NoSuchService`], ...), the socket's for [`Error::Io`], and
+    /// `None` for errors that no errno caused (decoding, refused before
+    /// sending).
+    pub fn raw_os_error(&self) -> Option<i32> {
+        match self {
+            Error::ServiceExists | Error::DestinationExists | Error::DaemonExists => {
+                Some(libc::EEXIST)
+            }
+            Error::NoSuchService | Error::NoSuchDaemon => Some(libc::ESRCH),
+            Error::NoSuchDestination | Error::SchedulerNotFound { .. } => Some(libc::ENOENT),
+            Error::InvalidArgument { errno, .. } => *errno,
+            Error::PermissionDenied => Some(libc::EPERM),
+            Error::Errno { errno } => Some(*errno),
+            Error::BufferOverflow(_) => Some(libc::ENOBUFS),
+            Error::Io(e) => e.raw_os_error(),
+            _ => None,
+        }
+    }
+}
+
 impl From<netlink_packet_core::DecodeError> for Error {
     fn from(e: netlink_packet_core::DecodeError) -> Self {
         Error::Decode(e.to_string())
+    }
+}
+
+impl From<CodecError> for Error {
+    fn from(e: CodecError) -> Self {
+        match e {
+            CodecError::Decode(what) => Error::Decode(what),
+            CodecError::Invalid(what) => Error::InvalidArgument { what, errno: None },
+        }
+    }
+}
+
+/// Transport errors without a request to give them meaning; the handle maps
+/// kernel errors of requests to the typed variants itself.
+impl From<NetlinkError> for Error {
+    fn from(e: NetlinkError) -> Self {
+        match e {
+            NetlinkError::Io(e) => Error::Io(e),
+            NetlinkError::Kernel { errno, .. } => Error::Errno { errno },
+            NetlinkError::BufferOverflow(what) => Error::BufferOverflow(what),
+            NetlinkError::DumpInterrupted { attempts } => Error::DumpInterrupted { attempts },
+            NetlinkError::Decode(what) => Error::Decode(what),
+            NetlinkError::NotSent => Error::NotSent,
+            NetlinkError::Unacknowledged => Error::Unacknowledged,
+        }
     }
 }
 

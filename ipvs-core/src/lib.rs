@@ -36,12 +36,20 @@ mod conn;
 mod error;
 mod handle;
 mod model;
+pub mod netlink;
+mod netns;
 
+pub use codec::Request;
 pub use conn::{connections, parse_connections, PROC_IP_VS_CONN};
 pub use error::{Error, Result};
-pub use handle::{Batch, BatchItem, BatchReport, DestinationDump, Handle, Request, ServiceDump};
-pub use model::{
-    AddressFamily, Connection, DaemonState, Destination, ForwardMethod, Info, Netmask, Protocol,
-    Scheduler, Service, ServiceFlags, ServiceKey, Stats, SyncDaemon, Timeouts, TunnelChecksum,
-    TunnelType,
+#[cfg(feature = "tokio")]
+pub use handle::AsyncHandle;
+pub use handle::{
+    Batch, BatchItem, BatchReport, DestinationDump, Handle, ServiceDump, Table, TableEntry,
 };
+pub use model::{
+    AddressFamily, Connection, DaemonState, Destination, DestinationSpec, ForwardMethod, Info,
+    Netmask, Protocol, Scheduler, Service, ServiceFlags, ServiceKey, ServiceSpec, Stats,
+    SyncDaemon, Timeouts, TunnelChecksum, TunnelType,
+};
+pub use netns::Netns;

@@ -11,7 +11,7 @@ mod fixtures;
 
 use std::net::{IpAddr, SocketAddr};
 
-use ipvs_core::codec::{self, convert};
+use ipvs_core::codec;
 use ipvs_core::*;
 use netlink_packet_core::NetlinkPayload;
 
@@ -54,11 +54,11 @@ fn exercise(bytes: &[u8]) -> usize {
         let Ok(mut msg) = msg else { continue };
         if let NetlinkPayload::InnerMessage(g) = &msg.payload {
             let m = &g.payload;
-            ok += usize::from(convert::service_of(m).is_ok());
-            ok += usize::from(convert::dest_of(m, AddressFamily::Inet).is_ok());
-            ok += usize::from(convert::dest_of(m, AddressFamily::Inet6).is_ok());
-            ok += usize::from(convert::daemon_of(m).is_ok());
-            let _ = convert::timeouts_of(m);
+            ok += usize::from(m.to_service().is_ok());
+            ok += usize::from(m.to_destination(AddressFamily::Inet).is_ok());
+            ok += usize::from(m.to_destination(AddressFamily::Inet6).is_ok());
+            ok += usize::from(m.to_daemon().is_ok());
+            let _ = m.to_timeouts();
         }
         if let NetlinkPayload::InnerMessage(_) = &msg.payload {
             // Whatever decoded must also re-encode without panicking (after
@@ -68,7 +68,7 @@ fn exercise(bytes: &[u8]) -> usize {
             msg.serialize(&mut out);
         }
         if let NetlinkPayload::Error(e) = &msg.payload {
-            let _ = codec::ext_ack_message(msg.header.flags, &e.header);
+            let _ = ipvs_core::netlink::ext_ack_message(msg.header.flags, &e.header);
         }
     }
     ok
@@ -150,7 +150,7 @@ fn random_requests_round_trip() {
             _ => ServiceKey::fwmark((rng.next() as u32).max(1), family),
         };
         let mut svc = Service::new(key, scheds[rng.below(scheds.len())].clone());
-        svc.flags = ServiceFlags(rng.next() as u32 & 0x3f);
+        svc.flags = ServiceFlags::from_bits_retain(rng.next() as u32 & 0x3f);
         svc.timeout = rng.next() as u32;
         svc.netmask = if v6 {
             Netmask::V6(rng.below(129) as u8)
@@ -174,7 +174,7 @@ fn random_requests_round_trip() {
             Request::AddService(svc.clone()),
             Request::AddDestination(key, dest.clone()),
         ] {
-            let msg = convert::request_message(&req).unwrap();
+            let msg = req.to_message().unwrap();
             let mut buf = Vec::new();
             codec::encode(28, 5, 1, msg.clone(), &mut buf);
             let back = codec::decode(&buf).next().unwrap().unwrap();
@@ -184,11 +184,11 @@ fn random_requests_round_trip() {
             assert_eq!(g.payload, msg);
             match &req {
                 Request::AddService(s) => {
-                    let read = convert::service_of(&g.payload).unwrap();
+                    let read = g.payload.to_service().unwrap();
                     assert_eq!(&read, s);
                 }
                 Request::AddDestination(_, d) => {
-                    let read = convert::dest_of(&g.payload, family).unwrap();
+                    let read = g.payload.to_destination(family).unwrap();
                     assert_eq!(&read, d);
                 }
                 _ => unreachable!(),

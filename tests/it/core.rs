@@ -36,6 +36,7 @@ fn key_arg(key: &ServiceKey) -> String {
                 Protocol::Tcp => "-t",
                 Protocol::Udp => "-u",
                 Protocol::Sctp => "--sctp-service",
+                other => panic!("no ipvsadm switch for {other}"),
             };
             format!("{flag} {addr}")
         }
@@ -47,6 +48,7 @@ fn key_arg(key: &ServiceKey) -> String {
             mark,
             family: AddressFamily::Inet6,
         } => format!("-f {mark} -6"),
+        ServiceKey::FwMark { family, .. } => panic!("no ipvsadm switch for family {family}"),
     }
 }
 
@@ -79,6 +81,7 @@ fn render_save(h: &mut Handle) -> Vec<String> {
                 ForwardMethod::Tunnel => "-i",
                 ForwardMethod::Local => "-m",
                 ForwardMethod::Bypass => "-b?",
+                other => panic!("no ipvsadm switch for {other}"),
             };
             let mut l = format!(
                 "-a {} -r {} {fwd} -w {}",
@@ -91,6 +94,7 @@ fn render_save(h: &mut Handle) -> Vec<String> {
                     TunnelType::Ipip => "ipip",
                     TunnelType::Gue => "gue",
                     TunnelType::Gre => "gre",
+                    other => panic!("no ipvsadm name for {other:?}"),
                 };
                 l += &format!(" --tun-type {t}");
                 if d.tunnel_type == TunnelType::Gue {
@@ -101,7 +105,7 @@ fn render_save(h: &mut Handle) -> Vec<String> {
                         TunnelChecksum::NoCsum => l += " --tun-nocsum",
                         TunnelChecksum::Csum => l += " --tun-csum",
                         TunnelChecksum::RemCsum => l += " --tun-remcsum",
-                        TunnelChecksum::Other(n) => l += &format!(" --tun-flags?{n}"),
+                        other => l += &format!(" --tun-flags?{}", other.to_raw()),
                     }
                 }
             }
@@ -129,33 +133,17 @@ fn assert_save(expected: &[&str]) {
     assert_eq!(ipvsadm_save(), e);
 }
 
-/// Flags as set by the caller (the kernel adds HASHED).
-fn user_flags(f: ServiceFlags) -> ServiceFlags {
-    let mut f = f;
-    f.remove(ServiceFlags::HASHED);
-    f
-}
-
-/// The settable part of a service, to compare what was written with what is read.
+/// The settable part of a service, to compare what was written with what is
+/// read: the config-only view (no counters, no kernel-set HASHED flag).
 #[track_caller]
 fn assert_same_settings(read: &Service, written: &Service) {
-    assert_eq!(read.key, written.key);
-    assert_eq!(read.scheduler, written.scheduler);
-    assert_eq!(user_flags(read.flags), user_flags(written.flags));
-    assert_eq!(read.timeout, written.timeout);
-    assert_eq!(read.netmask, written.netmask);
-    assert_eq!(read.pe_name, written.pe_name);
+    assert_eq!(read.spec(), written.spec());
 }
 
+/// The settable part of a destination (no connection counts, no counters).
 #[track_caller]
 fn assert_same_dest(read: &Destination, written: &Destination) {
-    let mut w = written.clone();
-    // Read-only counters are whatever the kernel has.
-    w.active_conns = read.active_conns;
-    w.inactive_conns = read.inactive_conns;
-    w.persistent_conns = read.persistent_conns;
-    w.stats = read.stats;
-    assert_eq!(*read, w);
+    assert_eq!(read.spec(), written.spec());
 }
 
 /// The five cumulative counters in `ipvsadm -Ln --stats --exact` column order.
@@ -453,13 +441,13 @@ lab_test! {
     /// zero leaves a value unchanged.
     fn timeouts() {
         let mut h = handle();
-        h.set_timeouts(&Timeouts { tcp: 900, tcp_fin: 120, udp: 300 }).unwrap();
-        assert_eq!(h.timeouts().unwrap(), Timeouts { tcp: 900, tcp_fin: 120, udp: 300 });
+        h.set_timeouts(&Timeouts::new(900, 120, 300)).unwrap();
+        assert_eq!(h.timeouts().unwrap(), Timeouts::new(900, 120, 300));
         assert_eq!(must("ipvsadm -L --timeout").stdout.trim(), "Timeout (tcp tcpfin udp): 900 120 300");
-        h.set_timeouts(&Timeouts { tcp: 0, tcp_fin: 0, udp: 77 }).unwrap();
-        assert_eq!(h.timeouts().unwrap(), Timeouts { tcp: 900, tcp_fin: 120, udp: 77 });
+        h.set_timeouts(&Timeouts::new(0, 0, 77)).unwrap();
+        assert_eq!(h.timeouts().unwrap(), Timeouts::new(900, 120, 77));
         must("ipvsadm --set 1000 100 10");
-        assert_eq!(h.timeouts().unwrap(), Timeouts { tcp: 1000, tcp_fin: 100, udp: 10 });
+        assert_eq!(h.timeouts().unwrap(), Timeouts::new(1000, 100, 10));
     }
 
     /// Version and connection table size agree with ipvsadm's header line.
@@ -475,16 +463,12 @@ lab_test! {
         let _guard = StopDaemonsOnDrop;
         let mut h = handle();
         let master = SyncDaemon::new(DaemonState::Master, "lo", 9);
-        let backup = SyncDaemon {
-            state: DaemonState::Backup,
-            mcast_ifn: "lo".into(),
-            syncid: 3,
-            sync_maxlen: Some(1400),
+        let backup = SyncDaemon::new(DaemonState::Backup, "lo", 3)
+            .sync_maxlen(1400)
             // MCAST-TEST-NET (RFC 5771), the IPv4 multicast documentation block.
-            mcast_group: Some("233.252.0.1".parse().unwrap()),
-            mcast_port: Some(9000),
-            mcast_ttl: Some(2),
-        };
+            .mcast_group("233.252.0.1".parse().unwrap())
+            .mcast_port(9000)
+            .mcast_ttl(2);
         h.start_daemon(&master).unwrap();
         h.start_daemon(&backup).unwrap();
         let mut ds = h.daemons().unwrap();
@@ -522,17 +506,13 @@ lab_test! {
         assert!(matches!(h.stop_daemon(DaemonState::Backup), Err(Error::NoSuchDaemon)), "stopping a stopped daemon");
         // An IPv6 multicast group (IPVS_DAEMON_ATTR_MCAST_GROUP6) on a multicast-capable interface.
         must("ip link add sync0 type dummy && ip link set sync0 multicast on up");
-        let v6 = SyncDaemon {
-            state: DaemonState::Master,
-            mcast_ifn: "sync0".into(),
-            syncid: 200,
-            sync_maxlen: Some(1200),
+        let v6 = SyncDaemon::new(DaemonState::Master, "sync0", 200)
+            .sync_maxlen(1200)
             // Site-local (scope 5) group derived from 2001:db8::/32 by RFC 3306
             // (unicast-prefix-based: ff3s:0:plen:prefix::group), so documentation space.
-            mcast_group: Some("ff35:20:2001:db8::8848".parse().unwrap()),
-            mcast_port: Some(8850),
-            mcast_ttl: Some(5),
-        };
+            .mcast_group("ff35:20:2001:db8::8848".parse().unwrap())
+            .mcast_port(8850)
+            .mcast_ttl(5);
         h.start_daemon(&v6).unwrap();
         assert_eq!(h.daemons().unwrap(), vec![v6.clone()]);
         assert_eq!(must("ipvsadm -L --daemon").stdout.trim(), render(&v6));
@@ -822,9 +802,10 @@ lab_test! {
         b.push(Request::AddService(Service::new(ServiceKey::tcp(sa("192.0.2.1:1000")), Scheduler::Rr)));
         b.push(Request::DeleteService(ServiceKey::tcp(sa("192.0.2.9:9"))));
         b.push(Request::AddService(Service::new(ServiceKey::fwmark(0, AddressFamily::Inet), Scheduler::Rr)));
-        b.push(Request::SetTimeouts(Timeouts { tcp: 901, tcp_fin: 0, udp: 0 }));
+        b.push(Request::SetTimeouts(Timeouts::new(901, 0, 0)));
         assert_eq!(b.len(), 304);
-        let report = b.execute().unwrap();
+        let report = b.execute();
+        assert!(report.aborted.is_none(), "{:?}", report.aborted);
         assert_eq!(report.items.len(), 304);
         let failed: Vec<usize> = report.failures().map(|(i, _)| i).collect();
         assert_eq!(failed, vec![300, 301, 302]);
@@ -847,10 +828,17 @@ lab_test! {
         for i in 0..120u16 {
             b.push(Request::AddService(Service::new(ServiceKey::tcp(SocketAddr::new("192.0.2.1".parse().unwrap(), 4000 + i)), Scheduler::Rr)));
         }
-        match b.execute() {
-            Err(Error::BufferOverflow(why)) => assert!(why.contains("ENOBUFS"), "{why}"),
+        // The report keeps what was acknowledged before the overflow and
+        // claims nothing for the requests whose ACKs were lost.
+        let report = b.execute();
+        match &report.aborted {
+            Some(Error::BufferOverflow(why)) => assert!(why.contains("ENOBUFS"), "{why}"),
             other => panic!("expected BufferOverflow, got {other:?}"),
         }
+        assert!(!report.is_ok());
+        assert_eq!(report.items.len(), 120);
+        assert!(report.items.iter().any(|i| matches!(i.result, Err(Error::Unacknowledged))));
+        assert!(report.items.iter().all(|i| matches!(i.result, Ok(()) | Err(Error::Unacknowledged | Error::NotSent))));
         // The kernel applied the requests; only their ACKs were lost. Dumps are
         // flow-controlled by the kernel and complete even with the small buffer.
         assert_eq!(h.services().unwrap().len(), 120);
@@ -872,7 +860,7 @@ lab_test! {
         for i in 0..300u16 {
             b.push(Request::AddDestination(key, Destination::new(SocketAddr::new("198.51.100.2".parse().unwrap(), 3000 + i), ForwardMethod::Masquerade)));
         }
-        assert!(b.execute().unwrap().is_ok());
+        assert!(b.execute().is_ok());
         let all = h.services().unwrap();
         let streamed: Vec<Service> = h.services_iter().unwrap().map(|r| r.unwrap()).collect();
         assert_eq!(all.len(), 400);
@@ -919,7 +907,7 @@ lab_test! {
         // And ipvsadm's mh-fallback read back through ipvs-core.
         must("ipvsadm -A -u 192.0.2.1:53 -s mh -b mh-fallback");
         let read = h.service(&ServiceKey::udp(sa("192.0.2.1:53"))).unwrap();
-        assert_eq!(user_flags(read.flags), ServiceFlags::MH_FALLBACK);
+        assert_eq!(read.spec().flags, ServiceFlags::MH_FALLBACK);
         assert_eq!(read.flags.sched_flag_names(&read.scheduler), ["mh-fallback"]);
 
         // HASHED (IP_VS_SVC_F_HASHED) is kernel bookkeeping: every service reads

@@ -13,60 +13,46 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::Duration;
 
+use ipvs_core::codec::nla::{IpvsCmdAttr, ServiceAttr};
 use ipvs_core::codec::{self, IpvsCmd, IpvsMessage};
+use ipvs_core::netlink::Transport;
 use ipvs_core::Handle;
 use ipvs_lab::{lab_test, must, TcpServer, Topology};
-use netlink_packet_core::{NetlinkBuffer, NLMSG_DONE, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
-use netlink_sys::{protocols::NETLINK_GENERIC, Socket, SocketAddr as NlAddr};
+use netlink_packet_core::{NetlinkBuffer, NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST};
+use netlink_packet_generic::GenlMessage;
+use netlink_sys::protocols::NETLINK_GENERIC;
 
-/// A raw socket that records every reply message to one request.
+/// Records every reply message to one request, through the workspace's
+/// netlink transport.
 struct Recorder {
-    sock: Socket,
+    transport: Transport,
     family: u16,
-    seq: u32,
 }
 
 impl Recorder {
     fn new() -> Recorder {
         let family = Handle::new().expect("handle").family_id();
-        let mut sock = Socket::new(NETLINK_GENERIC).expect("socket");
-        sock.bind_auto().expect("bind");
-        sock.connect(&NlAddr::new(0, 0)).expect("connect");
-        Recorder {
-            sock,
-            family,
-            seq: 0,
-        }
+        let transport = Transport::open(NETLINK_GENERIC).expect("netlink socket");
+        Recorder { transport, family }
     }
 
     /// Send `msg` and return every reply message (each a whole netlink message),
     /// without the closing NLMSG_DONE.
     fn record(&mut self, msg: IpvsMessage, dump: bool) -> Vec<Vec<u8>> {
-        self.seq += 1;
         let flags = NLM_F_REQUEST | if dump { NLM_F_DUMP } else { NLM_F_ACK };
-        let mut out = Vec::new();
-        codec::encode(self.family, flags, self.seq, msg, &mut out);
-        self.sock.send(&out, 0).expect("send");
-        let mut msgs = Vec::new();
-        loop {
-            let mut buf = Vec::with_capacity(65536);
-            self.sock.recv(&mut buf, 0).expect("recv");
-            let mut pos = 0;
-            while pos < buf.len() {
-                let nb = NetlinkBuffer::new_checked(&buf[pos..]).expect("framing");
-                let len = nb.length() as usize;
-                let (mtype, bytes) = (nb.message_type(), buf[pos..pos + len].to_vec());
-                pos += (len + 3) & !3;
-                if mtype == NLMSG_DONE {
-                    return msgs;
-                }
-                let is_error = mtype == netlink_packet_core::NLMSG_ERROR;
-                msgs.push(bytes);
-                if is_error && !dump {
-                    return msgs;
-                }
-            }
-        }
+        let mut genl = GenlMessage::from_payload(msg);
+        genl.set_resolved_family_id(self.family);
+        self.transport.capture(genl, flags).expect("capture")
+    }
+}
+
+/// The service-key attributes of `key`, as ipvs-core sends them.
+fn test_service_key_attrs(
+    key: &ipvs_core::ServiceKey,
+) -> Result<Vec<ServiceAttr>, ipvs_core::codec::CodecError> {
+    match &IpvsMessage::get_service(key)?.cmd_attrs()[0] {
+        IpvsCmdAttr::Service(attrs) => Ok(attrs.clone()),
+        other => panic!("not a service key: {other:?}"),
     }
 }
 
@@ -348,11 +334,11 @@ lab_test! {
         // The estimator folds per-CPU counters into what dumps report every 2 s.
         std::thread::sleep(Duration::from_millis(4500));
         let mut rec = Recorder::new();
-        let svc_key = || ipvs_core::codec::nla::IpvsCmdAttr::Service(
-            ipvs_core::codec::convert::service_key_attrs(&ipvs_core::ServiceKey::tcp(SocketAddr::new(vip, 80))).unwrap(),
+        let svc_key = || IpvsCmdAttr::Service(
+            test_service_key_attrs(&ipvs_core::ServiceKey::tcp(SocketAddr::new(vip, 80))).unwrap(),
         );
-        let missing_key = || ipvs_core::codec::nla::IpvsCmdAttr::Service(
-            ipvs_core::codec::convert::service_key_attrs(&ipvs_core::ServiceKey::tcp("192.0.2.99:81".parse().unwrap())).unwrap(),
+        let missing_key = || IpvsCmdAttr::Service(
+            test_service_key_attrs(&ipvs_core::ServiceKey::tcp("192.0.2.99:81".parse().unwrap())).unwrap(),
         );
         let captures: Vec<(&str, &str, Vec<Vec<u8>>)> = vec![
             ("service_dump", "GET_SERVICE dump over: TCP VIP:80 wlc persistent 300 netmask 255.255.255.0; UDP [2001:db8::1]:53 sh sh-fallback,sh-port; FWM 7 IPv6 mh mh-port persistent 60 /64; UDP 192.0.2.1:5060 rr persistent 120 pe sip",
@@ -393,16 +379,15 @@ lab_test! {
         );
         // ipvsadm refuses a destination of another family; the kernel takes it
         // for tunnelling, so ipvs-core adds it (the dump below is still the kernel's).
-        let mut mixed = ipvs_core::Destination::new("192.0.2.77:443".parse().unwrap(), ipvs_core::ForwardMethod::Tunnel);
-        mixed.tunnel_type = ipvs_core::TunnelType::Gue;
-        mixed.tunnel_port = 7777;
-        mixed.tunnel_checksum = ipvs_core::TunnelChecksum::RemCsum;
+        let mixed = ipvs_core::Destination::new("192.0.2.77:443".parse().unwrap(), ipvs_core::ForwardMethod::Tunnel)
+            .tunnel(ipvs_core::TunnelType::Gue, 7777)
+            .tunnel_checksum(ipvs_core::TunnelChecksum::RemCsum);
         let v6svc = ipvs_core::ServiceKey::tcp("[2001:db8::1]:443".parse().unwrap());
         let mut h = Handle::new().expect("handle");
         h.add_destination(&v6svc, &mixed).expect("mixed-family tunnel destination");
         let mut rec = Recorder::new();
-        let key = ipvs_core::codec::nla::IpvsCmdAttr::Service(
-            ipvs_core::codec::convert::service_key_attrs(&ipvs_core::ServiceKey::tcp("[2001:db8::1]:443".parse().unwrap())).unwrap(),
+        let key = IpvsCmdAttr::Service(
+            test_service_key_attrs(&ipvs_core::ServiceKey::tcp("[2001:db8::1]:443".parse().unwrap())).unwrap(),
         );
         let dests = rec.record(IpvsMessage::new(IpvsCmd::GetDest, vec![key]), true);
         // The kernel refuses a sync daemon while mixed-family destinations exist

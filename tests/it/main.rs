@@ -8,5 +8,6 @@ mod cli_kernel;
 mod core;
 mod core_bench;
 mod core_fixtures;
+mod core_handles;
 mod lab;
 mod vrrp;

@@ -92,6 +92,7 @@ fn tunnel_opt_check(tun_type: TunnelType, options: u64) -> Result<(), Failure> {
         TunnelType::Ipip => "ipip",
         TunnelType::Gue => "gue",
         TunnelType::Gre => "gre",
+        _ => "unknown",
     };
     let row = TUNNEL_TYPES_V_OPTIONS[tun_type.to_raw() as usize];
     check_row(row, &TUNNEL_OPTS, options, type_name, "tunnel type")

@@ -31,16 +31,16 @@ fn service_key(e: &Entry) -> Option<ServiceKey> {
 fn build_service(e: &Entry, key: ServiceKey) -> Service {
     let netmask = match key.family() {
         AddressFamily::Inet => Netmask::V4(Ipv4Addr::from(e.netmask)),
-        AddressFamily::Inet6 => Netmask::V6(e.netmask.min(128) as u8),
+        _ => Netmask::V6(e.netmask.min(128) as u8),
     };
-    Service {
-        key,
-        scheduler: Scheduler::from(e.sched_name.as_str()),
-        flags: ServiceFlags(e.flags),
-        timeout: e.timeout,
-        netmask,
-        pe_name: (!e.pe_name.is_empty()).then(|| e.pe_name.clone()),
-        stats: Default::default(),
+    let service = Service::new(key, Scheduler::from(e.sched_name.as_str()))
+        .flags(ServiceFlags::from_bits_retain(e.flags))
+        .timeout(e.timeout)
+        .netmask(netmask);
+    if e.pe_name.is_empty() {
+        service
+    } else {
+        service.persistence_engine(&e.pe_name)
     }
 }
 

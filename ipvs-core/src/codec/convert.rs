@@ -4,21 +4,18 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use netlink_packet_core::DecodeError;
 
+use super::error::CodecError;
 use super::message::{IpvsCmd, IpvsMessage};
 use super::nla::{DaemonAttr, DestAttr, IpvsCmdAttr, ServiceAttr, Stats64Attr, StatsAttr};
-use crate::error::Error;
-use crate::handle::Request;
+use super::request::Request;
 use crate::model::*;
 
 const IP_VS_SCHEDNAME_MAXLEN: usize = 16;
 const IP_VS_PENAME_MAXLEN: usize = 16;
 const IP_VS_IFNAME_MAXLEN: usize = 16;
 
-fn invalid(what: impl Into<String>) -> Error {
-    Error::InvalidArgument {
-        what: what.into(),
-        errno: None,
-    }
+fn invalid(what: impl Into<String>) -> CodecError {
+    CodecError::Invalid(what.into())
 }
 
 /// `union nf_inet_addr`: 16 bytes, IPv4 in the first 4.
@@ -53,7 +50,7 @@ fn family_from_raw(raw: u16, attr: &str) -> Result<AddressFamily, DecodeError> {
         .ok_or_else(|| format!("invalid {attr}: unknown address family {raw}").into())
 }
 
-fn check_name(name: &str, max: usize, what: &str) -> Result<(), Error> {
+fn check_name(name: &str, max: usize, what: &str) -> Result<(), CodecError> {
     if name.is_empty() || name.len() >= max || name.contains('\0') {
         return Err(invalid(format!(
             "{what} {name:?} (must be 1..{} bytes without NUL)",
@@ -64,7 +61,7 @@ fn check_name(name: &str, max: usize, what: &str) -> Result<(), Error> {
 }
 
 /// The attributes identifying a service.
-pub fn service_key_attrs(key: &ServiceKey) -> Result<Vec<ServiceAttr>, Error> {
+pub(crate) fn service_key_attrs(key: &ServiceKey) -> Result<Vec<ServiceAttr>, CodecError> {
     Ok(match key {
         ServiceKey::Addr { protocol, addr } => vec![
             ServiceAttr::Af(AddressFamily::of(&addr.ip()).to_raw()),
@@ -83,7 +80,7 @@ pub fn service_key_attrs(key: &ServiceKey) -> Result<Vec<ServiceAttr>, Error> {
 
 /// Check a netmask against the service family. The IPv6 prefix range is
 /// left to the kernel, which answers `EINVAL`.
-fn netmask_raw(netmask: &Netmask, family: AddressFamily) -> Result<[u8; 4], Error> {
+fn netmask_raw(netmask: &Netmask, family: AddressFamily) -> Result<[u8; 4], CodecError> {
     match (netmask, family) {
         // The kernel (and ipvsadm) accept any IPv4 mask, contiguous or not.
         (Netmask::V4(mask), AddressFamily::Inet) => Ok(mask.octets()),
@@ -99,7 +96,7 @@ fn netmask_raw(netmask: &Netmask, family: AddressFamily) -> Result<[u8; 4], Erro
 }
 
 /// Every attribute of a service, as sent for add and edit.
-pub fn service_attrs(svc: &Service) -> Result<Vec<ServiceAttr>, Error> {
+pub(crate) fn service_attrs(svc: &Service) -> Result<Vec<ServiceAttr>, CodecError> {
     let mut attrs = service_key_attrs(&svc.key)?;
     check_name(
         svc.scheduler.as_str(),
@@ -164,7 +161,7 @@ fn stats64(attrs: &[Stats64Attr]) -> Stats {
 }
 
 /// Build a [`Service`] from the kernel's service attributes.
-pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError> {
+pub(crate) fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError> {
     let (mut af, mut proto, mut addr, mut port, mut fwmark) = (None, None, None, None, None);
     let (mut sched, mut pe, mut flags, mut timeout, mut netmask) = (None, None, 0, 0, None);
     let (mut s32, mut s64) = (None, None);
@@ -221,7 +218,7 @@ pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError>
     Ok(Service {
         key,
         scheduler: Scheduler::from(sched),
-        flags: ServiceFlags(flags),
+        flags: ServiceFlags::from_bits_retain(flags),
         timeout,
         netmask,
         pe_name: pe.filter(|p| !p.is_empty()),
@@ -230,7 +227,7 @@ pub fn service_from_attrs(attrs: &[ServiceAttr]) -> Result<Service, DecodeError>
 }
 
 /// The attributes identifying a destination (for delete).
-pub fn dest_key_attrs(addr: &SocketAddr) -> Vec<DestAttr> {
+pub(crate) fn dest_key_attrs(addr: &SocketAddr) -> Vec<DestAttr> {
     vec![
         DestAttr::Addr(inet_addr(&addr.ip())),
         DestAttr::Port(addr.port()),
@@ -239,7 +236,7 @@ pub fn dest_key_attrs(addr: &SocketAddr) -> Vec<DestAttr> {
 }
 
 /// Every settable attribute of a destination, as sent for add and edit.
-pub fn dest_attrs(dest: &Destination) -> Result<Vec<DestAttr>, Error> {
+pub(crate) fn dest_attrs(dest: &Destination) -> Result<Vec<DestAttr>, CodecError> {
     if dest.weight > i32::MAX as u32 {
         return Err(invalid(format!(
             "weight {} (must be at most {})",
@@ -263,7 +260,7 @@ pub fn dest_attrs(dest: &Destination) -> Result<Vec<DestAttr>, Error> {
 
 /// Build a [`Destination`] from the kernel's destination attributes;
 /// `service_family` is used when the kernel sends no address family.
-pub fn dest_from_attrs(
+pub(crate) fn dest_from_attrs(
     attrs: &[DestAttr],
     service_family: AddressFamily,
 ) -> Result<Destination, DecodeError> {
@@ -315,7 +312,7 @@ pub fn dest_from_attrs(
 }
 
 /// Every attribute of a sync daemon, as sent to start it.
-pub fn daemon_attrs(d: &SyncDaemon) -> Result<Vec<DaemonAttr>, Error> {
+pub(crate) fn daemon_attrs(d: &SyncDaemon) -> Result<Vec<DaemonAttr>, CodecError> {
     check_name(
         &d.mcast_ifn,
         IP_VS_IFNAME_MAXLEN,
@@ -349,7 +346,7 @@ pub fn daemon_attrs(d: &SyncDaemon) -> Result<Vec<DaemonAttr>, Error> {
 }
 
 /// Build a [`SyncDaemon`] from the kernel's daemon attributes.
-pub fn daemon_from_attrs(attrs: &[DaemonAttr]) -> Result<SyncDaemon, DecodeError> {
+pub(crate) fn daemon_from_attrs(attrs: &[DaemonAttr]) -> Result<SyncDaemon, DecodeError> {
     let (mut state, mut ifn, mut syncid) = (None, None, None);
     let mut d = SyncDaemon::new(DaemonState::Master, "", 0);
     for a in attrs {
@@ -374,7 +371,7 @@ pub fn daemon_from_attrs(attrs: &[DaemonAttr]) -> Result<SyncDaemon, DecodeError
 }
 
 /// The message for one change request (validated; no I/O).
-pub fn request_message(req: &Request) -> Result<IpvsMessage, Error> {
+pub(crate) fn request_message(req: &Request) -> Result<IpvsMessage, CodecError> {
     use IpvsCmdAttr as A;
     Ok(match req {
         Request::AddService(s) => {
@@ -425,7 +422,7 @@ pub fn request_message(req: &Request) -> Result<IpvsMessage, Error> {
 }
 
 /// The nested service of a message, decoded.
-pub fn service_of(msg: &IpvsMessage) -> Result<Service, DecodeError> {
+pub(crate) fn service_of(msg: &IpvsMessage) -> Result<Service, DecodeError> {
     msg.cmd_attrs()
         .iter()
         .find_map(|a| match a {
@@ -436,7 +433,7 @@ pub fn service_of(msg: &IpvsMessage) -> Result<Service, DecodeError> {
 }
 
 /// The nested destination of a message, decoded.
-pub fn dest_of(
+pub(crate) fn dest_of(
     msg: &IpvsMessage,
     service_family: AddressFamily,
 ) -> Result<Destination, DecodeError> {
@@ -450,7 +447,7 @@ pub fn dest_of(
 }
 
 /// The nested daemon of a message, decoded.
-pub fn daemon_of(msg: &IpvsMessage) -> Result<SyncDaemon, DecodeError> {
+pub(crate) fn daemon_of(msg: &IpvsMessage) -> Result<SyncDaemon, DecodeError> {
     msg.cmd_attrs()
         .iter()
         .find_map(|a| match a {
@@ -461,7 +458,7 @@ pub fn daemon_of(msg: &IpvsMessage) -> Result<SyncDaemon, DecodeError> {
 }
 
 /// Timeouts from a `GET_CONFIG` reply.
-pub fn timeouts_of(msg: &IpvsMessage) -> Timeouts {
+pub(crate) fn timeouts_of(msg: &IpvsMessage) -> Timeouts {
     let mut t = Timeouts::default();
     for a in msg.cmd_attrs() {
         match a {

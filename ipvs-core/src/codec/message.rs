@@ -14,6 +14,7 @@ pub const IPVS_GENL_VERSION: u8 = 1;
 
 /// IPVS commands (`IPVS_CMD_*`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum IpvsCmd {
     /// `IPVS_CMD_NEW_SERVICE`: add a service; also each entry of a service dump.
     NewService,
@@ -114,6 +115,7 @@ pub enum IpvsAttrs {
 
 /// One IPVS generic-netlink message (the part after the genl header).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct IpvsMessage {
     /// The command.
     pub cmd: IpvsCmd,

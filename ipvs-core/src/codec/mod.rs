@@ -1,17 +1,39 @@
 //! Pure encoding and decoding of IPVS generic-netlink messages (no I/O).
 //!
 //! [`nla`] holds one enum per attribute set, [`message`] the command and
-//! message type, [`convert`] the mapping to and from the [model](crate)
-//! types, and this module the netlink framing.
+//! message type, [`Request`] and the [`IpvsMessage`] constructors the
+//! requests, and this module the netlink framing. The mapping to and from
+//! the [model](crate) types is internal; its public faces are
+//! [`Request::to_message`] and the `IpvsMessage::to_*` decoders. Errors are
+//! [`CodecError`]s: nothing here touches a socket.
+//!
+//! ```
+//! use ipvs_core::codec::{self, Request};
+//! use ipvs_core::{Scheduler, Service, ServiceKey};
+//!
+//! let key = ServiceKey::tcp("192.0.2.1:80".parse().unwrap());
+//! let msg = Request::AddService(Service::new(key, Scheduler::Rr)).to_message()?;
+//! let mut bytes = Vec::new();
+//! codec::encode(0x1c, 0x5, 1, msg, &mut bytes);
+//! let back = codec::decode(&bytes).next().unwrap()?;
+//! let netlink_packet_core::NetlinkPayload::InnerMessage(genl) = back.payload else { panic!() };
+//! assert_eq!(genl.payload.to_service()?.key, key);
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
-pub mod convert;
+mod convert;
+mod error;
 pub mod message;
 pub mod nla;
+mod request;
 
-use netlink_packet_core::{
-    DecodeError, ErrorContext, NetlinkBuffer, NetlinkMessage, NlasIterator, NLM_F_CAPPED,
-};
+pub use error::CodecError;
+pub use request::Request;
+
+use netlink_packet_core::{DecodeError, NetlinkMessage};
 use netlink_packet_generic::GenlMessage;
+
+use crate::netlink::{frames, Frames};
 
 pub use message::{IpvsAttrs, IpvsCmd, IpvsMessage, IPVS_GENL_NAME, IPVS_GENL_VERSION};
 
@@ -57,75 +79,6 @@ impl Iterator for Messages<'_> {
         }
         Some(result)
     }
-}
-
-/// Split a datagram into its netlink messages, whatever their payload (the
-/// handle also reads generic-netlink controller replies this way).
-pub(crate) fn frames(datagram: &[u8]) -> Frames<'_> {
-    Frames {
-        buf: datagram,
-        pos: 0,
-    }
-}
-
-/// Iterator returned by [`frames`]: each item is one message, length-checked
-/// and cut to its own `nlmsg_len`; stops after the first error.
-#[derive(Debug)]
-pub(crate) struct Frames<'a> {
-    buf: &'a [u8],
-    pos: usize,
-}
-
-impl Frames<'_> {
-    fn stop(&mut self) {
-        self.pos = self.buf.len();
-    }
-}
-
-impl<'a> Iterator for Frames<'a> {
-    type Item = Result<NetlinkBuffer<&'a [u8]>, DecodeError>;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let rest = self.buf.get(self.pos..)?;
-        if rest.is_empty() {
-            return None;
-        }
-        let frame = NetlinkBuffer::new_checked(rest)
-            .context("invalid netlink message framing")
-            .map(|b| {
-                let len = b.length() as usize;
-                // Messages are 4-byte aligned; a length under the header size
-                // was already rejected by new_checked, so this always advances.
-                self.pos += (len + 3) & !3;
-                NetlinkBuffer::new(&rest[..len])
-            });
-        if frame.is_err() {
-            self.stop();
-        }
-        Some(frame)
-    }
-}
-
-/// The extended-ack text (`NLMSGERR_ATTR_MSG`) of an `NLMSG_ERROR` payload,
-/// if the kernel sent one. `error_flags` are the flags of the error message.
-pub fn ext_ack_message(error_flags: u16, echoed: &[u8]) -> Option<String> {
-    const NLMSGERR_ATTR_MSG: u16 = 1;
-    let orig_len = u32::from_ne_bytes(echoed.get(..4)?.try_into().ok()?) as usize;
-    let skip = if error_flags & NLM_F_CAPPED != 0 {
-        16
-    } else {
-        (orig_len + 3) & !3
-    };
-    let tlvs = echoed.get(skip..)?;
-    for nla in NlasIterator::new(tlvs) {
-        let nla = nla.ok()?;
-        if nla.kind() == NLMSGERR_ATTR_MSG {
-            let v = nla.value();
-            let v = v.strip_suffix(&[0]).unwrap_or(v);
-            return Some(String::from_utf8_lossy(v).into_owned());
-        }
-    }
-    None
 }
 
 #[cfg(test)]

@@ -111,6 +111,7 @@ macro_rules! ctx {
 
 /// Top-level attributes of an IPVS command (`IPVS_CMD_ATTR_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum IpvsCmdAttr {
     /// `IPVS_CMD_ATTR_SERVICE`: a nested service.
     Service(Vec<ServiceAttr>),
@@ -197,6 +198,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for IpvsCmdAttr {
 
 /// Service attributes (`IPVS_SVC_ATTR_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ServiceAttr {
     /// `IPVS_SVC_ATTR_AF`: address family (`AF_INET`/`AF_INET6`).
     Af(u16),
@@ -337,6 +339,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for ServiceAttr {
 
 /// Destination attributes (`IPVS_DEST_ATTR_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DestAttr {
     /// `IPVS_DEST_ATTR_ADDR`: `union nf_inet_addr`, 16 bytes (4 accepted).
     Addr(Vec<u8>),
@@ -484,6 +487,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DestAttr {
 
 /// Sync daemon attributes (`IPVS_DAEMON_ATTR_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DaemonAttr {
     /// `IPVS_DAEMON_ATTR_STATE`: `IP_VS_STATE_MASTER`/`BACKUP`.
     State(u32),
@@ -587,6 +591,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for DaemonAttr {
 /// 32-bit stats attributes inside `*_ATTR_STATS` (`IPVS_STATS_ATTR_*`); the
 /// byte counters are 64-bit even here.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StatsAttr {
     /// `IPVS_STATS_ATTR_CONNS`.
     Conns(u32),
@@ -680,6 +685,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for StatsAttr {
 
 /// 64-bit stats attributes inside `*_ATTR_STATS64` (`IPVS_STATS_ATTR_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Stats64Attr {
     /// `IPVS_STATS_ATTR_CONNS`.
     Conns(u64),
@@ -773,6 +779,7 @@ impl<'a, T: AsRef<[u8]> + ?Sized> Parseable<NlaBuffer<&'a T>> for Stats64Attr {
 
 /// Attributes at the top level of the `GET_INFO` reply (`IPVS_INFO_ATTR_*`).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum InfoAttr {
     /// `IPVS_INFO_ATTR_VERSION`.
     Version(u32),
