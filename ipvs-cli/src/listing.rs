@@ -270,7 +270,76 @@ pub fn save(
 
 #[cfg(test)]
 mod tests {
-    use ipvs_core::parse_connections;
+    use std::cell::RefCell;
+    use std::rc::Rc;
+
+    use ipvs_core::{parse_connections, ForwardMethod, Scheduler, ServiceKey};
+
+    use super::*;
+
+    /// A writer whose bytes the test can read while a listing is running.
+    #[derive(Clone, Default)]
+    struct Shared(Rc<RefCell<Vec<u8>>>);
+
+    impl Write for Shared {
+        fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+            self.0.borrow_mut().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    /// Services 80, 81, 82, each with one destination; pulling service N
+    /// checks that service N-1 was already written out.
+    fn entries_checking(
+        written: Shared,
+        shown: &'static str,
+    ) -> impl Iterator<Item = Result<ServiceEntry, Error>> {
+        (80u16..83).map(move |port| {
+            if port > 80 {
+                let text = String::from_utf8_lossy(&written.0.borrow()).into_owned();
+                let before = shown.replace("PORT", &(port - 1).to_string());
+                assert!(
+                    text.contains(&before),
+                    "service {port} pulled before {before:?} was written:\n{text}"
+                );
+            }
+            let key = ServiceKey::tcp(std::net::SocketAddr::from(([192, 0, 2, 1], port)));
+            let dest = Destination::new(
+                "198.51.100.10:80".parse().unwrap(),
+                ForwardMethod::Masquerade,
+            );
+            Ok((Service::new(key, Scheduler::Rr), vec![dest]))
+        })
+    }
+
+    #[test]
+    fn listings_are_written_service_by_service() {
+        let format = Format {
+            numeric: true,
+            ..Default::default()
+        };
+        let info = Info::new(0x010201, 4096);
+        for (rendered, shown) in [
+            (Rendered::Text, "TCP  192.0.2.1:PORT rr"),
+            (Rendered::Json(&info), "\"port\": PORT,"),
+        ] {
+            let written = Shared::default();
+            let entries = entries_checking(written.clone(), shown);
+            let code = list_stream(
+                rendered,
+                &format,
+                entries,
+                &mut written.clone(),
+                &mut io::sink(),
+            );
+            assert_eq!(code.unwrap(), 0);
+            let text = String::from_utf8_lossy(&written.0.borrow()).into_owned();
+            assert!(text.contains(&shown.replace("PORT", "82")), "{text}");
+        }
+    }
 
     /// What `-L -c` needs from ipvs-core's parser of the kernel's lines.
     #[test]
