@@ -216,8 +216,9 @@ fn connections(
     }
     let conns = match ipvs_core::parse_connections(&text) {
         Ok(c) => c,
+        // ipvs-core's message names the file and the line.
         Err(e) => {
-            writeln!(err, "{CONN_PROC_FILE}: {e}")?;
+            writeln!(err, "{e}")?;
             return Ok(1);
         }
     };
