@@ -53,3 +53,8 @@ pub use model::{
     SyncDaemon, Timeouts, TunnelChecksum, TunnelType,
 };
 pub use netns::Netns;
+
+/// The examples of docs/architecture.md, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/architecture.md")]
+pub struct ArchitectureDoc;
