@@ -543,12 +543,12 @@ pub fn connection<W: Write + ?Sized>(
         |a: std::net::SocketAddr| addrport(names, a.ip(), a.port(), protocol, format.numeric);
     let expire = format!("{:02}:{:02}", c.expires / 60, c.expires % 60);
     // ipvsadm prints the persistence-engine columns only for entries that have
-    // them (all 11 fields scanned); other lines keep the short layout.
-    if let (true, Some(pe_name), Some(pe_data)) = (
-        format.persistent_conn,
-        c.pe_name.as_deref(),
-        c.pe_data.as_deref(),
-    ) {
+    // them (all 11 fields scanned); other lines keep the short layout. A name
+    // without data (10 fields; ipvs-core gives empty data) is not 11 fields.
+    let pe_data = c.pe_data.as_deref().filter(|d| !d.is_empty());
+    if let (true, Some(pe_name), Some(pe_data)) =
+        (format.persistent_conn, c.pe_name.as_deref(), pe_data)
+    {
         writeln!(
             out,
             "{:<3} {:<6} {:<11} {:<18} {:<18} {:<18} {:<16} {}",
@@ -657,6 +657,40 @@ mod tests {
         assert!(to_string(|o| service_entry(o, &NoNames, &svc, &[d], &f)).ends_with(
             "-a -t 192.0.2.1:80 -r 192.0.2.11:80 -i -w 1 --tun-type gue --tun-port 6080 --tun-csum\n"
         ));
+    }
+
+    #[test]
+    fn persistence_columns_only_for_lines_with_engine_data() {
+        let c = |pe: Option<(&str, &str)>| {
+            let c = Connection::new(
+                "UDP",
+                "192.0.2.100:5060".parse().unwrap(),
+                "192.0.2.1:5060".parse().unwrap(),
+                "198.51.100.2:5060".parse().unwrap(),
+                "UDP",
+                179,
+            );
+            match pe {
+                Some((name, data)) => c.with_pe(name, data),
+                None => c,
+            }
+        };
+        let f = Format {
+            numeric: true,
+            persistent_conn: true,
+            ..Default::default()
+        };
+        let short =
+            "UDP 02:59  UDP         192.0.2.100:5060   192.0.2.1:5060     198.51.100.2:5060\n";
+        assert_eq!(to_string(|o| connection(o, &NoNames, &c(None), &f)), short);
+        assert_eq!(
+            to_string(|o| connection(o, &NoNames, &c(Some(("sip", ""))), &f)),
+            short
+        );
+        assert_eq!(
+            to_string(|o| connection(o, &NoNames, &c(Some(("sip", "1234@host"))), &f)),
+            "UDP 02:59  UDP         192.0.2.100:5060   192.0.2.1:5060     198.51.100.2:5060  sip              1234@host\n"
+        );
     }
 
     #[test]
