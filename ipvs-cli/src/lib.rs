@@ -27,6 +27,7 @@
 
 pub mod addr;
 pub mod args;
+pub mod connections;
 pub mod exec;
 pub mod generate;
 pub mod json;

@@ -10,7 +10,7 @@ use ipvs_core::{Destination, Error, Handle, Info, Service};
 use crate::args::{Format, ListWhat, Output};
 use crate::render::{self, Names, NoNames, SystemNames};
 use crate::strerror::ipvs_strerror;
-use crate::{json, lossless, sort, table};
+use crate::{connections, json, lossless, sort, table};
 
 /// Where ipvsadm reads connections for `-L -c` (IPVS has no netlink dump of
 /// them); its messages name this path.
@@ -225,9 +225,9 @@ fn connections(
     let names = names_for(format);
     match output {
         Output::Text => {
-            render::connections_title(out, format)?;
+            connections::title(out, format)?;
             for c in &conns {
-                render::connection(out, names, c, format)?;
+                connections::entry(out, names, c, format)?;
             }
         }
         Output::Json => json::write_document(out, &json::connections_document(&conns))?,

@@ -8,6 +8,7 @@ use comfy_table::{presets::UTF8_FULL, ContentArrangement, Table};
 use ipvs_core::{Connection, Destination, Info, Service, SyncDaemon, Timeouts};
 
 use crate::args::Format;
+use crate::connections;
 use crate::render::{self, Names};
 
 fn new_table(header: Vec<&str>) -> Table {
@@ -129,7 +130,7 @@ pub fn connections<W: Write + ?Sized>(
         "Destination",
     ]);
     for c in conns {
-        let proto = render::connection_protocol(c);
+        let proto = connections::protocol(c);
         let n = |a: std::net::SocketAddr| {
             render::addrport(names, a.ip(), a.port(), proto, format.numeric)
         };
