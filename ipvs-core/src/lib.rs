@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod apply;
 pub mod codec;
 mod conn;
 mod error;
@@ -58,3 +59,8 @@ pub use netns::Netns;
 #[cfg(doctest)]
 #[doc = include_str!("../../docs/architecture.md")]
 pub struct ArchitectureDoc;
+
+/// The examples of docs/apply.md, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/apply.md")]
+pub struct ApplyDoc;
