@@ -217,8 +217,18 @@ impl<'h> Transaction<'h> {
         self.outcome.is_ok()
     }
 
-    /// Send the next part, numbered after the parts before it.
+    /// The handle, for reads between parts (a listing inside a restore).
+    /// Changes made through it are not part of the transaction.
+    pub fn handle(&mut self) -> &mut Handle {
+        self.handle
+    }
+
+    /// Send the next part, numbered after the parts before it. An empty
+    /// part sends nothing.
     pub fn send(&mut self, requests: Vec<Request>) {
+        if requests.is_empty() {
+            return;
+        }
         let mut batch = self.handle.batch();
         for r in requests {
             batch.push(r);
