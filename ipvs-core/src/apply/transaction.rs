@@ -283,7 +283,10 @@ pub(crate) fn undo_requests(
     if let (Some((table, scope)), Some(now)) = (&before.table, table_now) {
         let mut options = PlanOptions::new(scope.clone());
         options.graceful = false;
-        undo.extend(plan(now, &table.spec(), &options)?.requests());
+        // Only what the transaction may have touched is planned back.
+        let mut was = table.spec();
+        was.entries.retain(|e| scope.contains(&e.service.key));
+        undo.extend(plan(now, &was, &options)?.requests());
     }
     if let Some(t) = before.timeouts {
         undo.push(Request::SetTimeouts(t));
