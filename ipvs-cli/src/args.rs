@@ -220,6 +220,8 @@ pub enum Action {
     Completions(String),
     /// `--man` (extension).
     Man,
+    /// `--apply FILE` and its options (extension).
+    ApplyFile(crate::apply_file::ApplyCommand),
 }
 
 /// What ipvsadm prints for a bad command line, and its exit code.
@@ -318,10 +320,72 @@ fn command(
         Tag::Version => return Ok(Err(Action::Version)),
         Tag::Completions => return Ok(Err(Action::Completions(first.arg.unwrap_or_default()))),
         Tag::Man => return Ok(Err(Action::Man)),
+        Tag::Apply => return apply_command(first.arg.unwrap_or_default(), popt).map(Err),
         _ => return Err(Failure::try_help(program)),
     };
     e.cmd = Some(cmd);
     Ok(Ok(cmd))
+}
+
+/// `--apply FILE` and the options that go with it; nothing else may follow.
+fn apply_command(file: String, popt: &mut Popt<'_, Tag, OptionDef>) -> Result<Action, Failure> {
+    let mut cmd = crate::apply_file::ApplyCommand {
+        file,
+        dry_run: false,
+        scopes: Vec::new(),
+        drain_timeout: std::time::Duration::from_secs(60),
+        best_effort: false,
+        json: false,
+    };
+    let mut seen: Vec<Tag> = Vec::new();
+    loop {
+        let o = match popt.next_opt() {
+            Ok(Some(o)) => o,
+            Ok(None) => break,
+            Err(err) => {
+                return Err(Failure {
+                    code: 255,
+                    message: format!("{}: {}\n", err.bad_option(), err.description()),
+                })
+            }
+        };
+        if o.tag != Tag::Scope && seen.contains(&o.tag) {
+            return Err(Failure::fail(format!(
+                "multiple '{}' options specified",
+                o.word
+            )));
+        }
+        seen.push(o.tag);
+        let arg = o.arg.unwrap_or_default();
+        match o.tag {
+            Tag::DryRun => cmd.dry_run = true,
+            Tag::BestEffort => cmd.best_effort = true,
+            Tag::Json => cmd.json = true,
+            Tag::Scope => cmd.scopes.push(
+                arg.parse()
+                    .map_err(|e: ipvs_core::apply::ScopeParseError| Failure::fail(e.to_string()))?,
+            ),
+            Tag::DrainTimeout => {
+                let secs: u64 = arg.parse().map_err(|_| {
+                    Failure::fail(format!("invalid drain timeout `{arg}' specified"))
+                })?;
+                cmd.drain_timeout = std::time::Duration::from_secs(secs);
+            }
+            _ => {
+                return Err(Failure::fail(format!(
+                    "option `{}' does not go with --apply",
+                    o.word
+                )))
+            }
+        }
+    }
+    if let Some(extra) = popt.get_arg() {
+        return Err(Failure::fail(format!("unexpected argument {extra}")));
+    }
+    if cmd.file.is_empty() {
+        return Err(Failure::fail("--apply needs a file (- for standard input)"));
+    }
+    Ok(Action::ApplyFile(cmd))
 }
 
 /// Words that are not options: `--set`'s three timeouts, and nothing else.

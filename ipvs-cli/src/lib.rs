@@ -26,6 +26,7 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod addr;
+pub mod apply_file;
 pub mod args;
 pub mod connections;
 pub mod exec;

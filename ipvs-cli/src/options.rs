@@ -123,6 +123,11 @@ pub enum Tag {
     Info,
     Completions,
     Man,
+    Apply,
+    DryRun,
+    Scope,
+    DrainTimeout,
+    BestEffort,
 }
 
 /// The sections of ipvsadm's usage text.
@@ -329,6 +334,16 @@ pub const OPTIONS: &[OptionDef] = &[
     def!("completions", None, Required, Tag::Completions, Some("shell"),
         Unlisted("print a completion script: bash|zsh|fish|elvish|powershell (extension)")),
     def!("man", None, None, Tag::Man, None, Unlisted("print the man page in roff (extension)")),
+    def!("apply", None, Required, Tag::Apply, Some("file"),
+        Unlisted("make the table match FILE (-S lines or the -L --json document, - for stdin), changing only what differs; all or nothing (extension; see docs/apply.md)")),
+    def!("dry-run", None, None, Tag::DryRun, None,
+        Unlisted("with --apply: print the plan (as JSON with --json), change nothing")),
+    def!("scope", None, Required, Tag::Scope, Some("cidr|fwmark:N"),
+        Unlisted("with --apply: touch only services in this CIDR or with this mark (repeatable; default: the whole table)")),
+    def!("drain-timeout", None, Required, Tag::DrainTimeout, Some("seconds"),
+        Unlisted("with --apply: how long a TCP destination that goes may drain before it is deleted (default 60)")),
+    def!("best-effort", None, None, Tag::BestEffort, None,
+        Unlisted("with --apply: carry on past changes the kernel refuses instead of undoing everything")),
 ];
 
 /// Every option once per long name (`-l` is `--list`'s second letter).

@@ -3,10 +3,11 @@
 //! Unlike ipvsadm, which applies lines as it reads them and stops at the first
 //! bad one (leaving the table half restored), we check the whole input first.
 //! If any line is bad, every bad line is reported with its number and nothing
-//! is sent to the kernel. Otherwise the changes are sent through ipvs-core's
-//! batches (consecutive changes in one `sendmsg`), listings run in order, and
-//! kernel errors are reported per line as ipvsadm reports them, the exit code
-//! being that of the last line, as in ipvsadm.
+//! is sent to the kernel. Otherwise the changes are sent through an ipvs-core
+//! transaction (consecutive changes in one `sendmsg`), listings run in order,
+//! and if the kernel refuses a line, nothing more is sent, what was already
+//! applied is undone, and the refused line is named (ipvsadm carries on past
+//! it and exits 0).
 //!
 //! Memory stays bounded whatever the input: lines are read one at a time and
 //! a line longer than [`MAX_LINE_BYTES`] is rejected (a comment is skipped,
@@ -18,6 +19,7 @@
 
 use std::io::{self, BufRead, Write};
 
+use ipvs_core::apply::{ApplyMode, Touches};
 use ipvs_core::{Handle, Request};
 
 use crate::args::{self, Action, Failure, Op};
@@ -220,6 +222,12 @@ pub fn check(
 }
 
 /// Run restore input against the kernel; `Ok` holds the exit code.
+///
+/// All or nothing, also for the kernel's refusals: what the input will
+/// touch is read first; the changes go in batches; once the kernel refuses
+/// one, nothing more is sent and everything already done is undone (ipvs-core's
+/// transaction), so the table is as before. The refused line is named.
+/// Listings inside the input run in order against the table as it is then.
 pub fn restore(
     program: &str,
     input: &mut dyn BufRead,
@@ -231,67 +239,81 @@ pub fn restore(
         Ok(c) => c,
         Err(code) => return Ok(code),
     };
+    let mut touches = Touches::new();
+    for (_, words) in checked.lines() {
+        if let Ok(Action::Apply { request, .. }) = args::parse(program, &words, true) {
+            touches.add(&request);
+        }
+    }
+    let mut tx = match h.begin(&touches, ApplyMode::AllOrNothing) {
+        Ok(tx) => tx,
+        Err(e) => {
+            writeln!(err, "{}", ipvs_strerror(None, &e))?;
+            return Ok(255);
+        }
+    };
+    // The line and op of every request sent, by its index in the transaction.
+    let mut sent: Vec<(usize, Op)> = Vec::new();
+    let mut batch: Vec<Request> = Vec::new();
     let mut code = 0;
-    let mut batch: Vec<(Request, Op)> = Vec::new();
     for (number, words) in checked.lines() {
         // The line parsed when checked; only a host or service name that
         // resolves differently now can make it fail.
         match args::parse(program, &words, true) {
             Ok(Action::Apply { request, op }) => {
-                batch.push((request, op));
+                batch.push(request);
+                sent.push((number, op));
                 if batch.len() == BATCH_LINES {
-                    code = apply_batch(h, &mut batch, err)?;
+                    tx.send(std::mem::take(&mut batch));
                 }
             }
             Ok(action) => {
-                if !batch.is_empty() {
-                    apply_batch(h, &mut batch, err)?;
+                tx.send(std::mem::take(&mut batch));
+                if tx.is_ok() {
+                    code = exec::execute(program, &action, tx.handle(), out, err)?;
                 }
-                code = exec::execute(program, &action, h, out, err)?;
             }
             Err(f) => {
-                if !batch.is_empty() {
-                    apply_batch(h, &mut batch, err)?;
-                }
                 write!(err, "line {number}: {}", f.message)?;
                 code = f.code;
+                break;
             }
         }
-    }
-    if !batch.is_empty() {
-        code = apply_batch(h, &mut batch, err)?;
-    }
-    Ok(code)
-}
-
-/// Send `batch` (emptying it); returns the exit code of its last line.
-fn apply_batch(
-    h: &mut Handle,
-    batch: &mut Vec<(Request, Op)>,
-    err: &mut dyn Write,
-) -> io::Result<i32> {
-    let mut ops: Vec<Op> = Vec::with_capacity(batch.len());
-    let mut kernel = h.batch();
-    for (request, op) in batch.drain(..) {
-        kernel.push(request);
-        ops.push(op);
-    }
-    let mut code = 0;
-    let report = kernel.execute();
-    for (item, op) in report.items.iter().zip(ops) {
-        match &item.result {
-            Ok(()) => code = 0,
-            // Said once below, with the error that stopped the batch.
-            Err(ipvs_core::Error::NotSent | ipvs_core::Error::Unacknowledged) => {}
-            Err(e) => {
-                writeln!(err, "{}", ipvs_strerror(Some(op), e))?;
-                code = 255;
-            }
+        if !tx.is_ok() {
+            break;
         }
     }
-    if let Some(e) = &report.aborted {
+    if !batch.is_empty() && tx.is_ok() {
+        tx.send(batch);
+    }
+    let outcome = match tx.finish() {
+        Ok(o) => o,
+        Err(e) => {
+            writeln!(err, "{}", ipvs_strerror(None, &e))?;
+            return Ok(255);
+        }
+    };
+    for f in &outcome.failures {
+        let (number, op) = sent.get(f.index).copied().unwrap_or((0, Op::Flush));
+        writeln!(err, "line {number}: {}", ipvs_strerror(Some(op), &f.error))?;
+        code = 255;
+    }
+    if let Some(e) = &outcome.aborted {
         writeln!(err, "{}", ipvs_strerror(None, e))?;
         code = 255;
+    }
+    if outcome.rolled_back {
+        if outcome.rollback_failures.is_empty() {
+            writeln!(
+                err,
+                "nothing restored: the lines already applied were undone"
+            )?;
+        } else {
+            writeln!(err, "the table could not be put back entirely:")?;
+            for f in &outcome.rollback_failures {
+                writeln!(err, "  undo {:?}: {}", f.request, f.error)?;
+            }
+        }
     }
     Ok(code)
 }

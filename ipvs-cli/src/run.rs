@@ -11,7 +11,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 
 use crate::args::{self, Action, Failure, Format, ListWhat, Output};
 use crate::strerror::strerror;
-use crate::{exec, generate, restore};
+use crate::{apply_file, exec, generate, restore};
 
 /// Exit status when standard output cannot be written (ipvsadm ignores such
 /// errors and exits 0; a script then trusts an empty or cut-off file).
@@ -78,6 +78,9 @@ fn run_command(
     };
     if action == Action::Restore {
         return restore::restore(program, stdin, &mut handle, out, err);
+    }
+    if let Action::ApplyFile(cmd) = &action {
+        return apply_file::apply(program, cmd, stdin, &mut handle, out, err);
     }
     exec::execute(program, &action, &mut handle, out, err)
 }

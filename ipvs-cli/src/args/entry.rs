@@ -213,7 +213,11 @@ impl Entry {
             | Tag::StartDaemon
             | Tag::StopDaemon
             | Tag::Completions
-            | Tag::Man => Err(Failure::fail(format!("invalid option `{}'", o.word))),
+            | Tag::Man
+            | Tag::Apply => Err(Failure::fail(format!("invalid option `{}'", o.word))),
+            Tag::DryRun | Tag::Scope | Tag::DrainTimeout | Tag::BestEffort => Err(Failure::fail(
+                format!("option `{}' goes only with --apply", o.word),
+            )),
         }
     }
 
