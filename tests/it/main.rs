@@ -5,6 +5,7 @@
 
 mod behaviour;
 mod cli;
+mod cli_apply;
 mod cli_kernel;
 mod core;
 mod core_apply;
