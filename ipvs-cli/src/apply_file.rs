@@ -11,7 +11,6 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
 
 use ipvs_core::apply::{ApplyMode, ApplyOptions, Plan, Scope, TableSpec};
 use ipvs_core::{
@@ -20,7 +19,7 @@ use ipvs_core::{
 };
 use serde::Deserialize;
 
-use crate::args::{self, Action, Op};
+use crate::args::{self, Action, ApplyCommand, Op};
 use crate::restore;
 use crate::strerror::ipvs_strerror;
 
@@ -32,23 +31,6 @@ pub const BAD_INPUT: i32 = 2;
 pub const REFUSED: i32 = 255;
 /// The largest input accepted (a 10,000 x 10 `-S` file is about 7 MB).
 pub const MAX_INPUT_BYTES: u64 = 512 << 20;
-
-/// A resolved `--apply` command line.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApplyCommand {
-    /// The file, `-` for standard input.
-    pub file: String,
-    /// Print the plan only.
-    pub dry_run: bool,
-    /// What may be touched (none given: the whole table).
-    pub scopes: Vec<Scope>,
-    /// How long a TCP destination that goes may drain.
-    pub drain_timeout: Duration,
-    /// Carry on past refusals.
-    pub best_effort: bool,
-    /// Print the plan as JSON.
-    pub json: bool,
-}
 
 /// What the file asks for: the table, and the lossless extras.
 #[derive(Debug, Default)]

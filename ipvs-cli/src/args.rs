@@ -221,7 +221,24 @@ pub enum Action {
     /// `--man` (extension).
     Man,
     /// `--apply FILE` and its options (extension).
-    ApplyFile(crate::apply_file::ApplyCommand),
+    ApplyFile(ApplyCommand),
+}
+
+/// A resolved `--apply` command line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplyCommand {
+    /// The file, `-` for standard input.
+    pub file: String,
+    /// Print the plan only.
+    pub dry_run: bool,
+    /// What may be touched (none given: the whole table).
+    pub scopes: Vec<ipvs_core::apply::Scope>,
+    /// How long a TCP destination that goes may drain.
+    pub drain_timeout: std::time::Duration,
+    /// Carry on past refusals.
+    pub best_effort: bool,
+    /// Print the plan as JSON.
+    pub json: bool,
 }
 
 /// What ipvsadm prints for a bad command line, and its exit code.
@@ -329,7 +346,7 @@ fn command(
 
 /// `--apply FILE` and the options that go with it; nothing else may follow.
 fn apply_command(file: String, popt: &mut Popt<'_, Tag, OptionDef>) -> Result<Action, Failure> {
-    let mut cmd = crate::apply_file::ApplyCommand {
+    let mut cmd = ApplyCommand {
         file,
         dry_run: false,
         scopes: Vec::new(),
