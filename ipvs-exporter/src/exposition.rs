@@ -231,7 +231,7 @@ mod tests {
         let writer = std::thread::spawn(move || {
             let mut w = ChunkSender::new(tx);
             for i in 0..20_000 {
-                write!(w, "line {i}\n").unwrap();
+                writeln!(w, "line {i}").unwrap();
             }
             w.finish()
         });

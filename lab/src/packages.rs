@@ -12,6 +12,7 @@ pub const REQUIRED_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/ip", "iproute2"),
     ("/usr/bin/kmod", "kmod"),
     ("/usr/bin/pkill", "procps"),
+    ("/usr/bin/promtool", "prometheus"),
 ];
 
 /// Why packages could not be installed.
