@@ -238,7 +238,7 @@ impl IpvsCollector {
         )?;
         self.encode_services(
             encoder,
-            "ipvs_service_weight_sum",
+            "ipvs_service_total_weight",
             "Sum of the real servers' weights: 0 means no real server gets new connections.",
             MetricType::Gauge,
             |e| e.destinations.iter().map(|d| u64::from(d.weight)).sum(),
@@ -350,10 +350,10 @@ mod tests {
             r#"ipvs_service_outgoing_bytes_per_second{local_address="192.0.2.10",local_port="6443",proto="TCP",local_mark=""} 77.0"#,
         );
         has(
-            r#"ipvs_service_weight_sum{local_address="",local_port="0",proto="FWM",local_mark="00000007"} 0.0"#,
+            r#"ipvs_service_total_weight{local_address="",local_port="0",proto="FWM",local_mark="00000007"} 0.0"#,
         );
         has(
-            r#"ipvs_service_weight_sum{local_address="192.0.2.10",local_port="6443",proto="TCP",local_mark=""} 2.0"#,
+            r#"ipvs_service_total_weight{local_address="192.0.2.10",local_port="6443",proto="TCP",local_mark=""} 2.0"#,
         );
         has(
             r#"ipvs_destination_incoming_packets_total{local_address="192.0.2.10",local_port="6443",remote_address="198.51.100.10",remote_port="6443",proto="TCP",local_mark=""} 50"#,

@@ -32,7 +32,10 @@ pub fn start_exporter(addr: SocketAddr) -> Killed {
     let killed = Killed(child);
     let deadline = Instant::now() + Duration::from_secs(10);
     while TcpStream::connect(addr).is_err() {
-        assert!(Instant::now() < deadline, "ipvs-exporter did not listen on {addr}");
+        assert!(
+            Instant::now() < deadline,
+            "ipvs-exporter did not listen on {addr}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     killed
@@ -41,8 +44,13 @@ pub fn start_exporter(addr: SocketAddr) -> Killed {
 /// The body of an HTTP/1.0 GET (the server closes the connection at the end).
 pub fn http_get(addr: SocketAddr, path: &str, accept: &str) -> (String, String) {
     let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
-    write!(s, "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n").expect("request");
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("timeout");
+    write!(
+        s,
+        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n"
+    )
+    .expect("request");
     let mut text = String::new();
     s.read_to_string(&mut text).expect("response");
     let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head and body");
@@ -55,15 +63,26 @@ pub fn samples(text: &str) -> BTreeMap<String, f64> {
         .filter(|l| !l.starts_with('#') && !l.is_empty())
         .map(|l| {
             let (series, value) = l.rsplit_once(' ').expect("series and value");
-            (series.to_string(), value.parse::<f64>().unwrap_or_else(|_| panic!("value in {l:?}")))
+            (
+                series.to_string(),
+                value
+                    .parse::<f64>()
+                    .unwrap_or_else(|_| panic!("value in {l:?}")),
+            )
         })
         .collect()
 }
 
 /// The five counters of the first `ipvsadm -Ln --stats --exact` line containing `needle`.
 fn exact(stats: &str, needle: &str) -> Vec<u64> {
-    let line = stats.lines().find(|l| l.contains(needle)).unwrap_or_else(|| panic!("{needle:?} in {stats}"));
-    line.split_whitespace().skip(2).map(|v| v.parse().expect("counter")).collect()
+    let line = stats
+        .lines()
+        .find(|l| l.contains(needle))
+        .unwrap_or_else(|| panic!("{needle:?} in {stats}"));
+    line.split_whitespace()
+        .skip(2)
+        .map(|v| v.parse().expect("counter"))
+        .collect()
 }
 
 /// `ipvsadm -Ln --stats --exact` once the 2-second estimator has folded everything in.
@@ -80,7 +99,13 @@ fn settled_stats() -> String {
     }
 }
 
-const COUNTERS: [&str; 5] = ["connections", "incoming_packets", "outgoing_packets", "incoming_bytes", "outgoing_bytes"];
+const COUNTERS: [&str; 5] = [
+    "connections",
+    "incoming_packets",
+    "outgoing_packets",
+    "incoming_bytes",
+    "outgoing_bytes",
+];
 
 fn node_labels(vip: &str, port: u16, rs: &str, rport: u16, proto: &str, mark: &str) -> String {
     format!(
@@ -106,22 +131,21 @@ lab_test! {
         must(&format!("ipvsadm -a -f 7 -r {rs0}:8080 -m -w 0"));
         must(&format!("ipvsadm -A -u {vip}:53 -s rr"));
         let target = SocketAddr::new(vip, 80);
-        // Three connections stay open (active), five are closed (inactive).
+        // Five echoed and closed connections (inactive), then three left open without
+        // data (active: the handshake is done; the echo servers serve one at a time).
         let open: Vec<TcpStream> = topo
             .client
             .spawn(move || {
-                let mut held = Vec::new();
-                for i in 0..8 {
+                for _ in 0..5 {
                     let mut s = TcpStream::connect_timeout(&target, Duration::from_secs(5)).expect("connect");
                     s.set_read_timeout(Some(Duration::from_secs(5))).expect("timeout");
                     s.write_all(b"0123456789").expect("write");
                     let mut b = [0u8; 10];
                     s.read_exact(&mut b).expect("echo");
-                    if i < 3 {
-                        held.push(s);
-                    }
                 }
-                held
+                (0..3)
+                    .map(|_| TcpStream::connect_timeout(&target, Duration::from_secs(5)).expect("connect"))
+                    .collect()
             })
             .join()
             .expect("client");
@@ -172,7 +196,7 @@ lab_test! {
         // A firewall-mark service: no local address, port 0, proto FWM, the mark as %08X.
         let fwm = node_labels("", 0, &rs0.to_string(), 8080, "FWM", "00000007");
         assert_eq!(get(&format!("node_ipvs_backend_weight{fwm}")), 0.0);
-        assert_eq!(get(r#"ipvs_service_weight_sum{local_address="",local_port="0",proto="FWM",local_mark="00000007"}"#), 0.0);
+        assert_eq!(get(r#"ipvs_service_total_weight{local_address="",local_port="0",proto="FWM",local_mark="00000007"}"#), 0.0);
         assert_eq!(get(&format!(r#"ipvs_service_destinations{{local_address="{vip}",local_port="53",proto="UDP",local_mark=""}}"#)), 0.0);
         assert_eq!(get("ipvs_services"), 3.0);
         assert_eq!(get("ipvs_exporter_scrape_success"), 1.0);
