@@ -12,4 +12,5 @@ mod core_fixtures;
 mod core_handles;
 mod lab;
 mod ops;
+mod ops_deploy;
 mod vrrp;
