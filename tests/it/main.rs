@@ -12,5 +12,6 @@ mod core_fixtures;
 mod core_handles;
 mod lab;
 mod ops;
+mod ops_bench;
 mod ops_deploy;
 mod vrrp;

@@ -5,7 +5,7 @@
 //! scraping the exporter and answering queries through its HTTP API.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -41,20 +41,89 @@ pub fn start_exporter(addr: SocketAddr) -> Killed {
     killed
 }
 
-/// The body of an HTTP/1.0 GET (the server closes the connection at the end).
-pub fn http_get(addr: SocketAddr, path: &str, accept: &str) -> (String, String) {
+/// An HTTP/1.1 GET with `Connection: close`: the response head, and the body as a
+/// reader (chunked transfer encoding decoded), so large bodies stream.
+pub fn http_get_stream(addr: SocketAddr, path: &str, accept: &str) -> (String, ChunkedBody) {
     let mut s = TcpStream::connect(addr).expect("connect");
-    s.set_read_timeout(Some(Duration::from_secs(30)))
+    s.set_read_timeout(Some(Duration::from_secs(300)))
         .expect("timeout");
     write!(
         s,
-        "GET {path} HTTP/1.0\r\nHost: {addr}\r\nAccept: {accept}\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nAccept: {accept}\r\nConnection: close\r\n\r\n"
     )
     .expect("request");
+    let mut reader = BufReader::new(s);
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        reader.read_line(&mut line).expect("response head");
+        if line == "\r\n" || line.is_empty() {
+            break;
+        }
+        head += &line;
+    }
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
+    (
+        head,
+        ChunkedBody {
+            reader,
+            chunked,
+            left: 0,
+            done: false,
+        },
+    )
+}
+
+/// The whole body of a GET (see [`http_get_stream`]).
+pub fn http_get(addr: SocketAddr, path: &str, accept: &str) -> (String, String) {
+    let (head, mut body) = http_get_stream(addr, path, accept);
     let mut text = String::new();
-    s.read_to_string(&mut text).expect("response");
-    let (head, body) = text.split_once("\r\n\r\n").expect("HTTP head and body");
-    (head.to_string(), body.to_string())
+    body.read_to_string(&mut text).expect("response body");
+    (head, text)
+}
+
+/// A response body, chunked (RFC 9112 section 7.1) or read to the end.
+pub struct ChunkedBody {
+    reader: BufReader<TcpStream>,
+    chunked: bool,
+    left: usize,
+    done: bool,
+}
+
+impl Read for ChunkedBody {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if !self.chunked {
+            return self.reader.read(buf);
+        }
+        if self.done {
+            return Ok(0);
+        }
+        if self.left == 0 {
+            let mut size = String::new();
+            self.reader.read_line(&mut size)?;
+            let hex = size.trim().split(';').next().unwrap_or("");
+            self.left = usize::from_str_radix(hex, 16).map_err(|_| {
+                std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("chunk size {size:?}"),
+                )
+            })?;
+            if self.left == 0 {
+                self.done = true;
+                return Ok(0);
+            }
+        }
+        let want = buf.len().min(self.left);
+        let n = self.reader.read(&mut buf[..want])?;
+        self.left -= n;
+        if self.left == 0 {
+            let mut crlf = String::new();
+            self.reader.read_line(&mut crlf)?;
+        }
+        Ok(n)
+    }
 }
 
 /// Series line (name with labels) to value, from the text format.
