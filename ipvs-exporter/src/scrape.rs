@@ -19,11 +19,25 @@ use crate::kernel::{read_sysctls, SysctlCollector};
 
 /// Reads the kernel at each scrape. One netlink handle, opened on first use and
 /// reopened after a failure; scrapes are serialised on it.
-#[derive(Debug)]
 pub struct Scraper {
     handle: Mutex<Option<Handle>>,
     errors: AtomicU64,
     proc_sys: PathBuf,
+    extra: Option<ExtraCollectors>,
+}
+
+/// Families a program adds to every scrape (a VRRP daemon's
+/// [`crate::vrrp::VrrpCollector`]), built at scrape time.
+pub type ExtraCollectors = Box<dyn Fn() -> Vec<Box<dyn Collector>> + Send + Sync>;
+
+impl std::fmt::Debug for Scraper {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scraper")
+            .field("errors", &self.errors)
+            .field("proc_sys", &self.proc_sys)
+            .field("extra", &self.extra.is_some())
+            .finish()
+    }
 }
 
 /// The outcome of reading the kernel, as the exporter reports it about itself.
@@ -50,7 +64,15 @@ impl Scraper {
             handle: Mutex::new(None),
             errors: AtomicU64::new(0),
             proc_sys,
+            extra: None,
         }
+    }
+
+    /// Adds the families `extra` builds to every scrape: how a VRRP daemon serves
+    /// its instances' metrics beside the IPVS ones.
+    pub fn with_extra(mut self, extra: ExtraCollectors) -> Self {
+        self.extra = Some(extra);
+        self
     }
 
     /// Reads the kernel and returns the registry of this scrape. A failed read
@@ -77,6 +99,11 @@ impl Scraper {
             registry.register_collector(Box::new(IpvsCollector::new(table)));
         }
         registry.register_collector(Box::new(SysctlCollector::new(sysctls)));
+        if let Some(extra) = &self.extra {
+            for collector in extra() {
+                registry.register_collector(collector);
+            }
+        }
         registry.register_collector(Box::new(HealthCollector(health)));
         registry
     }
@@ -122,5 +149,47 @@ impl Collector for HealthCollector {
             None,
             MetricType::Gauge,
         )?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::vrrp::{VrrpCollector, VrrpInstanceMetrics, VrrpState};
+
+    /// Without IPVS (the development host) a scrape still answers: success 0, one
+    /// error counted per scrape, the other families present. With IPVS the table's
+    /// families are there instead.
+    #[test]
+    fn a_scrape_reports_its_own_health_and_keeps_the_extra_families() {
+        let scraper = Scraper::default().with_extra(Box::new(|| {
+            let i = VrrpInstanceMetrics::new("VI_API", "eth0", 51, VrrpState::Backup);
+            vec![Box::new(VrrpCollector::new(vec![i], vec![])) as Box<dyn Collector>]
+        }));
+        let mut text = String::new();
+        for _ in 0..2 {
+            text.clear();
+            prometheus_client::encoding::text::encode(&mut text, &scraper.registry()).unwrap();
+        }
+        assert!(
+            text.contains(
+                r#"keepalived_vrrp_state{iname="VI_API",intf="eth0",vrid="51",ip_address=""} 1"#
+            ),
+            "{text}"
+        );
+        let read = text.contains("node_ipvs_connections_total ");
+        if read {
+            assert!(text.contains("ipvs_exporter_scrape_success 1"), "{text}");
+        } else {
+            assert!(text.contains("ipvs_exporter_scrape_success 0"), "{text}");
+            assert!(
+                text.contains("ipvs_exporter_scrape_errors_total 2"),
+                "{text}"
+            );
+        }
+        assert!(
+            text.contains("# TYPE ipvs_exporter_scrape_duration_seconds gauge"),
+            "{text}"
+        );
     }
 }
