@@ -204,3 +204,82 @@ print('ok')
         std::fs::read_to_string(root().join("deploy/prometheus/ipvs-alerts.yml")).expect("rules");
     assert!(rules.contains(r#"up{job="ipvs-exporter"}"#));
 }
+
+/// Every family the exporter and its VRRP module emit is in docs/operations.md's
+/// reference, and every metric the alert rules read is emitted.
+#[test]
+fn the_metrics_reference_and_the_rules_name_only_emitted_families() {
+    use ipvs_core::{
+        Destination, ForwardMethod, Scheduler, Service, ServiceKey, Table, TableEntry,
+    };
+    use ipvs_exporter::vrrp::{ScriptMetrics, VrrpCollector, VrrpInstanceMetrics, VrrpState};
+    let key = ServiceKey::tcp("192.0.2.1:80".parse().expect("address"));
+    let dest = Destination::new(
+        "198.51.100.2:80".parse().expect("address"),
+        ForwardMethod::Masquerade,
+    );
+    let table = Table::new(vec![TableEntry::new(
+        Service::new(key, Scheduler::Rr),
+        vec![dest],
+    )]);
+    let vrrp = VrrpCollector::new(
+        vec![VrrpInstanceMetrics::new(
+            "VI_API",
+            "eth0",
+            51,
+            VrrpState::Master,
+        )],
+        vec![ScriptMetrics::new("chk_apiserver", true)],
+    );
+    let health = ipvs_exporter::scrape::HealthCollector(ipvs_exporter::scrape::ScrapeHealth {
+        success: true,
+        errors_total: 0,
+        read_seconds: 0.0,
+    });
+    let sysctl = ipvs_exporter::kernel::SysctlCollector::new(vec![ipvs_exporter::kernel::Sysctl {
+        name: "net.ipv4.ip_forward".into(),
+        value: 1,
+    }]);
+    let text = ipvs_exporter::encode_collectors(vec![
+        Box::new(ipvs_exporter::ipvs::IpvsCollector::new(table)),
+        Box::new(health),
+        Box::new(sysctl),
+        Box::new(vrrp),
+    ])
+    .expect("encode");
+    let emitted: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|t| match t.split_once(' ') {
+            Some((name, "counter")) => format!("{name}_total"),
+            Some((name, _)) => name.to_string(),
+            None => t.to_string(),
+        })
+        .collect();
+    assert!(emitted.len() > 40, "{emitted:?}");
+    let doc =
+        std::fs::read_to_string(root().join("docs/operations.md")).expect("docs/operations.md");
+    for name in &emitted {
+        assert!(
+            doc.contains(&format!("`{name}`")),
+            "{name} is not in docs/operations.md's reference"
+        );
+    }
+    let rules =
+        std::fs::read_to_string(root().join("deploy/prometheus/ipvs-alerts.yml")).expect("rules");
+    // Every metric-like word of the rules file (expressions, also multi-line ones,
+    // and comments) must be emitted.
+    let read: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| {
+            w.starts_with("node_ipvs_") || w.starts_with("ipvs_") || w.starts_with("keepalived_")
+        })
+        .collect();
+    assert!(read.len() > 10, "{read:?}");
+    for m in read {
+        assert!(
+            emitted.iter().any(|e| e == m),
+            "the rules read {m}, which nothing emits"
+        );
+    }
+}
