@@ -6,23 +6,12 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use super::plan::{plan, Change, Plan, PlanOptions};
+use super::transaction::{check_all, ApplyMode, Before, Transaction, TransactionOutcome};
 use super::{Scope, TableSpec};
 use crate::codec::Request;
 use crate::error::{Error, Result};
-use crate::handle::{BatchItem, BatchReport, Handle, Table};
-use crate::model::{DaemonState, ServiceKey, SyncDaemon, Timeouts};
-
-/// What to do when the kernel refuses a change part-way.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-#[non_exhaustive]
-pub enum ApplyMode {
-    /// Undo every change already made, so the table is as before, and
-    /// report the change that failed.
-    #[default]
-    AllOrNothing,
-    /// Carry on past failures and report each.
-    BestEffort,
-}
+use crate::handle::{Handle, Table};
+use crate::model::ServiceKey;
 
 /// How to apply.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,44 +64,6 @@ impl ApplyOptions {
     }
 }
 
-/// A change the kernel refused, with its place in the plan.
-#[derive(Debug)]
-#[non_exhaustive]
-pub struct Failure {
-    /// Index in [`Plan::changes`] (or in the requests of a transaction).
-    pub index: usize,
-    /// The request sent.
-    pub request: Request,
-    /// What the kernel (or the socket) said.
-    pub error: Error,
-}
-
-/// What a transaction did.
-#[derive(Debug, Default)]
-#[non_exhaustive]
-pub struct TransactionOutcome {
-    /// Requests acknowledged (before any rollback).
-    pub applied: usize,
-    /// Requests refused, in order.
-    pub failures: Vec<Failure>,
-    /// The socket error that stopped the batch, if one did.
-    pub aborted: Option<Error>,
-    /// Whether changes were undone (all-or-nothing after a failure).
-    pub rolled_back: bool,
-    /// Undo requests the kernel refused: the table could not be put back
-    /// exactly (empty when the rollback was complete).
-    pub rollback_failures: Vec<Failure>,
-    /// Requests that cannot be undone and were made (zeroing counters).
-    pub irreversible: Vec<usize>,
-}
-
-impl TransactionOutcome {
-    /// Whether every request was applied.
-    pub fn is_ok(&self) -> bool {
-        self.failures.is_empty() && self.aborted.is_none()
-    }
-}
-
 /// What an apply did: the plan, and (unless it was a dry run or there was
 /// nothing to send) what happened to it.
 #[derive(Debug)]
@@ -142,34 +93,6 @@ impl ApplyReport {
     }
 }
 
-/// Everything a rollback may need to put back: the table of the keys a
-/// transaction touches, the timeouts and the sync daemons.
-pub(crate) struct Before {
-    pub(crate) table: Option<(Table, Scope)>,
-    pub(crate) timeouts: Option<Timeouts>,
-    pub(crate) daemons: Option<Vec<SyncDaemon>>,
-}
-
-/// The scope a list of requests touches (all of it for a flush).
-pub(crate) fn touched(requests: &[Request]) -> Option<Scope> {
-    let mut keys = BTreeSet::new();
-    let mut any = false;
-    for r in requests {
-        let key = match r {
-            Request::Flush => return Some(Scope::all()),
-            Request::AddService(s) | Request::EditService(s) => s.key,
-            Request::DeleteService(k)
-            | Request::AddDestination(k, _)
-            | Request::EditDestination(k, _)
-            | Request::DeleteDestination(k, _) => *k,
-            _ => continue,
-        };
-        any = true;
-        keys.insert(key);
-    }
-    any.then(|| keys.into_iter().fold(Scope::new(), Scope::key))
-}
-
 impl Handle {
     /// Apply a desired table: read the table, plan inside the scope, check
     /// every change, send them (see [`ApplyMode`]). With
@@ -181,12 +104,11 @@ impl Handle {
         if options.dry_run || plan.changes.is_empty() {
             return Ok(ApplyReport::new(plan, None));
         }
-        let before = Before {
-            table: Some((current, options.plan.scope.clone())),
-            timeouts: None,
-            daemons: None,
-        };
-        let outcome = self.transact(plan.requests(), options.mode, before)?;
+        let outcome = self.transact(
+            plan.requests(),
+            options.mode,
+            Before::table(current, options.plan.scope.clone()),
+        )?;
         Ok(ApplyReport::new(plan, Some(outcome)))
     }
 
@@ -254,13 +176,25 @@ impl Handle {
         if options.dry_run || plan.changes.is_empty() {
             return Ok(ApplyReport::new(plan, None));
         }
-        let before = Before {
-            table: Some((current, plan_options.scope.clone())),
-            timeouts: None,
-            daemons: None,
-        };
-        let outcome = self.transact(plan.requests(), options.mode, before)?;
+        let outcome = self.transact(
+            plan.requests(),
+            options.mode,
+            Before::table(current, plan_options.scope.clone()),
+        )?;
         Ok(ApplyReport::new(plan, Some(outcome)))
+    }
+
+    /// Check, send and (all-or-nothing, on failure) undo `requests`.
+    fn transact(
+        &mut self,
+        requests: Vec<Request>,
+        mode: ApplyMode,
+        before: Before,
+    ) -> Result<TransactionOutcome> {
+        check_all(&requests)?;
+        let mut tx = Transaction::new(self, mode, before);
+        tx.send(requests);
+        tx.finish()
     }
 
     /// Apply, then keep applying once a second while TCP destinations drain,
@@ -289,157 +223,6 @@ impl Handle {
             std::thread::sleep(Duration::from_secs(1));
         }
     }
-
-    /// Send `requests` as one transaction: each is checked first (nothing is
-    /// sent if one cannot be encoded), then they are sent in batches; in
-    /// [`ApplyMode::AllOrNothing`], a refusal part-way undoes every change
-    /// made (services, destinations, timeouts, sync daemons), so the table is
-    /// as before. Zeroed counters cannot come back and are listed as
-    /// irreversible. This is what `ipvsadm-rs -R` runs.
-    pub fn transaction(
-        &mut self,
-        requests: Vec<Request>,
-        mode: ApplyMode,
-    ) -> Result<TransactionOutcome> {
-        let before = if mode == ApplyMode::AllOrNothing {
-            Before {
-                table: match touched(&requests) {
-                    Some(scope) => Some((self.table()?, scope)),
-                    None => None,
-                },
-                timeouts: match requests
-                    .iter()
-                    .any(|r| matches!(r, Request::SetTimeouts(_)))
-                {
-                    true => Some(self.timeouts()?),
-                    false => None,
-                },
-                daemons: match requests
-                    .iter()
-                    .any(|r| matches!(r, Request::StartDaemon(_) | Request::StopDaemon(_)))
-                {
-                    true => Some(self.daemons()?),
-                    false => None,
-                },
-            }
-        } else {
-            Before {
-                table: None,
-                timeouts: None,
-                daemons: None,
-            }
-        };
-        self.transact(requests, mode, before)
-    }
-
-    fn transact(
-        &mut self,
-        requests: Vec<Request>,
-        mode: ApplyMode,
-        before: Before,
-    ) -> Result<TransactionOutcome> {
-        check_all(&requests)?;
-        let mut batch = self.batch();
-        for r in requests {
-            batch.push(r);
-        }
-        let report = batch.execute();
-        let mut outcome = outcome_of(report);
-        if outcome.is_ok() || mode == ApplyMode::BestEffort {
-            return Ok(outcome);
-        }
-        outcome.rolled_back = true;
-        outcome.rollback_failures = self.roll_back(&before)?;
-        Ok(outcome)
-    }
-
-    /// Put back what `before` holds; the undo requests the kernel refused.
-    fn roll_back(&mut self, before: &Before) -> Result<Vec<Failure>> {
-        let table = match before.table {
-            Some(_) => Some(self.table()?),
-            None => None,
-        };
-        let daemons = match before.daemons {
-            Some(_) => Some(self.daemons()?),
-            None => None,
-        };
-        let undo = undo_requests(before, table.as_ref(), daemons.as_deref())?;
-        if undo.is_empty() {
-            return Ok(Vec::new());
-        }
-        let mut batch = self.batch();
-        for r in undo {
-            batch.push(r);
-        }
-        Ok(outcome_of(batch.execute()).failures)
-    }
-}
-
-/// The requests that put back what `before` holds, given the table and
-/// daemons there are now.
-pub(crate) fn undo_requests(
-    before: &Before,
-    table_now: Option<&Table>,
-    daemons_now: Option<&[SyncDaemon]>,
-) -> Result<Vec<Request>> {
-    let mut undo = Vec::new();
-    if let (Some((table, scope)), Some(now)) = (&before.table, table_now) {
-        let mut options = PlanOptions::new(scope.clone());
-        options.graceful = false;
-        undo.extend(plan(now, &table.spec(), &options)?.requests());
-    }
-    if let Some(t) = before.timeouts {
-        undo.push(Request::SetTimeouts(t));
-    }
-    if let (Some(daemons), Some(now)) = (&before.daemons, daemons_now) {
-        for state in [DaemonState::Master, DaemonState::Backup] {
-            let was = daemons.iter().find(|d| d.state == state);
-            let is = now.iter().find(|d| d.state == state);
-            if was != is {
-                if is.is_some() {
-                    undo.push(Request::StopDaemon(state));
-                }
-                if let Some(d) = was {
-                    undo.push(Request::StartDaemon(d.clone()));
-                }
-            }
-        }
-    }
-    Ok(undo)
-}
-
-/// Refuse the whole list if one request cannot be encoded.
-pub(crate) fn check_all(requests: &[Request]) -> Result<()> {
-    for (i, r) in requests.iter().enumerate() {
-        r.to_message().map_err(|e| Error::InvalidArgument {
-            what: format!("request {} ({r:?}): {e}", i + 1),
-            errno: None,
-        })?;
-    }
-    Ok(())
-}
-
-pub(crate) fn outcome_of(report: BatchReport) -> TransactionOutcome {
-    let mut outcome = TransactionOutcome {
-        aborted: report.aborted,
-        ..TransactionOutcome::default()
-    };
-    for (index, BatchItem { request, result }) in report.items.into_iter().enumerate() {
-        match result {
-            Ok(()) => {
-                outcome.applied += 1;
-                if matches!(request, Request::Zero(_)) {
-                    outcome.irreversible.push(index);
-                }
-            }
-            Err(error) => outcome.failures.push(Failure {
-                index,
-                request,
-                error,
-            }),
-        }
-    }
-    outcome
 }
 
 /// A sync loop's memory between passes: when each draining destination

@@ -37,11 +37,12 @@
 //! # Ok::<(), ipvs_core::Error>(())
 //! ```
 
-pub(crate) mod execute;
+mod execute;
 #[cfg(feature = "tokio")]
 mod nonblocking;
 mod plan;
 mod scope;
+mod transaction;
 
 use serde::{Deserialize, Serialize};
 
@@ -49,9 +50,10 @@ use crate::handle::Table;
 use crate::model::{DestinationSpec, ServiceKey, ServiceSpec};
 
 pub use crate::error::PlanError;
-pub use execute::{ApplyMode, ApplyOptions, ApplyReport, Failure, Syncer, TransactionOutcome};
+pub use execute::{ApplyOptions, ApplyReport, Syncer};
 pub use plan::{plan, Change, Plan, PlanOptions};
 pub use scope::{Scope, ScopeParseError};
+pub use transaction::{ApplyMode, Failure, Touches, Transaction, TransactionOutcome};
 
 /// What a table should hold: services with their destinations, settings
 /// only (the config-only view).

@@ -1,7 +1,7 @@
 //! Apply on the async handle (feature `tokio`): the same planner, checks and
 //! rollback as the blocking one.
 
-use super::execute::{check_all, outcome_of, undo_requests, Before};
+use super::transaction::{check_all, outcome_of, undo_requests, Before};
 use super::{plan, ApplyMode, ApplyOptions, ApplyReport, TableSpec};
 use crate::error::Result;
 use crate::handle::AsyncHandle;
@@ -24,11 +24,7 @@ impl AsyncHandle {
         check_all(&requests)?;
         let mut outcome = outcome_of(self.batch(requests).await);
         if !outcome.is_ok() && options.mode == ApplyMode::AllOrNothing {
-            let before = Before {
-                table: Some((current, options.plan.scope.clone())),
-                timeouts: None,
-                daemons: None,
-            };
+            let before = Before::table(current, options.plan.scope.clone());
             let now = self.table().await?;
             let undo = undo_requests(&before, Some(&now), None)?;
             outcome.rolled_back = true;
