@@ -22,9 +22,13 @@ impl Drop for Killed {
     }
 }
 
-/// `ipvs-exporter --listen addr`, started and answering.
+/// `ipvs-exporter --listen addr`, started and answering: the workspace's build, or
+/// the binary `IPVS_EXPORTER_BIN` names (a release build for the benchmark).
 pub fn start_exporter(addr: SocketAddr) -> Killed {
-    let child = Command::new(workspace_bin("ipvs-exporter"))
+    let bin = std::env::var_os("IPVS_EXPORTER_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| workspace_bin("ipvs-exporter"));
+    let child = Command::new(bin)
         .args(["--listen", &addr.to_string()])
         .stdout(Stdio::null())
         .spawn()
