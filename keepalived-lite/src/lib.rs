@@ -27,11 +27,27 @@
 
 #![warn(missing_docs)]
 
+// Pure cores: no I/O.
 pub mod check;
 pub mod config;
-pub mod daemon;
-pub mod net;
+pub mod diff;
 pub mod packet;
-pub mod rtnl;
+pub mod schedule;
 pub mod state;
 pub mod track;
+
+// I/O edges.
+pub mod children;
+pub mod files;
+pub mod instance;
+pub mod log;
+pub mod net;
+pub mod rtnl;
+pub mod scripts;
+pub mod signals;
+pub mod statefile;
+pub mod users;
+
+// The poll loop gluing them together.
+pub mod daemon;
+pub mod error;

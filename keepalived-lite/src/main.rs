@@ -7,10 +7,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Parser;
 use keepalived_lite::config;
 use keepalived_lite::daemon::{check_users, Daemon, DaemonError, Logger, Options};
+use keepalived_lite::files::{refuse_symlink, write_atomic, FILE_MODE};
 
 /// A minimal VRRP daemon that reads keepalived.conf.
 #[derive(Debug, Parser)]
@@ -51,6 +53,18 @@ struct Cli {
         default_value = "/run/keepalived-lite.json"
     )]
     state_file: PathBuf,
+    /// Seconds after which a notify program still running is killed with its process
+    /// group (keepalived-lite only).
+    #[arg(long = "notify-timeout", value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
+    notify_timeout: Duration,
+}
+
+fn parse_seconds(s: &str) -> Result<Duration, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite() && *v > 0.0 && *v <= 86_400.0)
+        .map(Duration::from_secs_f64)
+        .ok_or_else(|| format!("'{s}' is not a number of seconds 0-86400"))
 }
 
 const EXIT_FATAL: u8 = 3;
@@ -88,6 +102,14 @@ fn main() -> ExitCode {
             }
         };
     }
+    // A planted link must not make a root daemon write (or read) another file.
+    if let Err(e) = refuse_symlink(&cli.pid) {
+        eprintln!(
+            "keepalived-lite: pid file {}: {e}, refusing to start",
+            cli.pid.display()
+        );
+        return ExitCode::from(EXIT_FATAL);
+    }
     if let Ok(old) = std::fs::read_to_string(&cli.pid) {
         if let Ok(pid) = old.trim().parse::<i32>() {
             let ours = std::fs::read_to_string(format!("/proc/{pid}/comm"))
@@ -124,7 +146,8 @@ fn main() -> ExitCode {
         "Starting keepalived-lite v{}",
         env!("CARGO_PKG_VERSION")
     ));
-    if let Err(e) = std::fs::write(&cli.pid, format!("{}\n", std::process::id())) {
+    let pid_text = format!("{}\n", std::process::id());
+    if let Err(e) = write_atomic(&cli.pid, pid_text.as_bytes(), FILE_MODE) {
         log.log(&format!("cannot write pid file {}: {e}", cli.pid.display()));
         return ExitCode::from(EXIT_FATAL);
     }
@@ -132,6 +155,7 @@ fn main() -> ExitCode {
         config: cli.use_file.clone(),
         log_console: cli.log_console,
         state_file: cli.state_file,
+        notify_timeout: cli.notify_timeout,
     };
     let code = match Daemon::start(opts, log) {
         Ok(mut d) => {

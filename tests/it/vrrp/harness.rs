@@ -135,6 +135,10 @@ pub struct Node {
     /// Temporary directory with conf, pid, state and log files.
     pub dir: tempfile::TempDir,
     port: String,
+    /// Extra command-line arguments for keepalived-lite.
+    pub extra_args: Vec<String>,
+    /// The umask the daemon starts with (default: the test's).
+    pub umask: Option<u32>,
 }
 
 impl Node {
@@ -154,6 +158,8 @@ impl Node {
             ns,
             dir,
             port,
+            extra_args: Vec::new(),
+            umask: None,
         }
     }
 
@@ -162,7 +168,8 @@ impl Node {
         format!("192.0.2.{}", self.host)
     }
 
-    fn path(&self, f: &str) -> PathBuf {
+    /// A file in the node's temporary directory.
+    pub fn path(&self, f: &str) -> PathBuf {
         self.dir.path().join(f)
     }
 
@@ -189,7 +196,8 @@ impl Node {
                     .arg("--pid")
                     .arg(self.path("daemon.pid"))
                     .arg("--state-file")
-                    .arg(self.path("state.json"));
+                    .arg(self.path("state.json"))
+                    .args(&self.extra_args);
             }
             Daemon::Keepalived => {
                 cmd.args([
@@ -210,7 +218,22 @@ impl Node {
             }
         }
         cmd.stdin(Stdio::null()).stdout(log).stderr(log2);
+        if let Some(mask) = self.umask {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: umask(2) is async-signal-safe and touches no memory.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::umask(mask as libc::mode_t);
+                    Ok(())
+                });
+            }
+        }
         self.child = Some(cmd.spawn().expect("start daemon"));
+    }
+
+    /// The daemon's pid (`ip netns exec` execs it, so the child's pid is the daemon's).
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
     }
 
     /// The daemon's log so far.
@@ -400,6 +423,30 @@ impl Inst {
         }
     }
 
+    /// A VRRPv3 instance (no authentication), otherwise as [`Inst::v2`].
+    pub fn v3(priority: u8) -> Inst {
+        Inst {
+            version: Some(3),
+            pass: None,
+            ..Inst::v2(priority)
+        }
+    }
+
+    /// The same instance at another priority.
+    pub fn at(&self, priority: u8) -> Inst {
+        Inst {
+            priority,
+            ..self.clone()
+        }
+    }
+
+    /// The same instance tracking the `vrrp_script` `script`.
+    pub fn tracking(mut self, script: &str) -> Inst {
+        self.extra
+            .extend(["track_script {".into(), format!("    {script}"), "}".into()]);
+        self
+    }
+
     /// Renders a complete keepalived.conf with one instance `VI_T` on eth0.
     pub fn conf(&self) -> String {
         let mut s = String::from("vrrp_instance VI_T {\n");
@@ -436,6 +483,12 @@ impl Inst {
     }
 }
 
+/// Writes an executable (mode 0755) script.
+pub fn write_exec(path: &std::path::Path, text: &str) {
+    std::fs::write(path, text).expect("write");
+    must(&format!("chmod 755 {}", path.display()));
+}
+
 /// Master_Down_Interval for advert_int 1 s: 3 s + (256 - priority)/256 s.
 pub fn master_down(priority: u8) -> Duration {
     Duration::from_millis(3000)
@@ -445,4 +498,79 @@ pub fn master_down(priority: u8) -> Duration {
 /// Skew_Time for advert_int 1 s.
 pub fn skew(priority: u8) -> Duration {
     Duration::from_micros((256 - u64::from(priority)) * 1_000_000 / 256)
+}
+
+/// A process as /proc shows it.
+#[derive(Debug, Clone)]
+pub struct Proc {
+    /// Its pid.
+    pub pid: u32,
+    /// Its parent's pid.
+    pub ppid: u32,
+    /// Its state letter (`Z` for a zombie).
+    pub state: char,
+    /// Its command line, arguments separated by spaces.
+    pub cmdline: String,
+}
+
+/// Every process on the machine (zombies included, which `ip netns pids` cannot see).
+pub fn processes() -> Vec<Proc> {
+    let mut out = Vec::new();
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in dir.filter_map(|e| e.ok()) {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        // "pid (comm) S ppid ...": comm may hold spaces and parentheses.
+        let Some(rest) = stat.rfind(')').map(|i| &stat[i + 2..]) else {
+            continue;
+        };
+        let mut f = rest.split_whitespace();
+        let state = f.next().and_then(|s| s.chars().next()).unwrap_or('?');
+        let ppid = f.next().and_then(|p| p.parse().ok()).unwrap_or(0);
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+            .map(|b| {
+                String::from_utf8_lossy(&b)
+                    .split('\0')
+                    .filter(|a| !a.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .unwrap_or_default();
+        out.push(Proc {
+            pid,
+            ppid,
+            state,
+            cmdline,
+        });
+    }
+    out
+}
+
+/// Runs `argv` with a time limit: `None` when it did not finish (it is killed), else
+/// its exit code and stderr.
+pub fn run_limited(argv: &[&str], limit: Duration) -> Option<(i32, String)> {
+    let mut child = Command::new(argv[0])
+        .args(&argv[1..])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let done = wait_for(limit, || matches!(child.try_wait(), Ok(Some(_))));
+    if done.is_none() {
+        let _ = child.kill();
+        let _ = child.wait();
+        return None;
+    }
+    let out = child.wait_with_output().expect("output");
+    Some((
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
