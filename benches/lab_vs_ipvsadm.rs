@@ -174,6 +174,7 @@ fn row_restore_ms(growth: &BTreeMap<String, Vec<(usize, f64, f64)>>, n: usize) -
 fn apply_one_percent(ns: &Ns, dests: usize) -> (Duration, Duration, usize) {
     let mut h = Handle::in_netns(&Netns::named(&ns.name)).expect("handle in the table's namespace");
     let mut desired: TableSpec = h.table().expect("table").spec();
+    let original = desired.clone();
     let step = 100;
     let mut i = 0;
     while i + 3 < desired.entries.len() {
@@ -183,7 +184,6 @@ fn apply_one_percent(ns: &Ns, dests: usize) -> (Duration, Duration, usize) {
         }
         i += step;
     }
-    let original = desired.clone();
     let removed: Vec<_> = desired
         .entries
         .iter()
