@@ -1,24 +1,42 @@
-//! Lab benchmark: ipvsadm-rs and the real ipvsadm timed side by side, in one run, on
-//! the same kernel (the lab's), with ratios. Machines here are noisy: medians of
-//! several runs, and ratios, are what to quote. The ratio is ipvsadm-rs time over
-//! ipvsadm time: below 1 means ipvsadm-rs is faster.
+//! Lab benchmark: ipvsadm-rs and the real ipvsadm 1.31 timed side by side, in one
+//! run, on the same kernel (the lab's), with ratios, peak memory, system calls per
+//! listed service and growth from the smaller table to the larger. Machines here
+//! are noisy: medians of several runs, and ratios, are what to quote. A ratio is
+//! ipvsadm-rs over ipvsadm: below 1 means ipvsadm-rs is faster (or smaller).
 //!
-//! `cargo bench --bench lab_vs_ipvsadm` (builds `ipvsadm-rs` first with
-//! `cargo build --release -p ipvs-cli`). Set `LAB_BENCH_SERVICES` for table sizes
-//! (default "100,1000") and `LAB_BENCH_RUNS` for runs per measurement (default 11).
+//! `cargo bench --bench lab_vs_ipvsadm` (builds and uses the release `ipvsadm-rs`:
+//! run `cargo build --release -p ipvs-cli` first). Environment:
+//! - `LAB_BENCH_SERVICES`: table sizes (default "1000,10000");
+//! - `LAB_BENCH_DESTS`: destinations per service (default 10);
+//! - `LAB_BENCH_RUNS`: runs per measurement (default 3).
+//!
+//! Every timed restore runs in a fresh network namespace: after a flush the kernel
+//! keeps deleted destinations in a trash list it searches on every add, so a
+//! restore after another restore's flush would pay for it.
 
-use ipvs_lab::{boot, in_lab, must, BootOptions};
+use std::collections::BTreeMap;
+use std::os::fd::AsRawFd;
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
+use ipvs_core::apply::{ApplyOptions, Scope, TableSpec};
+use ipvs_core::{Handle, Netns};
+use ipvs_lab::{boot, ensure_packages, in_lab, must, BootOptions};
+
 fn main() {
     if !in_lab() {
+        if let Err(e) = ensure_packages(&[("/usr/bin/strace", "strace")]) {
+            eprintln!("lab_vs_ipvsadm: {e}");
+            std::process::exit(1);
+        }
         let exe = std::env::current_exe().expect("bench binary");
         let mut argv = vec![exe.display().to_string()];
         argv.extend(std::env::args().skip(1));
         let opts = BootOptions {
-            mem_mib: 768,
+            mem_mib: 1536,
+            timeout: Duration::from_secs(5400),
             ..BootOptions::default()
         };
         match boot(&argv, &opts) {
@@ -33,47 +51,293 @@ fn main() {
             }
         }
     }
-    let ours = ours();
-    let sizes: Vec<usize> = std::env::var("LAB_BENCH_SERVICES")
-        .unwrap_or_else(|_| "100,1000".into())
+    let env = |name: &str, default: &str| std::env::var(name).unwrap_or_else(|_| default.into());
+    let sizes: Vec<usize> = env("LAB_BENCH_SERVICES", "1000,10000")
         .split(',')
         .filter_map(|s| s.trim().parse().ok())
         .collect();
-    let runs: usize = std::env::var("LAB_BENCH_RUNS")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(11);
+    let dests: usize = env("LAB_BENCH_DESTS", "10").parse().unwrap_or(10);
+    let runs: usize = env("LAB_BENCH_RUNS", "3").parse().unwrap_or(3).max(1);
+    let ours = ours();
+    println!("kernel: {}", must("uname -sr").stdout.trim());
+    println!("ipvsadm: {}", must("ipvsadm --version").stdout.trim());
+    println!("ipvsadm-rs: {}", ours.display());
     println!(
-        "ipvsadm-rs: {}\nruns per measurement: {runs}; times are medians\n",
-        ours.display()
+        "runs per measurement: {runs}; times are medians; memory is peak RSS (max over runs)\n"
     );
     println!(
-        "{:<34} {:>12} {:>12} {:>8}",
-        "operation", "ipvsadm", "ipvsadm-rs", "rs/ipvsadm"
+        "{:<44} {:>11} {:>11} {:>6} {:>9} {:>9} {:>6}",
+        "operation", "ipvsadm", "ipvsadm-rs", "ratio", "RSS ipvsadm", "RSS rs", "ratio"
     );
+    let mut growth: BTreeMap<String, Vec<(usize, f64, f64)>> = BTreeMap::new();
+    let mut syscalls = Vec::new();
     for &n in &sizes {
-        let rules = restore_input(n);
+        let rules = restore_input(n, dests);
         let file = std::env::temp_dir().join(format!("lab-bench-{}-{n}.rules", std::process::id()));
         std::fs::write(&file, &rules).expect("write rules");
-        let file = file.display().to_string();
-        let restore = |bin: &str| {
-            must("ipvsadm -C");
-            time(bin, &["-R"], Some(&file))
+        let lines = rules.lines().count();
+        let mut record = |op: &str, r: &Row| {
+            growth.entry(op.to_string()).or_default().push((
+                n,
+                r.theirs.0.as_secs_f64(),
+                r.ours.0.as_secs_f64(),
+            ));
         };
-        compare(&format!("restore {n} svc x 4 dest (-R)"), runs, |bin| {
-            restore(bin)
+        // Restore, each run in a fresh namespace for each tool.
+        let row = compare(runs, |bin| {
+            let ns = Ns::new();
+            let m = ns.run(bin, &["-R"], Some(&file));
+            assert_eq!(ns.count(), n, "{bin} -R did not load {n} services");
+            m
         });
-        must(&format!("ipvsadm -C && ipvsadm -R < {file}"));
-        for (label, args) in [
-            ("list (-Ln)", &["-Ln"][..]),
-            ("list stats (-Ln --stats)", &["-Ln", "--stats"][..]),
-            ("save (-Sn)", &["-Sn"][..]),
+        row.print(&format!("restore {n} svc x {dests} ({lines} lines)"));
+        record("restore", &row);
+        // Listings, on one namespace holding the table.
+        let table_ns = Ns::new();
+        table_ns.run(&ours.display().to_string(), &["-R"], Some(&file));
+        for (op, args) in [
+            ("list -Ln", &["-Ln"][..]),
+            ("save -Sn", &["-Sn"][..]),
+            (
+                "stats -Ln --stats --exact",
+                &["-Ln", "--stats", "--exact"][..],
+            ),
         ] {
-            compare(&format!("{label} {n} svc"), runs, |bin| {
-                time(bin, args, None)
-            });
+            let theirs_out = table_ns.output("ipvsadm", args);
+            let ours_out = table_ns.output(&ours.display().to_string(), args);
+            assert!(theirs_out == ours_out, "{op}: outputs differ");
+            let row = compare(runs, |bin| table_ns.run(bin, args, None));
+            row.print(&format!("{op} {n} svc (byte-identical)"));
+            record(op, &row);
+        }
+        // JSON: only ours has it; set beside ipvsadm's -Ln.
+        let row = compare(runs, |bin| {
+            if bin == "ipvsadm" {
+                table_ns.run(bin, &["-Ln"], None)
+            } else {
+                table_ns.run(bin, &["-Ln", "--json"], None)
+            }
+        });
+        row.print(&format!("-Ln (ipvsadm) vs -Ln --json (rs) {n} svc"));
+        for bin in ["ipvsadm", &ours.display().to_string()] {
+            syscalls.push((n, bin.to_string(), table_ns.syscalls(bin, &["-Ln"])));
+        }
+        // Apply of a 1% change through ipvs-core, against a full restore by ipvsadm-rs.
+        let (full, delta, sent) = apply_one_percent(&table_ns, dests);
+        let restore_ms = row_restore_ms(&growth, n);
+        for (label, took) in [("apply", full), ("apply_delta", delta)] {
+            println!(
+                "{:<44} {:>10.1}ms  {sent} changes sent; / full restore by ipvsadm-rs ({restore_ms:.1}ms) = {:.3}",
+                format!("{label} 1% change {n} svc (ipvs-core)"),
+                took.as_secs_f64() * 1e3,
+                took.as_secs_f64() * 1e3 / restore_ms,
+            );
         }
         let _ = std::fs::remove_file(&file);
+    }
+    println!("\nsystem calls of one -Ln (netlink send/recv, counted by strace -f -c):");
+    for (n, bin, (sends, recvs)) in &syscalls {
+        println!(
+            "  {n:>6} svc {bin:<40} send {sends:>7} recv {recvs:>7}  per service {:.2} send, {:.2} recv",
+            *sends as f64 / *n as f64,
+            *recvs as f64 / *n as f64
+        );
+    }
+    if sizes.len() >= 2 {
+        println!(
+            "\ngrowth from the smallest to the largest table (time ratio; linear = size ratio):"
+        );
+        for (op, points) in &growth {
+            let (first, last) = (points[0], points[points.len() - 1]);
+            println!(
+                "  {op:<28} size x{:<5} ipvsadm x{:<7.2} ipvsadm-rs x{:.2}",
+                last.0 / first.0.max(1),
+                last.1 / first.1,
+                last.2 / first.2
+            );
+        }
+    }
+}
+
+fn row_restore_ms(growth: &BTreeMap<String, Vec<(usize, f64, f64)>>, n: usize) -> f64 {
+    growth
+        .get("restore")
+        .and_then(|p| p.iter().find(|(size, ..)| *size == n))
+        .map(|(_, _, ours)| ours * 1e3)
+        .unwrap_or(f64::NAN)
+}
+
+/// Edits 1% of the services of the table in `ns` (per hundred services: a
+/// scheduler, a weight, one service removed) through ipvs-core: `apply`
+/// (which reads the whole table first) and `apply_delta` (which reads only the
+/// changed services); the times and the number of changes sent.
+fn apply_one_percent(ns: &Ns, dests: usize) -> (Duration, Duration, usize) {
+    let mut h = Handle::in_netns(&Netns::named(&ns.name)).expect("handle in the table's namespace");
+    let mut desired: TableSpec = h.table().expect("table").spec();
+    let step = 100;
+    let mut i = 0;
+    while i + 3 < desired.entries.len() {
+        desired.entries[i].service.scheduler = ipvs_core::Scheduler::Wlc;
+        if dests > 1 {
+            desired.entries[i + 1].destinations[0].weight += 7;
+        }
+        i += step;
+    }
+    let original = desired.clone();
+    let removed: Vec<_> = desired
+        .entries
+        .iter()
+        .skip(2)
+        .step_by(step)
+        .map(|e| e.service.key)
+        .collect();
+    desired
+        .entries
+        .retain(|e| !removed.contains(&e.service.key));
+    let options = ApplyOptions::new(Scope::all());
+    let start = Instant::now();
+    let report = h.apply(&desired, &options).expect("apply");
+    let full = start.elapsed();
+    assert!(report.is_ok(), "apply failed");
+    assert!(h.apply(&desired, &options).expect("again").plan.is_empty());
+    // Back, then the same change again through apply_delta.
+    assert!(h.apply(&original, &options).expect("back").is_ok());
+    let start = Instant::now();
+    let delta = h
+        .apply_delta(&original, &desired, &options)
+        .expect("apply_delta");
+    let took = start.elapsed();
+    assert!(delta.is_ok(), "apply_delta failed");
+    assert_eq!(delta.plan.changes, report.plan.changes);
+    assert!(h.apply(&desired, &options).expect("again").plan.is_empty());
+    (full, took, report.plan.changes.len())
+}
+
+/// A fresh network namespace inside the lab, deleted on drop.
+struct Ns {
+    name: String,
+    file: std::fs::File,
+}
+
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+impl Ns {
+    fn new() -> Ns {
+        let name = format!(
+            "bench{}",
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        // Masquerading destinations must be routable unicast addresses.
+        must(&format!(
+            "ip netns add {name} && ip -n {name} link set lo up \
+             && ip -n {name} link add d0 type dummy && ip -n {name} link set d0 up \
+             && ip -n {name} route add default dev d0"
+        ));
+        let file = std::fs::File::open(format!("/run/netns/{name}")).expect("netns file");
+        Ns { name, file }
+    }
+
+    fn command(&self, bin: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(bin);
+        cmd.args(args);
+        let fd = self.file.as_raw_fd();
+        // SAFETY: setns is async-signal-safe; it only moves the child, before exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+        cmd
+    }
+
+    /// Runs `bin args` in the namespace (stdin from `input`, stdout discarded):
+    /// how long it took and its peak RSS in KiB.
+    fn run(&self, bin: &str, args: &[&str], input: Option<&PathBuf>) -> (Duration, u64) {
+        let stdin = match input {
+            Some(path) => Stdio::from(std::fs::File::open(path).expect("input")),
+            None => Stdio::null(),
+        };
+        let start = Instant::now();
+        // Waited on below with wait4, which also gives the peak RSS.
+        #[allow(clippy::zombie_processes)]
+        let child = self
+            .command(bin, args)
+            .stdin(stdin)
+            .stdout(Stdio::null())
+            .spawn()
+            .expect(bin);
+        let mut status = 0;
+        // SAFETY: rusage is plain data, filled by wait4 for our own child.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let pid = child.id() as libc::pid_t;
+        // SAFETY: waits for the child just spawned (std's Child is not waited on).
+        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+        let took = start.elapsed();
+        assert_eq!(r, pid, "wait4");
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "{bin} {args:?} failed: {status}"
+        );
+        (took, usage.ru_maxrss as u64)
+    }
+
+    fn output(&self, bin: &str, args: &[&str]) -> Vec<u8> {
+        let out = self.command(bin, args).output().expect(bin);
+        assert!(
+            out.status.success(),
+            "{bin} {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    }
+
+    fn count(&self) -> usize {
+        Handle::in_netns(&Netns::named(&self.name))
+            .and_then(|mut h| h.services())
+            .expect("services")
+            .len()
+    }
+
+    /// Netlink sends and receives of `bin args`, by `strace -f -c`.
+    fn syscalls(&self, bin: &str, args: &[&str]) -> (u64, u64) {
+        let mut full = vec![
+            "-f",
+            "-c",
+            "-e",
+            "trace=sendmsg,sendto,recvmsg,recvfrom",
+            bin,
+        ];
+        full.extend_from_slice(args);
+        let out = self.command("strace", &full).output().expect("strace");
+        let text = String::from_utf8_lossy(&out.stderr);
+        let calls = |names: &[&str]| -> u64 {
+            text.lines()
+                .filter_map(|l| {
+                    let f: Vec<&str> = l.split_whitespace().collect();
+                    let name = *f.last()?;
+                    if !names.contains(&name) {
+                        return None;
+                    }
+                    // % time, seconds, usecs/call, calls, [errors,] syscall
+                    f.get(3)?.parse::<u64>().ok()
+                })
+                .sum()
+        };
+        (
+            calls(&["sendmsg", "sendto"]),
+            calls(&["recvmsg", "recvfrom"]),
+        )
+    }
+}
+
+impl Drop for Ns {
+    fn drop(&mut self) {
+        let _ = Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
     }
 }
 
@@ -92,42 +356,51 @@ fn ours() -> PathBuf {
         .expect("ipvsadm-rs not built: cargo build --release -p ipvs-cli")
 }
 
-/// `n` TCP services on 198.51.100.0/24 ports, each with four masquerading destinations.
-fn restore_input(n: usize) -> String {
+/// `n` TCP services on 198.51.100.0/24 and 203.0.113.0/24 ports, each with
+/// `dests` masquerading destinations.
+fn restore_input(n: usize, dests: usize) -> String {
     let mut s = String::new();
     for i in 0..n {
-        let vip = format!("198.51.100.{}:{}", 1 + i % 250, 1000 + i / 250);
+        let net = if i % 2 == 0 {
+            "198.51.100"
+        } else {
+            "203.0.113"
+        };
+        let vip = format!("{net}.{}:{}", 1 + (i / 2) % 250, 1000 + i / 500);
         s.push_str(&format!("-A -t {vip} -s wrr\n"));
-        for d in 0..4 {
+        for d in 0..dests {
             s.push_str(&format!(
-                "-a -t {vip} -r 192.0.2.{}:80 -m -w {}\n",
-                10 + d,
-                d + 1
+                "-a -t {vip} -r 192.0.2.{}:{} -m -w {}\n",
+                10 + d % 200,
+                80 + d / 200,
+                d % 5 + 1
             ));
         }
     }
     s
 }
 
-/// Runs `bin args` (stdin from `input`, output discarded) and returns how long it took.
-fn time(bin: &str, args: &[&str], input: Option<&str>) -> Duration {
-    let stdin = match input {
-        Some(path) => Stdio::from(std::fs::File::open(path).expect("input")),
-        None => Stdio::null(),
-    };
-    let start = Instant::now();
-    let status = Command::new(bin)
-        .args(args)
-        .stdin(stdin)
-        .stdout(Stdio::null())
-        .status()
-        .expect(bin);
-    let took = start.elapsed();
-    assert!(status.success(), "{bin} {args:?} failed: {status}");
-    took
+/// Medians and peak memory of both tools, run alternately.
+struct Row {
+    theirs: (Duration, u64),
+    ours: (Duration, u64),
 }
 
-fn compare(label: &str, runs: usize, mut f: impl FnMut(&str) -> Duration) {
+impl Row {
+    fn print(&self, label: &str) {
+        println!(
+            "{label:<44} {:>9.1}ms {:>9.1}ms {:>6.2} {:>7.1}MB {:>7.1}MB {:>6.2}",
+            self.theirs.0.as_secs_f64() * 1e3,
+            self.ours.0.as_secs_f64() * 1e3,
+            self.ours.0.as_secs_f64() / self.theirs.0.as_secs_f64(),
+            self.theirs.1 as f64 / 1024.0,
+            self.ours.1 as f64 / 1024.0,
+            self.ours.1 as f64 / self.theirs.1.max(1) as f64,
+        );
+    }
+}
+
+fn compare(runs: usize, mut f: impl FnMut(&str) -> (Duration, u64)) -> Row {
     let ours = ours().display().to_string();
     let (mut a, mut b) = (Vec::new(), Vec::new());
     // Interleaved, so drift in the machine's load hits both alike.
@@ -135,16 +408,13 @@ fn compare(label: &str, runs: usize, mut f: impl FnMut(&str) -> Duration) {
         a.push(f("ipvsadm"));
         b.push(f(&ours));
     }
-    let (ma, mb) = (median(&mut a), median(&mut b));
-    println!(
-        "{label:<34} {:>10.2}ms {:>10.2}ms {:>7.2}x",
-        ma.as_secs_f64() * 1e3,
-        mb.as_secs_f64() * 1e3,
-        mb.as_secs_f64() / ma.as_secs_f64()
-    );
-}
-
-fn median(v: &mut [Duration]) -> Duration {
-    v.sort();
-    v[v.len() / 2]
+    let median = |v: &mut Vec<(Duration, u64)>| {
+        let rss = v.iter().map(|x| x.1).max().unwrap_or(0);
+        v.sort();
+        (v[v.len() / 2].0, rss)
+    };
+    Row {
+        theirs: median(&mut a),
+        ours: median(&mut b),
+    }
 }

@@ -21,11 +21,13 @@ fn main() -> ExitCode {
 fn run(json: bool) -> ipvs_core::Result<()> {
     let mut ipvs = Handle::new()?;
     let info = ipvs.info()?;
-    let mut table = Vec::new();
-    for service in ipvs.services()? {
-        let dests = ipvs.destinations(&service.key)?;
-        table.push((service, dests));
-    }
+    // One consistent snapshot: services with their destinations.
+    let table: Vec<_> = ipvs
+        .table()?
+        .entries
+        .into_iter()
+        .map(|e| (e.service, e.destinations))
+        .collect();
     if json {
         let value: Vec<_> = table
             .iter()

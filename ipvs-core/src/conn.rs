@@ -18,7 +18,10 @@ pub fn connections() -> Result<Vec<Connection>> {
 /// Parse the text of `/proc/net/ip_vs_conn` (header line included).
 ///
 /// IPv4 addresses are 8 hex digits and ports 4 hex digits; IPv6 addresses are
-/// printed in full colon form; a persistence engine adds two columns.
+/// printed in full colon form. A persistence engine adds its name and its
+/// data (which may be empty, leaving only the name). Blank lines and the
+/// header (`Pro FromIP ...`) are skipped; columns after the eleventh are
+/// ignored, as ipvsadm ignores them.
 pub fn parse_connections(text: &str) -> Result<Vec<Connection>> {
     let mut out = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -28,9 +31,9 @@ pub fn parse_connections(text: &str) -> Result<Vec<Connection>> {
             continue;
         }
         let err = |what: String| Error::ConnParse { line: lineno, what };
-        if fields.len() != 9 && fields.len() != 11 {
+        if fields.len() < 9 {
             return Err(err(format!(
-                "expected 9 or 11 columns, found {}",
+                "expected at least 9 columns, found {}",
                 fields.len()
             )));
         }
@@ -41,17 +44,20 @@ pub fn parse_connections(text: &str) -> Result<Vec<Connection>> {
                 .map_err(|_| err(format!("bad {name} port {:?}", fields[a + 1])))?;
             Ok(SocketAddr::new(addr, port))
         };
-        out.push(Connection {
-            protocol: fields[0].to_string(),
-            client: sock(1, "client")?,
-            virtual_addr: sock(3, "virtual")?,
-            destination: sock(5, "destination")?,
-            state: fields[7].to_string(),
-            expires: fields[8]
-                .parse()
-                .map_err(|_| err(format!("bad expiry {:?}", fields[8])))?,
-            pe_name: fields.get(9).map(|s| s.to_string()),
-            pe_data: fields.get(10).map(|s| s.to_string()),
+        let expires = fields[8]
+            .parse()
+            .map_err(|_| err(format!("bad expiry {:?}", fields[8])))?;
+        let conn = Connection::new(
+            fields[0],
+            sock(1, "client")?,
+            sock(3, "virtual")?,
+            sock(5, "destination")?,
+            fields[7],
+            expires,
+        );
+        out.push(match fields.get(9) {
+            Some(pe) => conn.with_pe(pe, fields.get(10).copied().unwrap_or("")),
+            None => conn,
         });
     }
     Ok(out)
@@ -91,6 +97,16 @@ UDP C0000202 13C4 C0000201 13C4 C6336402 13C4 UDP             179 sip 1234@host
         assert_eq!(c[1].destination, "[2001:db8::64]:53".parse().unwrap());
         assert_eq!(c[2].pe_name.as_deref(), Some("sip"));
         assert_eq!(c[2].pe_data.as_deref(), Some("1234@host"));
+    }
+
+    /// A persistence engine without data prints its name alone; the CLI's
+    /// `-L -c --persistent-conn` shows it with empty data, as ipvsadm does.
+    #[test]
+    fn pe_name_without_data() {
+        let c = parse_connections("UDP C0000202 13C4 C0000201 13C4 C6336402 13C4 UDP 179 sip\n")
+            .unwrap();
+        assert_eq!(c[0].pe_name.as_deref(), Some("sip"));
+        assert_eq!(c[0].pe_data.as_deref(), Some(""));
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! Errors returned by ipvs-core.
 
 use std::io;
+use std::net::SocketAddr;
 
 use crate::codec::CodecError;
+use crate::model::ServiceKey;
 use crate::netlink::NetlinkError;
 
 /// Everything that can go wrong talking to IPVS.
@@ -74,6 +76,10 @@ pub enum Error {
     /// A socket error.
     #[error("netlink socket error: {0}")]
     Io(#[from] io::Error),
+    /// A desired table that cannot be planned (a service outside the scope,
+    /// a duplicate).
+    #[error("cannot plan: {0}")]
+    Plan(#[from] PlanError),
     /// A batch request that was not sent because the batch stopped before it.
     #[error("not sent: an earlier part of the batch failed")]
     NotSent,
@@ -159,6 +165,22 @@ fn errno_name(errno: i32) -> String {
         libc::ENOBUFS => "ENOBUFS".into(),
         n => format!("errno {n}"),
     }
+}
+
+/// Why a desired table cannot be planned.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum PlanError {
+    /// A desired service the scope does not own: applying it could edit
+    /// another program's service.
+    #[error("desired service {0} lies outside the scope")]
+    OutOfScope(ServiceKey),
+    /// A service desired twice.
+    #[error("service {0} is desired twice")]
+    DuplicateService(ServiceKey),
+    /// A destination desired twice in one service.
+    #[error("destination {1} of service {0} is desired twice")]
+    DuplicateDestination(ServiceKey, SocketAddr),
 }
 
 /// Shorthand for results of this crate.

@@ -31,6 +31,7 @@
 #![warn(missing_docs)]
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod apply;
 pub mod codec;
 mod conn;
 mod error;
@@ -53,3 +54,13 @@ pub use model::{
     SyncDaemon, Timeouts, TunnelChecksum, TunnelType,
 };
 pub use netns::Netns;
+
+/// The examples of docs/architecture.md, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/architecture.md")]
+pub struct ArchitectureDoc;
+
+/// The examples of docs/apply.md, compiled as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../../docs/apply.md")]
+pub struct ApplyDoc;

@@ -1,16 +1,16 @@
 //! rtnetlink edge: interface lookup, link state, and adding/removing the virtual
-//! addresses, over a netlink-sys socket with netlink-packet-route messages.
+//! addresses: netlink-packet-route messages over the workspace's one netlink
+//! transport ([`ipvs_core::netlink::Transport`]: sequence numbers, alignment,
+//! multi-part dumps, `NLM_F_DUMP_INTR`, `ENOBUFS`, truncation, extended ACKs).
 
 use std::net::IpAddr;
 
-use netlink_packet_core::{
-    NetlinkHeader, NetlinkMessage, NetlinkPayload, NLM_F_ACK, NLM_F_CREATE, NLM_F_DUMP, NLM_F_EXCL,
-    NLM_F_REQUEST,
-};
+use ipvs_core::netlink::{NetlinkError, Transport};
+use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressMessage, AddressScope};
 use netlink_packet_route::link::{LinkAttribute, LinkFlags, LinkMessage};
 use netlink_packet_route::{AddressFamily, RouteNetlinkMessage};
-use netlink_sys::{protocols::NETLINK_ROUTE, Socket, SocketAddr};
+use netlink_sys::protocols::NETLINK_ROUTE;
 
 /// An rtnetlink failure, naming the request.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +42,30 @@ pub enum RtnlError {
     /// No such interface.
     #[error("interface {0} does not exist")]
     NoInterface(String),
+    /// Replies were lost or a dump stayed interrupted: no answer is given.
+    #[error("rtnetlink {what}: {source}")]
+    Incomplete {
+        /// The request.
+        what: String,
+        /// What the transport saw.
+        source: NetlinkError,
+    },
+}
+
+impl RtnlError {
+    /// The transport's error for request `what`, named.
+    fn of(what: &str, e: NetlinkError) -> RtnlError {
+        let what = what.to_string();
+        match e {
+            NetlinkError::Io(source) => RtnlError::Io { what, source },
+            NetlinkError::Kernel { errno, .. } => RtnlError::Kernel {
+                what,
+                source: std::io::Error::from_raw_os_error(errno),
+            },
+            NetlinkError::Decode(message) => RtnlError::Decode { what, message },
+            source => RtnlError::Incomplete { what, source },
+        }
+    }
 }
 
 /// Link facts the daemon needs.
@@ -71,8 +95,7 @@ pub struct IfAddr {
 /// A route-netlink socket.
 #[derive(Debug)]
 pub struct Rtnl {
-    sock: Socket,
-    seq: u32,
+    transport: Transport,
 }
 
 /// Index of the interface called `name`.
@@ -89,79 +112,8 @@ pub fn ifindex(name: &str) -> Result<u32, RtnlError> {
 impl Rtnl {
     /// Opens and connects a NETLINK_ROUTE socket.
     pub fn open() -> Result<Self, RtnlError> {
-        let io = |source| RtnlError::Io {
-            what: "socket".into(),
-            source,
-        };
-        let mut sock = Socket::new(NETLINK_ROUTE).map_err(io)?;
-        sock.bind_auto().map_err(io)?;
-        sock.connect(&SocketAddr::new(0, 0)).map_err(io)?;
-        Ok(Rtnl { sock, seq: 1 })
-    }
-
-    /// Sends `msg` and collects the reply messages until ACK / DONE.
-    fn request(
-        &mut self,
-        what: &str,
-        msg: RouteNetlinkMessage,
-        flags: u16,
-    ) -> Result<Vec<RouteNetlinkMessage>, RtnlError> {
-        let mut header = NetlinkHeader::default();
-        header.flags = flags;
-        self.seq = self.seq.wrapping_add(1);
-        header.sequence_number = self.seq;
-        let mut nl = NetlinkMessage::new(header, NetlinkPayload::from(msg));
-        nl.finalize();
-        let mut buf = vec![0u8; nl.buffer_len()];
-        nl.serialize(&mut buf);
-        let io = |source| RtnlError::Io {
-            what: what.to_string(),
-            source,
-        };
-        self.sock.send(&buf, 0).map_err(io)?;
-        let mut out = Vec::new();
-        let mut rbuf = vec![0u8; 65536];
-        loop {
-            let n = self.sock.recv(&mut &mut rbuf[..], 0).map_err(io)?;
-            let mut off = 0;
-            while off < n {
-                let reply = NetlinkMessage::<RouteNetlinkMessage>::deserialize(&rbuf[off..n])
-                    .map_err(|e| RtnlError::Decode {
-                        what: what.to_string(),
-                        message: e.to_string(),
-                    })?;
-                let len = reply.header.length as usize;
-                if len == 0 {
-                    return Err(RtnlError::Decode {
-                        what: what.to_string(),
-                        message: "zero-length message".into(),
-                    });
-                }
-                off += len;
-                if reply.header.sequence_number != self.seq {
-                    continue;
-                }
-                match reply.payload {
-                    NetlinkPayload::Done(_) => return Ok(out),
-                    NetlinkPayload::Error(e) => {
-                        return match e.code {
-                            None => Ok(out),
-                            Some(code) => Err(RtnlError::Kernel {
-                                what: what.to_string(),
-                                source: std::io::Error::from_raw_os_error(-code.get()),
-                            }),
-                        }
-                    }
-                    NetlinkPayload::InnerMessage(m) => {
-                        out.push(m);
-                        if flags & NLM_F_DUMP != NLM_F_DUMP && flags & NLM_F_ACK == 0 {
-                            return Ok(out);
-                        }
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let transport = Transport::open(NETLINK_ROUTE).map_err(|e| RtnlError::of("socket", e))?;
+        Ok(Rtnl { transport })
     }
 
     /// Link facts of interface `index`.
@@ -169,7 +121,10 @@ impl Rtnl {
         let mut msg = LinkMessage::default();
         msg.header.index = index;
         let what = format!("get link {index}");
-        let replies = self.request(&what, RouteNetlinkMessage::GetLink(msg), NLM_F_REQUEST)?;
+        let replies = self
+            .transport
+            .request(RouteNetlinkMessage::GetLink(msg))
+            .map_err(|e| RtnlError::of(&what, e))?;
         for r in replies {
             if let RouteNetlinkMessage::NewLink(l) = r {
                 let mac = l
@@ -194,11 +149,10 @@ impl Rtnl {
     /// All addresses of interface `index`.
     pub fn addresses(&mut self, index: u32) -> Result<Vec<IfAddr>, RtnlError> {
         let msg = AddressMessage::default();
-        let replies = self.request(
-            "dump addresses",
-            RouteNetlinkMessage::GetAddress(msg),
-            NLM_F_REQUEST | NLM_F_DUMP,
-        )?;
+        let replies = self
+            .transport
+            .dump_all(RouteNetlinkMessage::GetAddress(msg))
+            .map_err(|e| RtnlError::of("dump addresses", e))?;
         let mut out = Vec::new();
         for r in replies {
             if let RouteNetlinkMessage::NewAddress(a) = r {
@@ -266,11 +220,14 @@ impl Rtnl {
                 .push(AddressAttribute::Flags(AddressFlags::Nodad));
         }
         let what = format!("add address {addr}/{prefix_len} to interface {index}");
-        match self.request(
-            &what,
-            RouteNetlinkMessage::NewAddress(msg),
-            NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL,
-        ) {
+        match self
+            .transport
+            .request_with(
+                RouteNetlinkMessage::NewAddress(msg),
+                NLM_F_CREATE | NLM_F_EXCL,
+            )
+            .map_err(|e| RtnlError::of(&what, e))
+        {
             Err(RtnlError::Kernel { source, .. })
                 if source.raw_os_error() == Some(libc::EEXIST) =>
             {
@@ -289,11 +246,11 @@ impl Rtnl {
     ) -> Result<(), RtnlError> {
         let msg = Self::addr_message(index, addr, prefix_len, None);
         let what = format!("delete address {addr}/{prefix_len} from interface {index}");
-        match self.request(
-            &what,
-            RouteNetlinkMessage::DelAddress(msg),
-            NLM_F_REQUEST | NLM_F_ACK,
-        ) {
+        match self
+            .transport
+            .request(RouteNetlinkMessage::DelAddress(msg))
+            .map_err(|e| RtnlError::of(&what, e))
+        {
             Err(RtnlError::Kernel { source, .. })
                 if matches!(
                     source.raw_os_error(),

@@ -6,6 +6,7 @@
 mod cli;
 mod cli_kernel;
 mod core;
+mod core_apply;
 mod core_bench;
 mod core_fixtures;
 mod core_handles;

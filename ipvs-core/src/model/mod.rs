@@ -20,7 +20,7 @@ pub use kernel::{DaemonState, Info, Stats, SyncDaemon, Timeouts};
 pub use service::{Netmask, Protocol, Scheduler, Service, ServiceFlags, ServiceKey, ServiceSpec};
 
 /// Address family of a service, destination or sync group.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum AddressFamily {

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use super::{AddressFamily, Stats};
 
 /// Transport protocol of an address-keyed virtual service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Protocol {
@@ -59,7 +59,7 @@ impl fmt::Display for Protocol {
 }
 
 /// What identifies a virtual service in the kernel.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceKey {
     /// A service on a protocol, address and port (ipvsadm `-t`, `-u`, `--sctp-service`).

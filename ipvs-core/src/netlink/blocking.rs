@@ -156,9 +156,18 @@ impl Transport {
     where
         T: NetlinkSerializable + NetlinkDeserializable + Debug,
     {
+        self.request_with(payload, 0)
+    }
+
+    /// [`Transport::request`] with more header flags (`NLM_F_CREATE`,
+    /// `NLM_F_EXCL`, `NLM_F_REPLACE`, ...).
+    pub fn request_with<T>(&mut self, payload: T, flags: u16) -> Result<Vec<T>, NetlinkError>
+    where
+        T: NetlinkSerializable + NetlinkDeserializable + Debug,
+    {
         let seq = self.next_seq();
         let mut buf = Vec::new();
-        encode_request(payload, NLM_F_REQUEST | NLM_F_ACK, seq, &mut buf);
+        encode_request(payload, NLM_F_REQUEST | NLM_F_ACK | flags, seq, &mut buf);
         self.send(&buf)?;
         let mut state = RequestState::new(seq);
         loop {
