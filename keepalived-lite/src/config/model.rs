@@ -32,6 +32,10 @@ pub struct Config {
     pub instances: Vec<Instance>,
     /// Settings adjusted the way keepalived adjusts them, with keepalived's reason.
     pub warnings: Vec<String>,
+    /// `virtual_server` blocks, in file order.
+    pub virtual_servers: Vec<crate::config::lvs::VirtualServer>,
+    /// `virtual_server_group` blocks, in file order.
+    pub virtual_server_groups: Vec<crate::config::lvs::VirtualServerGroup>,
 }
 
 /// `global_defs`.
@@ -47,6 +51,8 @@ pub struct GlobalDefs {
     pub enable_script_security: bool,
     /// `vrrp_version 2|3`: default version of instances.
     pub vrrp_version: Option<Version>,
+    /// `lvs_flush`, `lvs_flush_on_stop`, `lvs_timeouts`, `lvs_sync_daemon`.
+    pub lvs: crate::config::lvs::LvsGlobal,
 }
 
 /// `vrrp_script NAME { ... }`.

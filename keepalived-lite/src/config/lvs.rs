@@ -1,0 +1,478 @@
+//! The LVS half of keepalived.conf as parsed: `virtual_server`, `virtual_server_group`,
+//! `real_server` with its checkers, and the `lvs_*` keywords of `global_defs`. Values
+//! are as written; [`crate::lvs`] resolves the defaults that depend on other blocks
+//! (a checker's `retry` falls back to its real server's, then its virtual server's,
+//! then the checker type's default, as keepalived does).
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::config::model::Location;
+
+/// keepalived's default `delay_loop` (60 s).
+pub const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
+/// keepalived's default `connect_timeout` (5 s).
+pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Largest real server weight IPVS takes (`IPVS_WEIGHT_LIMIT`).
+pub const WEIGHT_LIMIT: u32 = 65535;
+
+/// The `lvs_*` keywords of `global_defs`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LvsGlobal {
+    /// `lvs_flush`: clear the whole IPVS table at start.
+    pub flush: bool,
+    /// `lvs_flush_on_stop [VS|ALL]`.
+    pub flush_on_stop: Option<FlushOnStop>,
+    /// `lvs_timeouts [tcp N] [tcpfin N] [udp N]` (seconds; `None`: unchanged).
+    pub timeouts: Option<LvsTimeouts>,
+    /// `lvs_sync_daemon INTERFACE [INSTANCE] [id N] [maxlen N] [port N] [ttl N] [group ADDR]`.
+    pub sync_daemon: Option<LvsSyncDaemon>,
+    /// Where `lvs_sync_daemon` is, for errors.
+    pub sync_daemon_location: Option<Location>,
+}
+
+/// What `lvs_flush_on_stop` removes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum FlushOnStop {
+    /// `lvs_flush_on_stop` or `lvs_flush_on_stop ALL`: the whole table.
+    All,
+    /// `lvs_flush_on_stop VS`: only the configured virtual servers.
+    VirtualServers,
+}
+
+/// `lvs_timeouts`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct LvsTimeouts {
+    /// `tcp N`.
+    pub tcp: Option<u32>,
+    /// `tcpfin N`.
+    pub tcp_fin: Option<u32>,
+    /// `udp N`.
+    pub udp: Option<u32>,
+}
+
+/// `lvs_sync_daemon`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LvsSyncDaemon {
+    /// The interface the sync traffic uses.
+    pub interface: String,
+    /// The `vrrp_instance` whose state the daemons follow.
+    pub instance: Option<String>,
+    /// `id N` (default: the instance's virtual_router_id).
+    pub id: Option<u8>,
+    /// `maxlen N`.
+    pub maxlen: Option<u16>,
+    /// `port N`.
+    pub port: Option<u16>,
+    /// `ttl N`.
+    pub ttl: Option<u8>,
+    /// `group ADDR`.
+    pub group: Option<IpAddr>,
+}
+
+/// Transport protocol of a virtual server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum LvsProtocol {
+    /// TCP (the default).
+    Tcp,
+    /// UDP.
+    Udp,
+    /// SCTP.
+    Sctp,
+}
+
+/// Forwarding method: `lvs_method` / `lb_kind`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum LvsMethod {
+    /// `NAT`: masquerading.
+    Nat,
+    /// `DR`: direct routing.
+    Dr,
+    /// `TUN`: tunnelling.
+    Tun,
+}
+
+/// Tunnel encapsulation for `TUN`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub enum TunnelKind {
+    /// `type ipip` (the default).
+    #[default]
+    Ipip,
+    /// `type gue port N`.
+    Gue,
+    /// `type gre`.
+    Gre,
+}
+
+/// Tunnel checksum option.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+pub enum TunnelCsum {
+    /// `nocsum` (the default).
+    #[default]
+    NoCsum,
+    /// `csum`.
+    Csum,
+    /// `remcsum`.
+    RemCsum,
+}
+
+/// A whole `lvs_method` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub struct Forwarding {
+    /// NAT, DR or TUN.
+    pub method: LvsMethod,
+    /// Tunnel type (TUN only).
+    pub tunnel: TunnelKind,
+    /// GUE port (TUN type gue only).
+    pub tunnel_port: u16,
+    /// Checksum option (TUN type gue or gre).
+    pub csum: TunnelCsum,
+}
+
+/// What a `virtual_server` line names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub enum VsAddress {
+    /// `virtual_server IP [PORT]` (port 0: every port, for persistence).
+    Socket(SocketAddr),
+    /// `virtual_server fwmark N`.
+    Fwmark(u32),
+    /// `virtual_server group NAME`.
+    Group(String),
+}
+
+/// One line of a `virtual_server_group` block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub enum VsgEntry {
+    /// `IP [PORT]` or `IP-LAST [PORT]` (an address range: the last part of the address
+    /// counts up to `LAST`).
+    Range {
+        /// First address.
+        first: IpAddr,
+        /// How many addresses (1 for a single address).
+        count: u32,
+        /// Port (0: every port).
+        port: u16,
+    },
+    /// `fwmark N [inet|inet6]`.
+    Fwmark(u32),
+}
+
+/// `virtual_server_group NAME { ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VirtualServerGroup {
+    /// Its name.
+    pub name: String,
+    /// Its lines.
+    pub entries: Vec<VsgEntry>,
+    /// Where it starts.
+    pub location: Location,
+}
+
+/// `sorry_server IP PORT` and its options.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct SorryServer {
+    /// Address and port.
+    pub addr: SocketAddr,
+    /// `sorry_server_inhibit`: kept at weight 0 instead of removed while not needed.
+    pub inhibit: bool,
+    /// `sorry_server_lvs_method`.
+    pub forwarding: Option<Forwarding>,
+}
+
+/// Timer and retry settings that checkers inherit from their real server and virtual
+/// server (each `None` when not written at that level).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize)]
+pub struct CheckTimers {
+    /// `delay_loop`.
+    pub delay_loop: Option<Duration>,
+    /// `connect_timeout`.
+    pub connect_timeout: Option<Duration>,
+    /// `retry` (`nb_get_retry` in HTTP_GET).
+    pub retry: Option<u32>,
+    /// `delay_before_retry`.
+    pub delay_before_retry: Option<Duration>,
+    /// `warmup`.
+    pub warmup: Option<Duration>,
+    /// `alpha`.
+    pub alpha: Option<bool>,
+}
+
+/// `virtual_server ... { ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct VirtualServer {
+    /// What it serves.
+    pub address: VsAddress,
+    /// `protocol` (default TCP).
+    pub protocol: LvsProtocol,
+    /// `ip_family inet|inet6` (fwmark services; else from the address).
+    pub ip_family: Option<IpFamily>,
+    /// `lvs_sched` / `lb_algo` (default wlc).
+    pub scheduler: String,
+    /// `ops`.
+    pub ops: bool,
+    /// Scheduler flags: `flag-1..3`, `sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`,
+    /// as written.
+    pub sched_flags: Vec<String>,
+    /// `lvs_method` / `lb_kind` (default NAT, with keepalived's warning).
+    pub forwarding: Option<Forwarding>,
+    /// `persistence_timeout [N]` (seconds; without a value keepalived's 360).
+    pub persistence_timeout: Option<u32>,
+    /// `persistence_granularity` (a netmask for IPv4, a prefix length for IPv6).
+    pub persistence_granularity: Option<String>,
+    /// `persistence_engine NAME`.
+    pub persistence_engine: Option<String>,
+    /// `quorum` (default 1).
+    pub quorum: u32,
+    /// `hysteresis` (default 0).
+    pub hysteresis: u32,
+    /// `quorum_up`.
+    pub quorum_up: Option<Vec<String>>,
+    /// `quorum_down`.
+    pub quorum_down: Option<Vec<String>>,
+    /// `sorry_server`.
+    pub sorry_server: Option<SorryServer>,
+    /// `inhibit_on_failure` (default of the real servers).
+    pub inhibit_on_failure: bool,
+    /// `omega`: run notify_down / quorum_down when the virtual server goes away.
+    pub omega: bool,
+    /// `ha_suspend`: check only while the virtual address is configured here.
+    pub ha_suspend: bool,
+    /// `virtualhost` (HTTP Host header default).
+    pub virtualhost: Option<String>,
+    /// `weight` (default of the real servers, 1).
+    pub weight: u32,
+    /// Timers the real servers inherit; `delay_loop` and `connect_timeout` default to
+    /// 60 s and 5 s here.
+    pub timers: CheckTimers,
+    /// `real_server` blocks.
+    pub real_servers: Vec<RealServer>,
+    /// Where it starts.
+    pub location: Location,
+}
+
+/// `ip_family`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum IpFamily {
+    /// `inet`.
+    Inet,
+    /// `inet6`.
+    Inet6,
+}
+
+/// `real_server IP PORT { ... }`.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RealServer {
+    /// Address and port.
+    pub addr: SocketAddr,
+    /// `weight 0-65535` (default: the virtual server's `weight`, 1).
+    pub weight: Option<u32>,
+    /// `lvs_method` (default: the virtual server's).
+    pub forwarding: Option<Forwarding>,
+    /// `uthreshold`.
+    pub uthreshold: u32,
+    /// `lthreshold`.
+    pub lthreshold: u32,
+    /// `inhibit_on_failure` (default: the virtual server's).
+    pub inhibit_on_failure: Option<bool>,
+    /// `notify_up`.
+    pub notify_up: Option<Vec<String>>,
+    /// `notify_down`.
+    pub notify_down: Option<Vec<String>>,
+    /// `virtualhost`.
+    pub virtualhost: Option<String>,
+    /// Timers its checkers inherit.
+    pub timers: CheckTimers,
+    /// Its health checkers, in file order.
+    pub checkers: Vec<Checker>,
+    /// Where it starts.
+    pub location: Location,
+}
+
+/// One checker block of a real server.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct Checker {
+    /// What it checks.
+    pub kind: CheckKind,
+    /// `connect_ip` (default: the real server's address).
+    pub connect_ip: Option<IpAddr>,
+    /// `connect_port` (default: the real server's port).
+    pub connect_port: Option<u16>,
+    /// `bindto`.
+    pub bindto: Option<IpAddr>,
+    /// `bind_port`.
+    pub bind_port: Option<u16>,
+    /// The checker's own timers.
+    pub timers: CheckTimers,
+}
+
+/// The kind of a checker, with its own settings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub enum CheckKind {
+    /// `TCP_CHECK`: a TCP connection opens.
+    Tcp,
+    /// `HTTP_GET` / `SSL_GET`.
+    Http(HttpCheck),
+    /// `MISC_CHECK`.
+    Misc(MiscCheck),
+}
+
+impl CheckKind {
+    /// keepalived's name of the checker.
+    pub fn name(&self) -> &'static str {
+        match self {
+            CheckKind::Tcp => "TCP_CHECK",
+            CheckKind::Http(h) if h.tls => "SSL_GET",
+            CheckKind::Http(_) => "HTTP_GET",
+            CheckKind::Misc(_) => "MISC_CHECK",
+        }
+    }
+}
+
+/// `HTTP_GET` / `SSL_GET` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct HttpCheck {
+    /// `SSL_GET`.
+    pub tls: bool,
+    /// `virtualhost` (Host header).
+    pub virtualhost: Option<String>,
+    /// `url { ... }` blocks: every one must pass.
+    pub urls: Vec<UrlCheck>,
+}
+
+/// `url { path P; status_code ...; digest HEX }`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct UrlCheck {
+    /// `path`.
+    pub path: String,
+    /// `status_code` ranges (default 200-299).
+    pub status_codes: Vec<(u16, u16)>,
+    /// `digest`: MD5 of the body.
+    pub digest: Option<[u8; 16]>,
+    /// `virtualhost` for this url.
+    pub virtualhost: Option<String>,
+}
+
+impl UrlCheck {
+    /// Whether `code` is an expected status.
+    pub fn status_ok(&self, code: u16) -> bool {
+        if self.status_codes.is_empty() {
+            return (200..=299).contains(&code);
+        }
+        self.status_codes
+            .iter()
+            .any(|(lo, hi)| (*lo..=*hi).contains(&code))
+    }
+}
+
+/// `MISC_CHECK` settings.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct MiscCheck {
+    /// `misc_path "CMD ARGS"`.
+    pub command: Vec<String>,
+    /// `misc_timeout SECONDS` (default: the delay_loop).
+    pub timeout: Option<Duration>,
+    /// `misc_dynamic`: exit 2-255 sets the weight to exit - 2.
+    pub dynamic: bool,
+    /// `user USER [GROUP]`.
+    pub user: Option<(String, Option<String>)>,
+}
+
+/// Checks across blocks, with keepalived 2.2's adjustments (and its warnings): a
+/// `group` must exist, real and sorry servers must be of the virtual server's address
+/// family (unless tunnelled), `ops` needs UDP, a firewall-mark service's real servers
+/// have no port, `lvs_sync_daemon` names an existing instance.
+pub(crate) fn check(cfg: &mut crate::config::Config) -> Result<(), crate::config::ConfigError> {
+    use crate::config::model::{err_at, shown};
+    let groups = cfg.virtual_server_groups.clone();
+    for vs in &mut cfg.virtual_servers {
+        let at = |m: String| err_at(&vs.location.file, vs.location.line, m);
+        let family = match &vs.address {
+            VsAddress::Socket(a) => Some(a.is_ipv4()),
+            VsAddress::Fwmark(_) => vs.ip_family.map(|f| f == IpFamily::Inet),
+            VsAddress::Group(name) => {
+                let Some(g) = groups.iter().find(|g| &g.name == name) else {
+                    return Err(at(format!(
+                        "virtual_server group {}: no virtual_server_group of that name",
+                        shown(name)
+                    )));
+                };
+                g.entries.iter().find_map(|e| match e {
+                    VsgEntry::Range { first, .. } => Some(first.is_ipv4()),
+                    VsgEntry::Fwmark(_) => None,
+                })
+            }
+        };
+        let fwmark = match &vs.address {
+            VsAddress::Fwmark(_) => true,
+            VsAddress::Group(name) => groups
+                .iter()
+                .filter(|g| &g.name == name)
+                .flat_map(|g| &g.entries)
+                .any(|e| matches!(e, VsgEntry::Fwmark(_))),
+            VsAddress::Socket(_) => false,
+        };
+        if vs.ops && vs.protocol != LvsProtocol::Udp {
+            cfg.warnings.push(format!(
+                "{}: virtual_server: one packet scheduling requires UDP - resetting",
+                vs.location
+            ));
+            vs.ops = false;
+        }
+        let vs_fwd = vs.forwarding;
+        for rs in &mut vs.real_servers {
+            let tunnelled = rs.forwarding.or(vs_fwd).map(|f| f.method) == Some(LvsMethod::Tun);
+            if family.is_some_and(|v4| v4 != rs.addr.is_ipv4()) && !tunnelled {
+                return Err(err_at(
+                    &rs.location.file,
+                    rs.location.line,
+                    format!(
+                        "real_server {}: address family differs from its virtual server's",
+                        rs.addr
+                    ),
+                ));
+            }
+            if fwmark && rs.addr.port() != 0 {
+                cfg.warnings.push(format!(
+                    "{}: fwmark virtual server, real server {} has port specified - clearing",
+                    rs.location, rs.addr
+                ));
+                rs.addr.set_port(0);
+            }
+        }
+        if let Some(ss) = &vs.sorry_server {
+            let tunnelled = ss.forwarding.or(vs_fwd).map(|f| f.method) == Some(LvsMethod::Tun);
+            if family.is_some_and(|v4| v4 != ss.addr.is_ipv4()) && !tunnelled {
+                return Err(at(format!(
+                    "sorry_server {}: address family differs from its virtual server's",
+                    ss.addr
+                )));
+            }
+        }
+    }
+    if let Some(name) = cfg
+        .global
+        .lvs
+        .sync_daemon
+        .as_ref()
+        .and_then(|d| d.instance.as_ref())
+    {
+        if !cfg.instances.iter().any(|i| &i.name == name) {
+            let loc = cfg.global.lvs.sync_daemon_location.clone();
+            return Err(match loc {
+                Some(l) => err_at(
+                    &l.file,
+                    l.line,
+                    format!("lvs_sync_daemon: no vrrp_instance {}", shown(name)),
+                ),
+                None => err_at(
+                    std::path::Path::new(""),
+                    0,
+                    "lvs_sync_daemon: unknown instance",
+                ),
+            });
+        }
+    }
+    Ok(())
+}
