@@ -23,6 +23,7 @@ use crate::statefile;
 use crate::track;
 use crate::users::resolve_script_user;
 
+mod lvs;
 mod reload;
 
 pub use crate::error::DaemonError;
@@ -62,6 +63,8 @@ pub struct Daemon {
     notify_user: Option<(u32, u32)>,
     log: Logger,
     dirty: bool,
+    /// The checker half (`virtual_server` blocks), when configured.
+    lvs: Option<crate::lvs::Lvs>,
 }
 
 impl Daemon {
@@ -94,7 +97,13 @@ impl Daemon {
             remove_stale_vips(&mut rtnl, &rt, &log)?;
             instances.push(rt);
         }
+        let lvs = crate::lvs::Lvs::start(&config, notify_user, origin.elapsed(), &log)?;
+        let (lvs, lvs_notifies) = match lvs {
+            Some((l, n)) => (Some(l), n),
+            None => (None, Vec::new()),
+        };
         let mut d = Daemon {
+            lvs,
             opts,
             config,
             rtnl,
@@ -111,6 +120,9 @@ impl Daemon {
         for idx in 0..d.instances.len() {
             d.update_tracking(idx, true);
             d.feed(idx, Input::Startup);
+        }
+        for argv in lvs_notifies {
+            d.run_notify(&argv);
         }
         d.write_state();
         Ok(d)
@@ -326,6 +338,10 @@ impl Daemon {
             &self.opts.state_file,
             self.config.global.router_id.as_deref(),
             &self.instances,
+            self.lvs
+                .as_ref()
+                .map(|l| l.virtual_servers())
+                .unwrap_or_default(),
         );
         if let Err(e) = r {
             self.log.log(&format!(
@@ -583,6 +599,7 @@ impl Daemon {
                 .iter()
                 .filter_map(|i| i.machine.next_deadline())
                 .chain(self.schedule.next_deadline())
+                .chain(self.lvs.as_ref().and_then(|l| l.next_deadline()))
                 .min();
             let timeout_ms = match deadline {
                 Some(d) => d
@@ -594,6 +611,7 @@ impl Daemon {
             };
             let mut fds: Vec<libc::pollfd> = std::iter::once(self.signals.raw_fd())
                 .chain(self.instances.iter().map(|i| i.sock.raw_fd()))
+                .chain(self.lvs.as_ref().map(|l| l.raw_fd()))
                 .map(|fd| libc::pollfd {
                     fd,
                     events: libc::POLLIN,
@@ -602,7 +620,7 @@ impl Daemon {
                 .collect();
             // SAFETY: fds is a live array of pollfd of the given length.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-            for (idx, p) in fds[1..].iter().enumerate() {
+            for (idx, p) in fds[1..=self.instances.len()].iter().enumerate() {
                 if p.revents & (libc::POLLIN | libc::POLLERR) != 0 {
                     self.receive(idx);
                 }
@@ -616,6 +634,7 @@ impl Daemon {
                     }
                 }
             }
+            self.poll_lvs();
             let now = self.now();
             for due in self.schedule.due(now) {
                 self.on_due(due);
@@ -638,6 +657,7 @@ impl Daemon {
         for idx in 0..self.instances.len() {
             self.feed(idx, Input::Shutdown);
         }
+        self.stop_lvs();
         self.write_state();
         self.children
             .shutdown(self.opts.notify_timeout.min(EXIT_GRACE));

@@ -31,8 +31,12 @@
 //! ```
 
 pub mod checker;
+/// Probes on worker threads.
 pub mod probe;
+mod runtime;
 pub mod table;
+
+pub use runtime::{check, Lvs};
 
 #[cfg(test)]
 mod checker_tests;

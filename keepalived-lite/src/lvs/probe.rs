@@ -292,10 +292,16 @@ mod tests {
     fn tcp_up_and_refused() {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let a = l.local_addr().expect("addr");
-        assert_eq!(run(&req(CheckKind::Tcp, a, Duration::from_secs(2)), None), Outcome::Up);
+        assert_eq!(
+            run(&req(CheckKind::Tcp, a, Duration::from_secs(2)), None),
+            Outcome::Up
+        );
         drop(l);
         let o = run(&req(CheckKind::Tcp, a, Duration::from_secs(2)), None);
-        assert!(matches!(&o, Outcome::Down(w) if w.contains("refused")), "{o:?}");
+        assert!(
+            matches!(&o, Outcome::Down(w) if w.contains("refused")),
+            "{o:?}"
+        );
     }
 
     fn serve(reply: &'static [u8]) -> (SocketAddr, std::thread::JoinHandle<String>) {
@@ -328,20 +334,35 @@ mod tests {
     fn http_status_and_digest() {
         let body_md5: [u8; 16] = Md5::digest(b"ok\n").into();
         let (a, t) = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
-        let o = run(&req(http_kind(vec![], Some(body_md5)), a, Duration::from_secs(2)), None);
+        let o = run(
+            &req(http_kind(vec![], Some(body_md5)), a, Duration::from_secs(2)),
+            None,
+        );
         assert_eq!(o, Outcome::Up);
         let sent = t.join().expect("server");
         assert!(sent.starts_with("GET /health HTTP/1.0\r\n"), "{sent}");
         assert!(sent.contains(&format!("Host: {a}\r\n")), "{sent}");
         let (a, _t) = serve(b"HTTP/1.1 500 Oops\r\n\r\nok\n");
-        let o = run(&req(http_kind(vec![], None), a, Duration::from_secs(2)), None);
+        let o = run(
+            &req(http_kind(vec![], None), a, Duration::from_secs(2)),
+            None,
+        );
         assert_eq!(o, Outcome::Down("HTTP status 500".into()));
         let (a, _t) = serve(b"HTTP/1.1 500 Oops\r\n\r\nok\n");
-        let o = run(&req(http_kind(vec![(500, 503)], None), a, Duration::from_secs(2)), None);
+        let o = run(
+            &req(http_kind(vec![(500, 503)], None), a, Duration::from_secs(2)),
+            None,
+        );
         assert_eq!(o, Outcome::Up);
         let (a, _t) = serve(b"HTTP/1.0 200 OK\r\n\r\nchanged\n");
-        let o = run(&req(http_kind(vec![], Some(body_md5)), a, Duration::from_secs(2)), None);
-        assert!(matches!(&o, Outcome::Down(w) if w.contains("MD5 digest")), "{o:?}");
+        let o = run(
+            &req(http_kind(vec![], Some(body_md5)), a, Duration::from_secs(2)),
+            None,
+        );
+        assert!(
+            matches!(&o, Outcome::Down(w) if w.contains("MD5 digest")),
+            "{o:?}"
+        );
     }
 
     #[test]
@@ -349,7 +370,10 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let a = l.local_addr().expect("addr");
         let t0 = Instant::now();
-        let o = run(&req(http_kind(vec![], None), a, Duration::from_millis(300)), None);
+        let o = run(
+            &req(http_kind(vec![], None), a, Duration::from_millis(300)),
+            None,
+        );
         assert!(matches!(&o, Outcome::Down(_)), "{o:?}");
         assert!(t0.elapsed() < Duration::from_secs(5));
         drop(l);
@@ -366,13 +390,22 @@ mod tests {
             })
         };
         let a: SocketAddr = "127.0.0.1:1".parse().expect("addr");
-        assert_eq!(run(&req(m("exit 7"), a, Duration::from_secs(5)), None), Outcome::Exit(7));
-        assert_eq!(run(&req(m("exit 0"), a, Duration::from_secs(5)), None), Outcome::Exit(0));
+        assert_eq!(
+            run(&req(m("exit 7"), a, Duration::from_secs(5)), None),
+            Outcome::Exit(7)
+        );
+        assert_eq!(
+            run(&req(m("exit 0"), a, Duration::from_secs(5)), None),
+            Outcome::Exit(0)
+        );
         let dir = tempfile::tempdir().expect("dir");
         let pidfile = dir.path().join("pid");
         let cmd = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
         let o = run(&req(m(&cmd), a, Duration::from_millis(500)), None);
-        assert!(matches!(&o, Outcome::Down(w) if w.contains("timed out")), "{o:?}");
+        assert!(
+            matches!(&o, Outcome::Down(w) if w.contains("timed out")),
+            "{o:?}"
+        );
         // The grandchild went with the group.
         let pid = std::fs::read_to_string(&pidfile).expect("pid");
         std::thread::sleep(Duration::from_millis(100));
