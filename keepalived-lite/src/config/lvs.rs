@@ -204,18 +204,18 @@ pub struct CheckTimers {
 pub struct VirtualServer {
     /// What it serves.
     pub address: VsAddress,
-    /// `protocol` (default TCP).
-    pub protocol: LvsProtocol,
+    /// `protocol` (keepalived requires it for address services, refuses it for marks).
+    pub protocol: Option<LvsProtocol>,
     /// `ip_family inet|inet6` (fwmark services; else from the address).
     pub ip_family: Option<IpFamily>,
-    /// `lvs_sched` / `lb_algo` (default wlc).
-    pub scheduler: String,
+    /// `lvs_sched` / `lb_algo` (required: keepalived reports its absence as an error).
+    pub scheduler: Option<String>,
     /// `ops`.
     pub ops: bool,
     /// Scheduler flags: `flag-1..3`, `sh-port`, `sh-fallback`, `mh-port`, `mh-fallback`,
     /// as written.
     pub sched_flags: Vec<String>,
-    /// `lvs_method` / `lb_kind` (default NAT, with keepalived's warning).
+    /// `lvs_method` / `lb_kind` (required unless every real server has its own).
     pub forwarding: Option<Forwarding>,
     /// `persistence_timeout [N]` (seconds; without a value keepalived's 360).
     pub persistence_timeout: Option<u32>,
@@ -413,12 +413,69 @@ pub(crate) fn check(cfg: &mut crate::config::Config) -> Result<(), crate::config
                 .any(|e| matches!(e, VsgEntry::Fwmark(_))),
             VsAddress::Socket(_) => false,
         };
-        if vs.ops && vs.protocol != LvsProtocol::Udp {
-            cfg.warnings.push(format!(
-                "{}: virtual_server: one packet scheduling requires UDP - resetting",
-                vs.location
-            ));
-            vs.ops = false;
+        // What keepalived 2.2 reports as configuration errors (and `keepalived -t`
+        // refuses), though it goes on with a default: refused here.
+        let name = crate::lvs::checker::vs_name(vs);
+        let has_addresses = match &vs.address {
+            VsAddress::Socket(_) => true,
+            VsAddress::Fwmark(_) => false,
+            VsAddress::Group(name) => groups
+                .iter()
+                .filter(|g| &g.name == name)
+                .flat_map(|g| &g.entries)
+                .any(|e| matches!(e, VsgEntry::Range { .. })),
+        };
+        if vs.real_servers.is_empty() {
+            return Err(at(format!("virtual_server {name} has no real servers")));
+        }
+        if vs.scheduler.is_none() {
+            return Err(at(format!(
+                "virtual_server {name}: no scheduler set (lvs_sched)"
+            )));
+        }
+        if vs.forwarding.is_none() && vs.real_servers.iter().any(|r| r.forwarding.is_none()) {
+            return Err(at(format!(
+                "virtual_server {name}: no forwarding method set (lvs_method)"
+            )));
+        }
+        if has_addresses && vs.protocol.is_none() {
+            return Err(at(format!("virtual_server {name}: no protocol set")));
+        }
+        if !has_addresses && vs.protocol.is_some() {
+            return Err(at(format!(
+                "virtual_server {name}: protocol specified for fwmark - it would be ignored"
+            )));
+        }
+        if vs.ops && vs.protocol != Some(LvsProtocol::Udp) && has_addresses {
+            return Err(at(format!(
+                "virtual_server {name}: one packet scheduling (ops) requires UDP"
+            )));
+        }
+        let zero_port = match &vs.address {
+            VsAddress::Socket(a) => a.port() == 0,
+            VsAddress::Group(name) => groups
+                .iter()
+                .filter(|g| &g.name == name)
+                .flat_map(|g| &g.entries)
+                .any(|e| matches!(e, VsgEntry::Range { port: 0, .. })),
+            VsAddress::Fwmark(_) => false,
+        };
+        if zero_port && vs.persistence_timeout.is_none() {
+            return Err(at(format!(
+                "virtual_server {name}: zero port only valid for persistent services"
+            )));
+        }
+        for (i, rs) in vs.real_servers.iter().enumerate() {
+            if vs.real_servers[..i].iter().any(|o| o.addr == rs.addr) {
+                return Err(err_at(
+                    &rs.location.file,
+                    rs.location.line,
+                    format!(
+                        "real_server {}: duplicated in virtual_server {name}",
+                        rs.addr
+                    ),
+                ));
+            }
         }
         let vs_fwd = vs.forwarding;
         for rs in &mut vs.real_servers {

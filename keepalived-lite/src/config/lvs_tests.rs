@@ -174,10 +174,10 @@ fn every_keyword_parses_with_its_value() {
         vs.address,
         VsAddress::Socket("192.0.2.10:80".parse().expect("a"))
     );
-    assert_eq!(vs.scheduler, "sh");
+    assert_eq!(vs.scheduler.as_deref(), Some("sh"));
     assert_eq!(vs.sched_flags, ["sh-port", "sh-fallback"]);
     assert_eq!(vs.forwarding.map(|f| f.method), Some(LvsMethod::Nat));
-    assert_eq!(vs.protocol, LvsProtocol::Tcp);
+    assert_eq!(vs.protocol, Some(LvsProtocol::Tcp));
     assert_eq!(vs.persistence_timeout, Some(60));
     assert_eq!(vs.persistence_granularity.as_deref(), Some("255.255.255.0"));
     assert_eq!((vs.quorum, vs.hysteresis), (2, 1));
@@ -234,7 +234,7 @@ fn every_keyword_parses_with_its_value() {
     assert_eq!(m.user, Some(("nobody".to_string(), None)));
     let fw = &c.virtual_servers[1];
     assert_eq!(fw.address, VsAddress::Fwmark(5));
-    assert_eq!(fw.scheduler, "rr");
+    assert_eq!(fw.scheduler.as_deref(), Some("rr"));
     let f = fw.forwarding.expect("fwd");
     assert_eq!(
         (f.method, f.tunnel, f.tunnel_port, f.csum),
@@ -255,7 +255,7 @@ fn every_keyword_parses_with_its_value() {
     assert!(h.tls && h.urls[0].status_codes.is_empty());
     let grp = &c.virtual_servers[2];
     assert_eq!(grp.address, VsAddress::Group("VSG".into()));
-    assert_eq!(grp.protocol, LvsProtocol::Udp);
+    assert_eq!(grp.protocol, Some(LvsProtocol::Udp));
     assert!(grp.ops, "UDP keeps ops");
     assert_eq!(grp.persistence_engine.as_deref(), Some("sip"));
     assert_eq!(
@@ -264,25 +264,28 @@ fn every_keyword_parses_with_its_value() {
     );
 }
 
+/// A minimal virtual server keepalived 2.2.7's `-t` accepts, with `extra` lines.
+fn minimal(extra: &str) -> String {
+    format!(
+        "virtual_server 192.0.2.10 80 {{\n lvs_sched wrr\n lvs_method NAT\n protocol TCP\n{extra}\n real_server 198.51.100.10 80 {{\n TCP_CHECK {{\n }}\n }}\n}}\n"
+    )
+}
+
 #[test]
 fn defaults_are_keepalived_s() {
-    let c = parse("virtual_server 192.0.2.10 80 {\n real_server 198.51.100.10 80 {\n TCP_CHECK {\n }\n }\n}\n");
+    let c = parse(&minimal(""));
     let vs = &c.virtual_servers[0];
-    assert_eq!(vs.scheduler, "wlc");
-    assert_eq!(vs.protocol, LvsProtocol::Tcp);
+    assert_eq!(vs.scheduler.as_deref(), Some("wrr"));
+    assert_eq!(vs.protocol, Some(LvsProtocol::Tcp));
     assert_eq!((vs.quorum, vs.hysteresis, vs.weight), (1, 0, 1));
-    assert_eq!(vs.forwarding, None);
     assert_eq!(vs.persistence_timeout, None);
     assert!(!vs.inhibit_on_failure && !vs.omega && !vs.ha_suspend);
     assert_eq!(vs.timers, CheckTimers::default());
     // persistence_timeout alone: 360 s; a granularity alone turns persistence on too.
-    let c = parse("virtual_server 192.0.2.10 80 {\n persistence_timeout\n}\nvirtual_server 192.0.2.11 80 {\n persistence_granularity 255.255.0.0\n}\n");
+    let c = parse(&minimal(" persistence_timeout"));
     assert_eq!(c.virtual_servers[0].persistence_timeout, Some(360));
-    assert_eq!(c.virtual_servers[1].persistence_timeout, Some(360));
-    // ops on TCP is reset with keepalived's warning.
-    let c = parse("virtual_server 192.0.2.10 80 {\n ops\n}\n");
-    assert!(!c.virtual_servers[0].ops);
-    assert!(c.warnings[0].ends_with("one packet scheduling requires UDP - resetting"));
+    let c = parse(&minimal(" persistence_granularity 255.255.0.0"));
+    assert_eq!(c.virtual_servers[0].persistence_timeout, Some(360));
     // lvs_flush_on_stop alone and ALL: the whole table.
     for v in ["", " ALL"] {
         let c = parse(&format!("global_defs {{\n lvs_flush_on_stop{v}\n}}\n"));
@@ -290,9 +293,68 @@ fn defaults_are_keepalived_s() {
     }
 }
 
+/// What keepalived reports as a configuration error (and `keepalived -t` refuses) but
+/// runs with a default: refused, naming the virtual server.
+#[test]
+fn keepalived_s_configuration_errors_are_refused() {
+    let m = minimal("");
+    for (text, want) in [
+        (
+            m.replace(" lvs_sched wrr\n", ""),
+            ":1: virtual_server [192.0.2.10]:tcp:80: no scheduler set (lvs_sched)",
+        ),
+        (
+            m.replace(" lvs_method NAT\n", ""),
+            ":1: virtual_server [192.0.2.10]:tcp:80: no forwarding method set (lvs_method)",
+        ),
+        (
+            m.replace(" protocol TCP\n", ""),
+            ":1: virtual_server [192.0.2.10]:none:80: no protocol set",
+        ),
+        (
+            m.replace("192.0.2.10 80 {", "fwmark 5 {"),
+            ":1: virtual_server FWM 5: protocol specified for fwmark",
+        ),
+        (
+            minimal(" ops"),
+            ":1: virtual_server [192.0.2.10]:tcp:80: one packet scheduling (ops) requires UDP",
+        ),
+        (
+            m.replace("192.0.2.10 80 {", "192.0.2.10 0 {"),
+            ":1: virtual_server [192.0.2.10]:tcp:0: zero port only valid for persistent services",
+        ),
+        (
+            m.replace(
+                " real_server 198.51.100.10 80 {\n TCP_CHECK {\n }\n }\n",
+                "",
+            ),
+            ":1: virtual_server [192.0.2.10]:tcp:80 has no real servers",
+        ),
+        (
+            minimal(" real_server 198.51.100.10 80 {\n }"),
+            ":7: real_server 198.51.100.10:80: duplicated in virtual_server",
+        ),
+        (
+            minimal(" retry 0"),
+            ":5: retry: invalid value '0', expected an integer 1-4294967295",
+        ),
+    ] {
+        let got = error(&text);
+        assert!(
+            got.starts_with(&format!("{FILE}{want}")),
+            "{text}\n got: {got}\nwant: {want}"
+        );
+    }
+    // In a checker, retry 0 is valid; ops is valid with UDP.
+    parse(&minimal("").replace("TCP_CHECK {\n", "TCP_CHECK {\n retry 0\n"));
+    parse(&minimal(" ops").replace("protocol TCP", "protocol UDP"));
+}
+
 #[test]
 fn errors_name_file_line_and_what() {
-    let vs = |body: &str| format!("virtual_server 192.0.2.10 80 {{\n{body}\n}}\n");
+    let vs = |body: &str| {
+        format!("virtual_server 192.0.2.10 80 {{\n{body}\nlvs_method NAT\nprotocol TCP\nreal_server 198.51.100.50 80 {{\n}}\n}}\n")
+    };
     let rs = |body: &str| vs(&format!("real_server 198.51.100.10 80 {{\n{body}\n}}"));
     for (text, want) in [
         (
@@ -371,8 +433,8 @@ fn errors_name_file_line_and_what() {
             ":2: quorum: invalid value '0', expected an integer 1-4294967295",
         ),
         (
-            vs("real_server 2001:db8::1 80 {\n}"),
-            ":2: real_server [2001:db8::1]:80: address family differs",
+            vs("lvs_sched rr\nreal_server 2001:db8::1 80 {\n}"),
+            ":3: real_server [2001:db8::1]:80: address family differs",
         ),
         (
             "virtual_server group NOPE {\n}\n".to_string(),

@@ -227,7 +227,9 @@ impl VirtualServerState {
 
 /// The virtual server's name as keepalived's logs write it.
 pub fn vs_name(vs: &VirtualServer) -> String {
-    let proto = format!("{:?}", vs.protocol).to_lowercase();
+    let proto = vs
+        .protocol
+        .map_or("none".to_string(), |p| format!("{p:?}").to_lowercase());
     match &vs.address {
         VsAddress::Socket(a) => format!("[{}]:{proto}:{}", a.ip(), a.port()),
         VsAddress::Fwmark(m) => format!("FWM {m}"),

@@ -119,9 +119,11 @@ fn w(v: &[(&str, u32)]) -> Vec<(String, u32)> {
 }
 
 const TWO: &str = "virtual_server 192.0.2.10 80 {
+    protocol TCP
+    lvs_sched wrr
+    lvs_method NAT
     delay_loop 10
     warmup 0
-    lvs_method NAT
     real_server 198.51.100.10 80 {
         weight 3
         notify_up \"/up rs0\"
@@ -217,6 +219,9 @@ fn a_stale_result_is_ignored() {
 }
 
 const ALPHA_INHIBIT: &str = "virtual_server 192.0.2.10 80 {
+    protocol TCP
+    lvs_sched wrr
+    lvs_method NAT
     delay_loop 5
     warmup 0
     alpha
@@ -259,6 +264,9 @@ fn alpha_starts_down_and_inhibit_keeps_weight_zero() {
 }
 
 const QUORUM: &str = "virtual_server 192.0.2.10 80 {
+    protocol TCP
+    lvs_sched wrr
+    lvs_method NAT
     delay_loop 5
     warmup 0
     quorum 2
@@ -331,6 +339,9 @@ fn quorum_down_at_start_puts_the_sorry_server_in() {
 }
 
 const MISC: &str = "virtual_server 192.0.2.10 80 {
+    protocol TCP
+    lvs_sched wrr
+    lvs_method NAT
     delay_loop 5
     warmup 0
     real_server 198.51.100.10 80 {
@@ -504,7 +515,7 @@ fn omega_runs_notify_down_and_quorum_down_when_removed_or_stopping() {
 #[test]
 fn table_scope_is_exactly_the_configured_keys() {
     let s = Sim::new(
-        "virtual_server_group G {\n 192.0.2.20-21 80\n fwmark 7\n}\nvirtual_server group G {\n lvs_sched rr\n real_server 198.51.100.10 80 {\n }\n}\nvirtual_server fwmark 9 {\n persistence_timeout 30\n real_server 198.51.100.11 0 {\n }\n}\n",
+        "virtual_server_group G {\n 192.0.2.20-21 80\n fwmark 7\n}\nvirtual_server group G {\n lvs_sched rr\n protocol TCP\n lvs_method DR\n real_server 198.51.100.10 80 {\n }\n}\nvirtual_server fwmark 9 {\n lvs_sched rr\n lvs_method DR\n persistence_timeout 30\n real_server 198.51.100.11 0 {\n }\n}\n",
     );
     let (t, scope) = desired(&s.core, &s.groups);
     let keys: Vec<String> = t

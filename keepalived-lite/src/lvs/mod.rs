@@ -16,6 +16,7 @@
 //! let cfg = keepalived_lite::config::parse_str(
 //!     std::path::Path::new("k.conf"),
 //!     "virtual_server 192.0.2.10 80 {\n delay_loop 5\n warmup 0\n lvs_method NAT\n\
+//!      protocol TCP\n lvs_sched rr\n\
 //!      real_server 198.51.100.10 80 {\n TCP_CHECK {\n }\n }\n}\n",
 //! ).unwrap();
 //! let (mut core, _) = CheckerCore::new(&cfg.virtual_servers, &HashSet::new(), Duration::ZERO, 1);

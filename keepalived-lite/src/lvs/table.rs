@@ -19,10 +19,11 @@ use crate::config::lvs::{
 
 /// The service keys of a virtual server (a group gives one per address and mark).
 pub fn service_keys(vs: &VirtualServer, groups: &[VirtualServerGroup]) -> Vec<ServiceKey> {
+    // Validation makes an address service name its protocol.
     let protocol = match vs.protocol {
-        LvsProtocol::Tcp => Protocol::Tcp,
-        LvsProtocol::Udp => Protocol::Udp,
-        LvsProtocol::Sctp => Protocol::Sctp,
+        Some(LvsProtocol::Udp) => Protocol::Udp,
+        Some(LvsProtocol::Sctp) => Protocol::Sctp,
+        _ => Protocol::Tcp,
     };
     let family = match vs.ip_family {
         Some(IpFamily::Inet6) => AddressFamily::Inet6,
@@ -59,7 +60,10 @@ fn nth(first: IpAddr, i: u32) -> IpAddr {
 }
 
 fn service(vs: &VirtualServer, key: ServiceKey) -> Service {
-    let mut s = Service::new(key, Scheduler::from(vs.scheduler.as_str()));
+    let mut s = Service::new(
+        key,
+        Scheduler::from(vs.scheduler.as_deref().unwrap_or("wlc")),
+    );
     if vs.ops {
         s = s.flags(ServiceFlags::ONEPACKET);
     }

@@ -163,11 +163,14 @@ pub(crate) fn parse_secs(v: &str) -> Option<Duration> {
 
 /// A shared timer keyword (virtual server, real server, checker level); `false` when
 /// `s` is none of them.
-fn timer_keyword(s: &Stmt, t: &mut CheckTimers) -> Result<bool, ConfigError> {
+fn timer_keyword(s: &Stmt, t: &mut CheckTimers, in_checker: bool) -> Result<bool, ConfigError> {
     match s.kw() {
         "delay_loop" => t.delay_loop = Some(secs(s, Duration::from_micros(1))?),
         "connect_timeout" => t.connect_timeout = Some(secs(s, Duration::from_micros(1))?),
-        "retry" | "nb_get_retry" => t.retry = Some(s.int(0, u32::MAX as i64)? as u32),
+        "retry" | "nb_get_retry" => {
+            // keepalived: 0 is valid in a checker only.
+            t.retry = Some(s.int(i64::from(!in_checker), u32::MAX as i64)? as u32)
+        }
         "delay_before_retry" => t.delay_before_retry = Some(secs(s, Duration::ZERO)?),
         "warmup" => t.warmup = Some(secs(s, Duration::ZERO)?),
         "alpha" => {
@@ -351,9 +354,9 @@ pub(super) fn parse_virtual_server(p: &mut Parser, s: &Stmt) -> Result<VirtualSe
     };
     let mut vs = VirtualServer {
         address,
-        protocol: LvsProtocol::Tcp,
+        protocol: None,
         ip_family: None,
-        scheduler: "wlc".into(),
+        scheduler: None,
         ops: false,
         sched_flags: Vec::new(),
         forwarding: None,
@@ -380,7 +383,7 @@ pub(super) fn parse_virtual_server(p: &mut Parser, s: &Stmt) -> Result<VirtualSe
             continue;
         }
         k.no_block()?;
-        if timer_keyword(&k, &mut vs.timers)? {
+        if timer_keyword(&k, &mut vs.timers, false)? {
             continue;
         }
         match k.kw() {
@@ -394,7 +397,7 @@ pub(super) fn parse_virtual_server(p: &mut Parser, s: &Stmt) -> Result<VirtualSe
                         SCHEDULERS.join(", ")
                     )));
                 }
-                vs.scheduler = v.to_string();
+                vs.scheduler = Some(v.to_string());
             }
             "ops" => {
                 k.no_arg()?;
@@ -407,7 +410,7 @@ pub(super) fn parse_virtual_server(p: &mut Parser, s: &Stmt) -> Result<VirtualSe
             }
             "lvs_method" | "lb_kind" => vs.forwarding = Some(forwarding(&k)?),
             "protocol" => {
-                vs.protocol = match k.one_arg()?.to_ascii_uppercase().as_str() {
+                vs.protocol = Some(match k.one_arg()?.to_ascii_uppercase().as_str() {
                     "TCP" => LvsProtocol::Tcp,
                     "UDP" => LvsProtocol::Udp,
                     "SCTP" => LvsProtocol::Sctp,
@@ -417,7 +420,7 @@ pub(super) fn parse_virtual_server(p: &mut Parser, s: &Stmt) -> Result<VirtualSe
                             shown(k.one_arg()?)
                         )))
                     }
-                }
+                })
             }
             "ip_family" => {
                 vs.ip_family = Some(match k.one_arg()? {
@@ -481,8 +484,8 @@ pub(super) fn parse_virtual_server(p: &mut Parser, s: &Stmt) -> Result<VirtualSe
     }
     for f in &vs.sched_flags {
         let ok = match f.as_str() {
-            "sh-port" | "sh-fallback" => vs.scheduler == "sh",
-            "mh-port" | "mh-fallback" => vs.scheduler == "mh",
+            "sh-port" | "sh-fallback" => vs.scheduler.as_deref() == Some("sh"),
+            "mh-port" | "mh-fallback" => vs.scheduler.as_deref() == Some("mh"),
             _ => true,
         };
         if !ok {
@@ -518,7 +521,7 @@ fn parse_real_server(p: &mut Parser, s: &Stmt) -> Result<RealServer, ConfigError
             continue;
         }
         k.no_block()?;
-        if timer_keyword(&k, &mut rs.timers)? {
+        if timer_keyword(&k, &mut rs.timers, false)? {
             continue;
         }
         match k.kw() {
@@ -579,7 +582,9 @@ fn parse_checker(p: &mut Parser, s: &Stmt) -> Result<Checker, ConfigError> {
         }
         k.no_block()?;
         let common = !matches!(kind, CheckKind::Misc(_));
-        if (common || !matches!(k.kw(), "connect_timeout")) && timer_keyword(&k, &mut c.timers)? {
+        if (common || !matches!(k.kw(), "connect_timeout"))
+            && timer_keyword(&k, &mut c.timers, true)?
+        {
             continue;
         }
         match (k.kw(), &mut kind) {
