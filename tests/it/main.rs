@@ -11,4 +11,5 @@ mod core_bench;
 mod core_fixtures;
 mod core_handles;
 mod lab;
+mod lvs;
 mod vrrp;

@@ -15,8 +15,8 @@ use crate::config::model::Location;
 pub const DEFAULT_DELAY_LOOP: Duration = Duration::from_secs(60);
 /// keepalived's default `connect_timeout` (5 s).
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Largest real server weight IPVS takes (`IPVS_WEIGHT_LIMIT`).
-pub const WEIGHT_LIMIT: u32 = 65535;
+/// Largest real server weight keepalived and IPVS take (`IPVS_WEIGHT_LIMIT`, INT_MAX).
+pub const WEIGHT_LIMIT: u32 = i32::MAX as u32;
 
 /// The `lvs_*` keywords of `global_defs`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -266,7 +266,7 @@ pub enum IpFamily {
 pub struct RealServer {
     /// Address and port.
     pub addr: SocketAddr,
-    /// `weight 0-65535` (default: the virtual server's `weight`, 1).
+    /// `weight 0-2147483647` (default: the virtual server's `weight`, 1).
     pub weight: Option<u32>,
     /// `lvs_method` (default: the virtual server's).
     pub forwarding: Option<Forwarding>,

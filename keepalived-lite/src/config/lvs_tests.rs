@@ -425,8 +425,8 @@ fn errors_name_file_line_and_what() {
         ),
         (vs("delay_loop abc"), ":2: delay_loop: invalid value 'abc'"),
         (
-            rs("weight 70000"),
-            ":3: weight: invalid value '70000', expected an integer 0-65535",
+            rs("weight 2147483648"),
+            ":3: weight: invalid value '2147483648', expected an integer 0-2147483647",
         ),
         (
             vs("quorum 0"),

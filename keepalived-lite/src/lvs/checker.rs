@@ -188,7 +188,7 @@ pub struct RealServerState {
 }
 
 impl RealServerState {
-    /// The weight IPVS gets while it is alive (0..=65535).
+    /// The weight IPVS gets while it is alive (0..=INT_MAX).
     pub fn ipvs_weight(&self) -> u32 {
         self.effective_weight.clamp(0, i64::from(WEIGHT_LIMIT)) as u32
     }

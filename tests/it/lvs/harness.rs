@@ -95,7 +95,11 @@ impl Director {
     }
 
     fn pid(&self) -> Option<String> {
-        let f = if self.name == "keepalived" { "daemon.pid" } else { "lite.pid" };
+        let f = if self.name == "keepalived" {
+            "daemon.pid"
+        } else {
+            "lite.pid"
+        };
         std::fs::read_to_string(self.dir.join(f))
             .ok()
             .map(|p| p.trim().to_string())
@@ -103,7 +107,9 @@ impl Director {
 
     /// Sends `sig` to the daemon.
     pub fn signal(&self, sig: &str) {
-        let pid = self.pid().unwrap_or_else(|| panic!("{} has no pid file", self.name));
+        let pid = self
+            .pid()
+            .unwrap_or_else(|| panic!("{} has no pid file", self.name));
         must(&format!("kill -{sig} {pid}"));
     }
 
@@ -150,7 +156,10 @@ pub struct Rig {
 impl Rig {
     /// Bridge, `n` real servers answering `200 ok`, two directors (not started).
     pub fn new(n: usize) -> Rig {
-        let dir = tempfile::Builder::new().prefix("lvs-judge-").tempdir().expect("dir");
+        let dir = tempfile::Builder::new()
+            .prefix("lvs-judge-")
+            .tempdir()
+            .expect("dir");
         must("ip link add br-lvs type bridge && ip link set br-lvs up");
         let mut k = 0;
         let mut attach = |ns: &Netns, addr: &str| {
@@ -163,7 +172,12 @@ impl Rig {
         let director = |name: &'static str, addr: &str, attach: &mut dyn FnMut(&Netns, &str)| {
             let ns = Netns::new(if name == "keepalived" { "dk" } else { "dl" });
             attach(&ns, addr);
-            Director { name, ns, child: None, dir: dir.path().to_path_buf() }
+            Director {
+                name,
+                ns,
+                child: None,
+                dir: dir.path().to_path_buf(),
+            }
         };
         let theirs = director("keepalived", "198.51.100.2", &mut attach);
         let ours = director("keepalived-lite", "198.51.100.3", &mut attach);
@@ -180,7 +194,13 @@ impl Rig {
                 }
             })
             .collect();
-        Rig { dir, rs, theirs, ours, times: Vec::new() }
+        Rig {
+            dir,
+            rs,
+            theirs,
+            ours,
+            times: Vec::new(),
+        }
     }
 
     /// A file in the rig's directory.
@@ -191,8 +211,11 @@ impl Rig {
     /// Writes MISC_CHECK program `name`: it exits with the number in `name.code`.
     pub fn misc(&self, name: &str, code: u8) -> String {
         let prog = self.path(&format!("{name}.sh"));
-        std::fs::write(&prog, format!("#!/bin/sh\nexit $(cat {}.code)\n", self.path(name)))
-            .expect("write");
+        std::fs::write(
+            &prog,
+            format!("#!/bin/sh\nexit $(cat {}.code)\n", self.path(name)),
+        )
+        .expect("write");
         must(&format!("chmod 755 {prog}"));
         self.set_misc(name, code);
         prog
@@ -226,15 +249,32 @@ impl Rig {
         };
         let p = |f: &str| d.join(f).display().to_string();
         let theirs = vec![
-            "keepalived".into(), "--dont-fork".into(), "--log-console".into(),
-            "--log-detail".into(), "--check".into(), "--use-file".into(), conf.clone(),
-            "--pid".into(), p("daemon.pid"), "--checkers_pid".into(), p("checkers.pid"),
-            "--vrrp_pid".into(), p("vrrp.pid"),
+            "keepalived".into(),
+            "--dont-fork".into(),
+            "--log-console".into(),
+            "--log-detail".into(),
+            "--check".into(),
+            "--use-file".into(),
+            conf.clone(),
+            "--pid".into(),
+            p("daemon.pid"),
+            "--checkers_pid".into(),
+            p("checkers.pid"),
+            "--vrrp_pid".into(),
+            p("vrrp.pid"),
         ];
         let ours = vec![
-            ipvs_lab::workspace_bin("keepalived-lite").display().to_string(),
-            "--dont-fork".into(), "--log-console".into(), "--use-file".into(), conf,
-            "--pid".into(), p("lite.pid"), "--state-file".into(), p("state.json"),
+            ipvs_lab::workspace_bin("keepalived-lite")
+                .display()
+                .to_string(),
+            "--dont-fork".into(),
+            "--log-console".into(),
+            "--use-file".into(),
+            conf,
+            "--pid".into(),
+            p("lite.pid"),
+            "--state-file".into(),
+            p("state.json"),
         ];
         self.theirs.child = Some(spawn(&self.theirs, theirs));
         self.ours.child = Some(spawn(&self.ours, ours));
@@ -282,7 +322,11 @@ impl Rig {
     pub fn report(&self) -> String {
         let mut s = String::from("event | keepalived 2.2.7 | keepalived-lite\n");
         for (e, k, o) in &self.times {
-            s += &format!("{e} | {:.2} s | {:.2} s\n", k.as_secs_f64(), o.as_secs_f64());
+            s += &format!(
+                "{e} | {:.2} s | {:.2} s\n",
+                k.as_secs_f64(),
+                o.as_secs_f64()
+            );
         }
         s
     }
