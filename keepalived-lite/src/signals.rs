@@ -25,7 +25,8 @@ pub struct Signals {
 }
 
 impl Signals {
-    /// Blocks the daemon's signals for this thread (the daemon has no other) and opens
+    /// Blocks the daemon's signals for this thread, before any other thread starts
+    /// (threads inherit the mask, so the signals reach only the `signalfd`), and opens
     /// the `signalfd`. Children get an empty signal mask from `std::process::Command`.
     pub fn block() -> nix::Result<Self> {
         let mut set = SigSet::empty();

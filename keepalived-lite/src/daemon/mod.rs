@@ -1,7 +1,7 @@
-//! The daemon: one single-threaded `poll(2)` loop over a `signalfd` and the instances'
-//! sockets, gluing the sans-IO cores ([`crate::state::Machine`] per instance,
-//! [`crate::schedule::Schedule`] for every other timer, [`crate::track`]) to the I/O
-//! edges ([`crate::net`], [`crate::rtnl`], [`crate::children`], [`crate::statefile`]).
+//! The daemon: one `poll(2)` loop over a `signalfd`, a reload's configuration read
+//! (the only other thread) and the instances' sockets, gluing the sans-IO cores
+//! ([`crate::state::Machine`] per instance, [`crate::schedule::Schedule`] for every
+//! other timer, [`crate::track`]) to the I/O edges ([`crate::net`], [`crate::rtnl`], [`crate::children`], [`crate::statefile`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -25,6 +25,8 @@ use crate::users::resolve_script_user;
 
 mod lvs;
 mod reload;
+
+use reload::ConfigRead;
 
 pub use crate::error::DaemonError;
 pub use crate::log::Logger;
@@ -59,6 +61,10 @@ pub struct Daemon {
     children: Children,
     schedule: Schedule,
     signals: Signals,
+    /// A configuration being read for a reload, off the loop.
+    reading: Option<ConfigRead>,
+    /// Another `SIGHUP` arrived during that read: read again when it is done.
+    reload_again: bool,
     /// `script_user` resolved at start and on reload: notify scripts run as it.
     notify_user: Option<(u32, u32)>,
     log: Logger,
@@ -113,6 +119,8 @@ impl Daemon {
             children: Children::new(),
             schedule,
             signals,
+            reading: None,
+            reload_again: false,
             notify_user,
             log,
             dirty: true,
@@ -609,7 +617,11 @@ impl Daemon {
                     .min(i32::MAX as u128) as libc::c_int,
                 None => -1,
             };
-            let mut fds: Vec<libc::pollfd> = std::iter::once(self.signals.raw_fd())
+            // 0: signals, 1: a reload's configuration read (-1, ignored, when none),
+            // then one socket per instance.
+            let reading_fd = self.reading.as_ref().map_or(-1, |r| r.raw_fd());
+            let mut fds: Vec<libc::pollfd> = [self.signals.raw_fd(), reading_fd]
+                .into_iter()
                 .chain(self.instances.iter().map(|i| i.sock.raw_fd()))
                 .chain(self.lvs.as_ref().map(|l| l.raw_fd()))
                 .map(|fd| libc::pollfd {
@@ -620,7 +632,7 @@ impl Daemon {
                 .collect();
             // SAFETY: fds is a live array of pollfd of the given length.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-            for (idx, p) in fds[1..=self.instances.len()].iter().enumerate() {
+            for (idx, p) in fds[2..2 + self.instances.len()].iter().enumerate() {
                 if p.revents & (libc::POLLIN | libc::POLLERR) != 0 {
                     self.receive(idx);
                 }
@@ -629,10 +641,13 @@ impl Daemon {
                 for ev in self.signals.drain() {
                     match ev {
                         SignalEvent::Terminate => break 'run,
-                        SignalEvent::Reload => self.reload(),
+                        SignalEvent::Reload => self.start_reload(),
                         SignalEvent::ChildExited => self.reap_children(),
                     }
                 }
+            }
+            if fds[1].revents != 0 {
+                self.finish_reload();
             }
             self.poll_lvs();
             let now = self.now();

@@ -1,16 +1,67 @@
 //! `SIGHUP`: applying a new configuration all-or-nothing.
 
 use std::collections::{HashMap, HashSet};
+use std::io::Write;
 use std::net::IpAddr;
+use std::os::fd::{AsRawFd, RawFd};
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::sync::mpsc::{Receiver, TryRecvError};
 
 use super::Daemon;
-use crate::config::{self, Config};
+use crate::config::{self, Config, ConfigError};
 use crate::diff::{same_global, same_instance, same_script};
 use crate::error::DaemonError;
 use crate::instance::{open_instance, remove_stale_vips, InstanceRt};
 use crate::scripts::{check_notify_security, script_rt, ScriptRt};
 use crate::state::Input;
 use crate::users::resolve_script_user;
+
+/// A configuration being read and parsed on a thread of its own: however slow the file
+/// (a hung network file system, a large include), adverts and signals go on. The
+/// thread wakes the poll loop through a socket pair when it is done; if the daemon
+/// exits first, the thread ends with the process.
+#[derive(Debug)]
+pub(super) struct ConfigRead {
+    path: PathBuf,
+    wake: UnixStream,
+    result: Receiver<Result<Config, ConfigError>>,
+}
+
+impl ConfigRead {
+    fn start(path: PathBuf) -> std::io::Result<Self> {
+        let (wake, done) = UnixStream::pair()?;
+        wake.set_nonblocking(true)?;
+        let (tx, result) = std::sync::mpsc::channel();
+        let file = path.clone();
+        std::thread::Builder::new()
+            .name("config-read".into())
+            .spawn(move || {
+                let _ = tx.send(config::parse_file(&file));
+                let _ = (&done).write_all(&[1]);
+            })?;
+        Ok(ConfigRead { path, wake, result })
+    }
+
+    /// The descriptor that becomes readable when the read is done.
+    pub(super) fn raw_fd(&self) -> RawFd {
+        self.wake.as_raw_fd()
+    }
+
+    /// The result, once there is one.
+    fn take(&self) -> Option<Result<Config, ConfigError>> {
+        match self.result.try_recv() {
+            Ok(r) => Some(r),
+            Err(TryRecvError::Empty) => None,
+            // The thread died without a result (it cannot panic on input, but still).
+            Err(TryRecvError::Disconnected) => Some(Err(ConfigError {
+                file: self.path.clone(),
+                line: 0,
+                message: "configuration reader ended without a result".into(),
+            })),
+        }
+    }
+}
 
 /// A new configuration checked completely (users, scripts, changed and new instances
 /// opened), ready to replace the running one.
@@ -28,23 +79,47 @@ struct Prepared {
 }
 
 impl Daemon {
-    /// SIGHUP: re-reads the configuration. Unchanged instances keep their state and
-    /// VIPs; removed or changed ones resign; new ones start. A bad file, an unknown
-    /// user, a refused script or an instance that cannot be opened (e.g. its interface
-    /// does not exist) changes nothing.
-    pub(super) fn reload(&mut self) {
+    /// SIGHUP: starts reading the configuration on a thread of its own (a second
+    /// SIGHUP meanwhile reads it again afterwards); [`Daemon::finish_reload`] applies it.
+    pub(super) fn start_reload(&mut self) {
+        if self.reading.is_some() {
+            self.reload_again = true;
+            return;
+        }
         self.log.log("Reloading configuration");
-        match self.prepare_reload() {
+        match ConfigRead::start(self.opts.config.clone()) {
+            Ok(r) => self.reading = Some(r),
+            Err(e) => self.log.log(&format!(
+                "reload failed, keeping the running configuration: cannot start reading: {e}"
+            )),
+        }
+    }
+
+    /// The configuration read has ended: applies it. Unchanged instances keep their
+    /// state and VIPs; removed or changed ones resign; new ones start. A bad file, an
+    /// unknown user, a refused script or an instance that cannot be opened (e.g. its
+    /// interface does not exist) changes nothing.
+    pub(super) fn finish_reload(&mut self) {
+        let Some(read) = self.reading.as_ref().and_then(|r| r.take()) else {
+            return;
+        };
+        self.reading = None;
+        match read
+            .map_err(DaemonError::from)
+            .and_then(|c| self.prepare_reload(c))
+        {
             Ok(p) => self.commit_reload(p),
             Err(e) => self.log.log(&format!(
                 "reload failed, keeping the running configuration: {e}"
             )),
         }
+        if std::mem::take(&mut self.reload_again) {
+            self.start_reload();
+        }
     }
 
-    /// Everything that can fail, done while the old configuration still runs.
-    fn prepare_reload(&mut self) -> Result<Prepared, DaemonError> {
-        let config = config::parse_file(&self.opts.config)?;
+    /// Everything else that can fail, done while the old configuration still runs.
+    fn prepare_reload(&mut self, config: Config) -> Result<Prepared, DaemonError> {
         let notify_user = resolve_script_user(&config.global)?;
         let mut unchanged_scripts = HashSet::new();
         let mut new_scripts = HashMap::new();
