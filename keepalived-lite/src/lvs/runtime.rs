@@ -22,6 +22,9 @@ use crate::error::DaemonError;
 use crate::log::Logger;
 use crate::users::lookup_user;
 
+/// Notify programs to run (argv each).
+pub type Notifies = Vec<Vec<String>>;
+
 /// How soon a failed apply is tried again.
 const APPLY_RETRY: Duration = Duration::from_secs(1);
 /// How often local addresses are read for `ha_suspend`.
@@ -91,7 +94,7 @@ impl Lvs {
         notify_user: Option<(u32, u32)>,
         now: Duration,
         log: &Logger,
-    ) -> Result<Option<(Self, Vec<Vec<String>>)>, DaemonError> {
+    ) -> Result<Option<(Self, Notifies)>, DaemonError> {
         let g = &cfg.global.lvs;
         if cfg.virtual_servers.is_empty() && !g.flush && g.timeouts.is_none() {
             return Ok(None);
@@ -128,7 +131,7 @@ impl Lvs {
             apply_due: None,
             local,
             next_address_poll: None,
-            log: log.clone(),
+            log: *log,
         };
         lvs.schedule_address_poll(now);
         let notifies = lvs.perform(now, actions);
