@@ -20,6 +20,8 @@ use crate::config::lvs::{CheckKind, FlushOnStop, LvsGlobal, VirtualServerGroup};
 use crate::config::Config;
 use crate::error::DaemonError;
 use crate::log::Logger;
+use crate::scripts::find_program;
+use crate::track::check_script_security;
 use crate::users::lookup_user;
 
 /// Notify programs to run (argv each).
@@ -48,9 +50,38 @@ fn misc_users(cfg: &Config) -> Result<Vec<Option<(u32, u32)>>, DaemonError> {
     Ok(out)
 }
 
-/// Checks what a reload or start needs beyond parsing (MISC_CHECK users exist).
+/// Checks what a reload or start needs beyond parsing: MISC_CHECK users exist, and
+/// with `enable_script_security` every MISC_CHECK program and LVS notify program
+/// (`notify_up`, `notify_down`, `quorum_up`, `quorum_down`) is safe, as vrrp_script's.
 pub fn check(cfg: &Config) -> Result<(), DaemonError> {
-    misc_users(cfg).map(|_| ())
+    misc_users(cfg)?;
+    if !cfg.global.enable_script_security {
+        return Ok(());
+    }
+    for vs in &cfg.virtual_servers {
+        let name = super::checker::vs_name(vs);
+        let mut programs: Vec<(&Vec<String>, String)> = Vec::new();
+        for q in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
+            programs.push((q, format!("virtual_server {name} quorum notify")));
+        }
+        for rs in &vs.real_servers {
+            for n in [&rs.notify_up, &rs.notify_down].into_iter().flatten() {
+                programs.push((n, format!("real_server {} notify", rs.addr)));
+            }
+            for c in &rs.checkers {
+                if let CheckKind::Misc(m) = &c.kind {
+                    programs.push((&m.command, format!("real_server {} MISC_CHECK", rs.addr)));
+                }
+            }
+        }
+        for (argv, script) in programs {
+            if let Some(program) = find_program(&argv[0]) {
+                check_script_security(&program)
+                    .map_err(|message| DaemonError::ScriptSecurity { script, message })?;
+            }
+        }
+    }
+    Ok(())
 }
 
 fn local_addresses() -> HashSet<IpAddr> {
@@ -301,5 +332,37 @@ impl Lvs {
                 .log(&format!("IPVS: cannot remove the virtual servers: {e}"));
         }
         notifies
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn an_insecure_misc_check_program_is_refused_with_script_security() {
+        let dir = tempfile::tempdir().expect("dir");
+        let prog = dir.path().join("check.sh");
+        std::fs::write(&prog, "#!/bin/sh\nexit 0\n").expect("write");
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o777)).expect("chmod");
+        let text = |security: &str| {
+            format!(
+                "global_defs {{\n{security}\n}}\nvirtual_server 192.0.2.10 80 {{\n lvs_sched rr\n lvs_method NAT\n protocol TCP\n real_server 198.51.100.10 80 {{\n MISC_CHECK {{\n misc_path {}\n }}\n }}\n}}\n",
+                prog.display()
+            )
+        };
+        let cfg = crate::config::parse_for_test(&text("enable_script_security"));
+        let e = check(&cfg).expect_err("world-writable program");
+        assert!(
+            e.to_string()
+                .starts_with("real_server 198.51.100.10:80 MISC_CHECK: SECURITY VIOLATION"),
+            "{e}"
+        );
+        let cfg = crate::config::parse_for_test(&text("router_id x"));
+        check(&cfg).expect("no script security asked for");
+        std::fs::set_permissions(&prog, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let cfg = crate::config::parse_for_test(&text("enable_script_security"));
+        check(&cfg).expect("a safe program");
     }
 }
