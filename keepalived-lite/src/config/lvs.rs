@@ -23,7 +23,7 @@ pub const WEIGHT_LIMIT: u32 = i32::MAX as u32;
 pub struct LvsGlobal {
     /// `lvs_flush`: clear the whole IPVS table at start.
     pub flush: bool,
-    /// `lvs_flush_on_stop [VS|ALL]`.
+    /// `lvs_flush_on_stop [VS]`.
     pub flush_on_stop: Option<FlushOnStop>,
     /// `lvs_timeouts [tcp N] [tcpfin N] [udp N]` (seconds; `None`: unchanged).
     pub timeouts: Option<LvsTimeouts>,
@@ -36,7 +36,7 @@ pub struct LvsGlobal {
 /// What `lvs_flush_on_stop` removes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum FlushOnStop {
-    /// `lvs_flush_on_stop` or `lvs_flush_on_stop ALL`: the whole table.
+    /// `lvs_flush_on_stop`: the whole table.
     All,
     /// `lvs_flush_on_stop VS`: only the configured virtual servers.
     VirtualServers,

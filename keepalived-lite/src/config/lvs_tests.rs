@@ -286,11 +286,9 @@ fn defaults_are_keepalived_s() {
     assert_eq!(c.virtual_servers[0].persistence_timeout, Some(360));
     let c = parse(&minimal(" persistence_granularity 255.255.0.0"));
     assert_eq!(c.virtual_servers[0].persistence_timeout, Some(360));
-    // lvs_flush_on_stop alone and ALL: the whole table.
-    for v in ["", " ALL"] {
-        let c = parse(&format!("global_defs {{\n lvs_flush_on_stop{v}\n}}\n"));
-        assert_eq!(c.global.lvs.flush_on_stop, Some(FlushOnStop::All));
-    }
+    // lvs_flush_on_stop alone: the whole table (keepalived 2.2.7 knows no ALL).
+    let c = parse("global_defs {\n lvs_flush_on_stop\n}\n");
+    assert_eq!(c.global.lvs.flush_on_stop, Some(FlushOnStop::All));
 }
 
 /// What keepalived reports as a configuration error (and `keepalived -t` refuses) but
@@ -449,8 +447,8 @@ fn errors_name_file_line_and_what() {
             ":2: lvs_timeouts: tcp needs a value",
         ),
         (
-            "global_defs {\n lvs_flush_on_stop SOME\n}\n".to_string(),
-            ":2: lvs_flush_on_stop: expected nothing, VS or ALL",
+            "global_defs {\n lvs_flush_on_stop ALL\n}\n".to_string(),
+            ":2: lvs_flush_on_stop: expected nothing (the whole table) or VS",
         ),
         (
             "global_defs {\n lvs_sync_daemon eth0 VI_X\n}\n".to_string(),

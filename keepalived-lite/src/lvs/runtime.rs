@@ -301,7 +301,7 @@ impl Lvs {
         }
     }
 
-    /// Stopping: `omega` notifies, then `lvs_flush_on_stop ALL` flushes the table;
+    /// Stopping: `omega` notifies, then `lvs_flush_on_stop` (without `VS`) flushes the table;
     /// otherwise (keepalived's default, and `VS`) the configured services are removed.
     pub fn stop(&mut self) -> Vec<Vec<String>> {
         let notifies = self

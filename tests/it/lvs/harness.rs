@@ -284,6 +284,18 @@ impl Rig {
     /// returns both reaction times. Panics with both tables and logs after 15 s.
     #[track_caller]
     pub fn judge(&mut self, name: &str, event: impl FnOnce(&mut Rig)) -> Vec<String> {
+        self.judge_until(name, event, |_| true)
+    }
+
+    /// [`Rig::judge`], and the equal tables must also satisfy `done` (for events whose
+    /// effect comes in steps, such as a start with `alpha`).
+    #[track_caller]
+    pub fn judge_until(
+        &mut self,
+        name: &str,
+        event: impl FnOnce(&mut Rig),
+        done: impl Fn(&[String]) -> bool,
+    ) -> Vec<String> {
         let before = (self.theirs.table(), self.ours.table());
         let t0 = Instant::now();
         event(self);
@@ -297,7 +309,7 @@ impl Rig {
                 ot = Some(t0.elapsed());
             }
             if let (Some(a), Some(b)) = (kt, ot) {
-                if k == o {
+                if k == o && done(&k) {
                     self.times.push((name.to_string(), a, b));
                     return k;
                 }

@@ -176,3 +176,106 @@ lab_test! {
         eprintln!("reaction times (s):\n{}", rig.report());
     }
 }
+
+/// The second configuration: `lvs_flush`, `lvs_flush_on_stop`, `lvs_timeouts`,
+/// `alpha`, `ha_suspend`, a UDP service with `ops` and no checker.
+const FLUSH_ALPHA_SUSPEND: &str = r#"global_defs {
+    lvs_flush
+    lvs_flush_on_stop
+    lvs_timeouts tcp 900 tcpfin 120 udp 300
+}
+virtual_server 192.0.2.20 80 {
+    delay_loop 1
+    warmup 0
+    lvs_sched rr
+    lvs_method NAT
+    protocol TCP
+    connect_timeout 1
+    alpha
+    real_server 198.51.100.10 80 {
+        TCP_CHECK {
+            retry 0
+        }
+    }
+    real_server 198.51.100.11 80 {
+        TCP_CHECK {
+            retry 0
+        }
+    }
+}
+virtual_server 192.0.2.21 80 {
+    delay_loop 1
+    warmup 0
+    lvs_sched rr
+    lvs_method NAT
+    protocol TCP
+    connect_timeout 1
+    ha_suspend
+    real_server 198.51.100.12 80 {
+        TCP_CHECK {
+            retry 0
+        }
+    }
+}
+virtual_server 192.0.2.22 53 {
+    lvs_sched wrr
+    lvs_method NAT
+    protocol UDP
+    ops
+    real_server 198.51.100.13 53 {
+        weight 2
+    }
+}
+"#;
+
+lab_test! {
+    /// `lvs_flush` at start (the other service goes, in both), `lvs_timeouts`, `alpha`
+    /// (a server down at start never appears; up later, it comes in), `ha_suspend`
+    /// (checks start when the address arrives: a closed port goes out), a service
+    /// ipvsadm adds while the daemons run (left alone), `lvs_flush_on_stop`.
+    fn lvs_judge_flush_alpha_ha_suspend() {
+        let mut rig = Rig::new(4);
+        for d in [&rig.theirs, &rig.ours] {
+            d.ns.must(&format!("ipvsadm {OTHERS}"));
+        }
+        rig.rs[0].listen(80);
+        rig.write_conf(FLUSH_ALPHA_SUSPEND);
+        let t = rig.judge_until(
+            "start (lvs_flush, alpha)",
+            |r| r.start(),
+            |t| has(t, "-a -t 192.0.2.20:80 -r 198.51.100.10:80 -m -w 1"),
+        );
+        assert!(!has(&t, OTHERS), "lvs_flush: {t:?}");
+        assert!(!t.iter().any(|l| l.contains("198.51.100.11")), "alpha: {t:?}");
+        assert!(has(&t, "-A -u 192.0.2.22:53 -s wrr -o"), "{t:?}");
+        // ha_suspend: no checks yet, so the closed port of rs2 is still in.
+        assert!(has(&t, "-a -t 192.0.2.21:80 -r 198.51.100.12:80 -m -w 1"), "{t:?}");
+        let timeouts: Vec<String> = [&rig.theirs, &rig.ours]
+            .iter()
+            .map(|d| d.ns.must("ipvsadm -L --timeout").stdout)
+            .collect();
+        assert_eq!(timeouts[0], timeouts[1]);
+        assert_eq!(timeouts[1].trim(), "Timeout (tcp tcpfin udp): 900 120 300");
+        rig.judge("alpha: the server opens", |r| r.rs[1].listen(80));
+        let t = rig.judge("ha_suspend: the address arrives, checks start", |r| {
+            for d in [&r.theirs, &r.ours] {
+                d.ns.must("ip addr add 192.0.2.21/32 dev lo");
+            }
+        });
+        assert!(!t.iter().any(|l| l.contains("198.51.100.12")), "{t:?}");
+        rig.judge("ipvsadm adds a service beside (left alone)", |r| {
+            for d in [&r.theirs, &r.ours] {
+                d.ns.must(&format!("ipvsadm {OTHERS}"));
+            }
+        });
+        // A check later, the service is still there in both.
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        assert!(has(&rig.ours.table(), OTHERS) && has(&rig.theirs.table(), OTHERS));
+        let t = rig.judge("stop (lvs_flush_on_stop: the whole table)", |r| {
+            r.theirs.stop();
+            r.ours.stop();
+        });
+        assert!(t.is_empty(), "{t:?}");
+        eprintln!("reaction times (s):\n{}", rig.report());
+    }
+}

@@ -31,9 +31,11 @@ pub(super) fn global_keyword(s: &Stmt, g: &mut LvsGlobal) -> Result<bool, Config
         }
         "lvs_flush_on_stop" | "lvs_flush_onstop" => {
             g.flush_on_stop = Some(match s.words.get(1).map(String::as_str) {
-                None | Some("ALL") if s.words.len() <= 2 => FlushOnStop::All,
+                None => FlushOnStop::All,
                 Some("VS") if s.words.len() == 2 => FlushOnStop::VirtualServers,
-                _ => return Err(s.err("lvs_flush_on_stop: expected nothing, VS or ALL")),
+                _ => {
+                    return Err(s.err("lvs_flush_on_stop: expected nothing (the whole table) or VS"))
+                }
             })
         }
         "lvs_timeouts" => g.timeouts = Some(timeouts(s)?),
