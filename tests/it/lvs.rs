@@ -7,6 +7,7 @@
 //!   namespaces, with the same real servers behind them; after each event the two
 //!   `ipvsadm -Sn` become equal; both reaction times are printed.
 
+mod blocking;
 mod harness;
 mod judge;
 

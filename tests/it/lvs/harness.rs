@@ -151,6 +151,8 @@ pub struct Rig {
     pub ours: Director,
     /// Reaction times: (event, keepalived, keepalived-lite).
     pub times: Vec<(String, Duration, Duration)>,
+    /// [`Rig::start`] starts keepalived-lite alone.
+    pub ours_only: bool,
 }
 
 impl Rig {
@@ -200,6 +202,7 @@ impl Rig {
             theirs,
             ours,
             times: Vec::new(),
+            ours_only: false,
         }
     }
 
@@ -276,8 +279,15 @@ impl Rig {
             "--state-file".into(),
             p("state.json"),
         ];
-        self.theirs.child = Some(spawn(&self.theirs, theirs));
+        if !self.ours_only {
+            self.theirs.child = Some(spawn(&self.theirs, theirs));
+        }
         self.ours.child = Some(spawn(&self.ours, ours));
+    }
+
+    /// keepalived-lite's state file.
+    pub fn our_state(&self) -> String {
+        std::fs::read_to_string(self.path("state.json")).unwrap_or_default()
     }
 
     /// Runs `event`, then waits until both tables changed and are equal; records and
