@@ -35,10 +35,12 @@
 mod boot;
 mod net;
 mod packages;
+mod traffic;
 
 pub use boot::{boot, under_ci, BootError, BootOptions, Mode};
 pub use net::{veth, Netns, Server, TcpServer, Topology, TopologyKind};
 pub use packages::{ensure_packages, PackageError, REQUIRED_PACKAGES};
+pub use traffic::{connect_stream, HeldConnection, Stream, UdpServer};
 
 use std::fmt;
 use std::path::PathBuf;

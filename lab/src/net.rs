@@ -17,6 +17,17 @@ fn next_id() -> u32 {
     COUNTER.fetch_add(1, Ordering::Relaxed)
 }
 
+/// Where tests and the lab write scratch files: `/run` (a tmpfs) inside the lab, the
+/// system's temporary directory elsewhere.
+pub(crate) fn scratch_dir() -> std::path::PathBuf {
+    let run = std::path::Path::new("/run");
+    if crate::in_lab() && run.is_dir() {
+        run.to_path_buf()
+    } else {
+        std::env::temp_dir()
+    }
+}
+
 /// A named network namespace (`ip netns add`), deleted with every process in it when
 /// dropped.
 #[derive(Debug)]
@@ -298,11 +309,27 @@ impl TcpServer {
     where
         F: Fn(std::net::TcpStream) + Send + 'static,
     {
+        TcpServer::start_on(ns, addr, std::net::TcpListener::bind, handler)
+    }
+
+    /// [`TcpServer::start`] with a listening socket made by `listen` (an SCTP one, for
+    /// instance).
+    #[track_caller]
+    pub(crate) fn start_on<L, F>(
+        ns: &Netns,
+        addr: std::net::SocketAddr,
+        listen: L,
+        handler: F,
+    ) -> TcpServer
+    where
+        L: FnOnce(std::net::SocketAddr) -> std::io::Result<std::net::TcpListener> + Send + 'static,
+        F: Fn(std::net::TcpStream) + Send + 'static,
+    {
         let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
         let (ready_tx, ready_rx) = std::sync::mpsc::channel();
         let flag = stop.clone();
         let thread = ns.spawn(move || {
-            let listener = match std::net::TcpListener::bind(addr) {
+            let listener = match listen(addr) {
                 Ok(l) => l,
                 Err(e) => {
                     let _ = ready_tx.send(Err(e));

@@ -12,6 +12,9 @@ pub const REQUIRED_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/ip", "iproute2"),
     ("/usr/bin/kmod", "kmod"),
     ("/usr/bin/pkill", "procps"),
+    // Marks for fwmark services, set the way users set them. The lab kernel's
+    // nf_tables carries only the bridge family, so iptables' legacy (x_tables) backend.
+    ("/usr/sbin/iptables-legacy", "iptables"),
 ];
 
 /// Why packages could not be installed.

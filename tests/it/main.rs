@@ -3,6 +3,7 @@
 //! Tests declared with `ipvs_lab::lab_test!` run against a real kernel with IPVS (see
 //! docs/lab.md); run one with `cargo test --test it lab::nat_traffic_arrives_intact`.
 
+mod behaviour;
 mod cli;
 mod cli_kernel;
 mod core;
