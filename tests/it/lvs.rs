@@ -10,6 +10,7 @@
 mod blocking;
 mod harness;
 mod judge;
+mod sync;
 
 use std::process::Command;
 

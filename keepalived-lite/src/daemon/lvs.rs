@@ -43,6 +43,13 @@ impl Daemon {
         }
     }
 
+    /// A VRRP instance entered or left MASTER: `lvs_sync_daemon` follows it.
+    pub(super) fn lvs_vrrp_state(&mut self, instance: &str, master: bool) {
+        if let Some(lvs) = self.lvs.as_mut() {
+            lvs.vrrp_state(instance, master);
+        }
+    }
+
     /// At exit: omega notifies, then the services are removed (or the table flushed).
     pub(super) fn stop_lvs(&mut self) {
         let Some(lvs) = self.lvs.as_mut() else {

@@ -290,6 +290,10 @@ impl Daemon {
             ]);
             argv
         });
+        // Stopping (INIT) leaves the sync daemons to the shutdown.
+        if to != State::Initialize {
+            self.lvs_vrrp_state(&name, to == State::Master);
+        }
         // Scripts read the new state from the state file: write it before they run.
         self.write_state();
         for argv in specific.into_iter().chain(generic) {

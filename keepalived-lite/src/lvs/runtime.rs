@@ -11,7 +11,7 @@ use std::net::IpAddr;
 use std::time::Duration;
 
 use ipvs_core::apply::{ApplyOptions, Scope, TableSpec};
-use ipvs_core::{Handle, Timeouts};
+use ipvs_core::{DaemonState, Handle, SyncDaemon, Timeouts};
 
 use super::checker::{Action, CheckerCore, Event, VirtualServerState};
 use super::probe::Prober;
@@ -84,6 +84,35 @@ pub fn check(cfg: &Config) -> Result<(), DaemonError> {
     Ok(())
 }
 
+/// The sync daemon of `lvs_sync_daemon` (id: the instance's virtual_router_id unless
+/// given, as keepalived), with the instance it follows.
+fn sync_settings(cfg: &Config) -> Option<(SyncDaemon, Option<String>)> {
+    let s = cfg.global.lvs.sync_daemon.as_ref()?;
+    let vrid = s
+        .instance
+        .as_ref()
+        .and_then(|n| cfg.instances.iter().find(|i| &i.name == n))
+        .map_or(0, |i| i.vrid);
+    let mut d = SyncDaemon::new(
+        DaemonState::Backup,
+        &s.interface,
+        u32::from(s.id.unwrap_or(vrid)),
+    );
+    if let Some(v) = s.maxlen {
+        d = d.sync_maxlen(v);
+    }
+    if let Some(v) = s.group {
+        d = d.mcast_group(v);
+    }
+    if let Some(v) = s.port {
+        d = d.mcast_port(v);
+    }
+    if let Some(v) = s.ttl {
+        d = d.mcast_ttl(v);
+    }
+    Some((d, s.instance.clone()))
+}
+
 fn local_addresses() -> HashSet<IpAddr> {
     let mut out = HashSet::new();
     if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
@@ -114,6 +143,11 @@ pub struct Lvs {
     local: HashSet<IpAddr>,
     next_address_poll: Option<Duration>,
     log: Logger,
+    /// `lvs_sync_daemon`: the daemon settings (state set per start) and the instance
+    /// it follows.
+    sync: Option<(SyncDaemon, Option<String>)>,
+    /// The sync daemons running now.
+    sync_running: Vec<DaemonState>,
 }
 
 impl Lvs {
@@ -127,7 +161,11 @@ impl Lvs {
         log: &Logger,
     ) -> Result<Option<(Self, Notifies)>, DaemonError> {
         let g = &cfg.global.lvs;
-        if cfg.virtual_servers.is_empty() && !g.flush && g.timeouts.is_none() {
+        if cfg.virtual_servers.is_empty()
+            && !g.flush
+            && g.timeouts.is_none()
+            && g.sync_daemon.is_none()
+        {
             return Ok(None);
         }
         check(cfg)?;
@@ -163,7 +201,10 @@ impl Lvs {
             local,
             next_address_poll: None,
             log: *log,
+            sync: sync_settings(cfg),
+            sync_running: Vec::new(),
         };
+        lvs.start_sync();
         lvs.schedule_address_poll(now);
         let notifies = lvs.perform(now, actions);
         Ok(Some((lvs, notifies)))
@@ -172,6 +213,70 @@ impl Lvs {
     fn schedule_address_poll(&mut self, now: Duration) {
         let any = self.core.virtual_servers().iter().any(|v| v.cfg.ha_suspend);
         self.next_address_poll = any.then_some(now + ADDRESS_POLL);
+    }
+
+    /// `lvs_sync_daemon` at start: following an instance, the backup daemon (the
+    /// master one once the instance is master); following none, both (keepalived's
+    /// rules).
+    fn start_sync(&mut self) {
+        let wanted = match &self.sync {
+            None => return,
+            Some((_, Some(_))) => vec![DaemonState::Backup],
+            Some((_, None)) => vec![DaemonState::Master, DaemonState::Backup],
+        };
+        for st in wanted {
+            self.sync_start(st);
+        }
+    }
+
+    fn sync_start(&mut self, st: DaemonState) {
+        let Some((d, _)) = &self.sync else { return };
+        let mut d = d.clone();
+        d.state = st;
+        match self.ipvs.start_daemon(&d) {
+            Ok(()) => {
+                self.log.log(&format!(
+                    "IPVS: {st:?} sync daemon started on {}",
+                    d.mcast_ifn
+                ));
+                self.sync_running.push(st);
+            }
+            Err(e) => self
+                .log
+                .log(&format!("IPVS: cannot start the {st:?} sync daemon: {e}")),
+        }
+    }
+
+    fn sync_stop(&mut self, st: DaemonState) {
+        if !self.sync_running.contains(&st) {
+            return;
+        }
+        self.sync_running.retain(|s| *s != st);
+        match self.ipvs.stop_daemon(st) {
+            Ok(()) => self.log.log(&format!("IPVS: {st:?} sync daemon stopped")),
+            Err(e) => self
+                .log
+                .log(&format!("IPVS: cannot stop the {st:?} sync daemon: {e}")),
+        }
+    }
+
+    /// A VRRP instance changed state: the sync daemon that follows it becomes master
+    /// (entering MASTER) or backup (leaving it).
+    pub fn vrrp_state(&mut self, instance: &str, master: bool) {
+        let follows = matches!(&self.sync, Some((_, Some(i))) if i == instance);
+        if !follows {
+            return;
+        }
+        let (stop, start) = if master {
+            (DaemonState::Backup, DaemonState::Master)
+        } else {
+            (DaemonState::Master, DaemonState::Backup)
+        };
+        if self.sync_running.contains(&start) {
+            return;
+        }
+        self.sync_stop(stop);
+        self.sync_start(start);
     }
 
     /// The poll loop waits on this for probe results.
@@ -330,6 +435,9 @@ impl Lvs {
         if let Err(e) = r {
             self.log
                 .log(&format!("IPVS: cannot remove the virtual servers: {e}"));
+        }
+        for st in self.sync_running.clone() {
+            self.sync_stop(st);
         }
         notifies
     }

@@ -153,6 +153,10 @@ pub struct Rig {
     pub times: Vec<(String, Duration, Duration)>,
     /// [`Rig::start`] starts keepalived-lite alone.
     pub ours_only: bool,
+    /// [`Rig::start`] starts keepalived alone.
+    pub theirs_only: bool,
+    /// keepalived runs its VRRP half too (else `--check` only).
+    pub with_vrrp: bool,
 }
 
 impl Rig {
@@ -203,6 +207,8 @@ impl Rig {
             ours,
             times: Vec::new(),
             ours_only: false,
+            theirs_only: false,
+            with_vrrp: false,
         }
     }
 
@@ -251,7 +257,7 @@ impl Rig {
                 .expect("start daemon")
         };
         let p = |f: &str| d.join(f).display().to_string();
-        let theirs = vec![
+        let mut theirs: Vec<String> = vec![
             "keepalived".into(),
             "--dont-fork".into(),
             "--log-console".into(),
@@ -266,6 +272,10 @@ impl Rig {
             "--vrrp_pid".into(),
             p("vrrp.pid"),
         ];
+        if self.with_vrrp {
+            // Both halves, as a director pair runs it.
+            theirs.retain(|a| a != "--check");
+        }
         let ours = vec![
             ipvs_lab::workspace_bin("keepalived-lite")
                 .display()
@@ -282,7 +292,17 @@ impl Rig {
         if !self.ours_only {
             self.theirs.child = Some(spawn(&self.theirs, theirs));
         }
-        self.ours.child = Some(spawn(&self.ours, ours));
+        if !self.theirs_only {
+            self.ours.child = Some(spawn(&self.ours, ours));
+        }
+    }
+
+    /// Starts one daemon (again, after [`Director::stop`]): ours or keepalived.
+    pub fn start_one(&mut self, ours: bool) {
+        let (o, t) = (self.ours_only, self.theirs_only);
+        (self.ours_only, self.theirs_only) = (ours, !ours);
+        self.start();
+        (self.ours_only, self.theirs_only) = (o, t);
     }
 
     /// keepalived-lite's state file.
