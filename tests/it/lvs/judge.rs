@@ -263,6 +263,19 @@ lab_test! {
             }
         });
         assert!(!t.iter().any(|l| l.contains("198.51.100.12")), "{t:?}");
+        // The state file: each real server's health, weight and last check result.
+        let state: serde_json::Value =
+            serde_json::from_str(&rig.our_state()).expect("state file is JSON");
+        let vss = state["virtual_servers"].as_array().expect("virtual_servers");
+        assert_eq!(vss.len(), 3, "{state}");
+        let rs12 = &vss[1]["real_servers"][0];
+        assert_eq!(rs12["addr"], "198.51.100.12:80", "{state}");
+        assert_eq!(rs12["alive"], false, "{state}");
+        assert_eq!(vss[1]["suspended"], false, "{state}");
+        let last = rs12["checkers"][0]["last_result"].as_str().unwrap_or_default();
+        assert!(last.contains("refused"), "{state}");
+        assert_eq!(vss[0]["real_servers"][1]["alive"], true, "{state}");
+        assert_eq!(vss[2]["real_servers"][0]["weight"], 2, "{state}");
         rig.judge("ipvsadm adds a service beside (left alone)", |r| {
             for d in [&r.theirs, &r.ours] {
                 d.ns.must(&format!("ipvsadm {OTHERS}"));
