@@ -13,7 +13,9 @@
 //! an error repeats at most the offending token of a file.
 
 mod lexer;
+mod location;
 pub mod lvs;
+mod lvs_check;
 pub mod model;
 mod parser;
 pub mod source;
@@ -32,7 +34,7 @@ pub fn parse_file(path: &Path) -> Result<Config, ConfigError> {
     lexer::tokenize_file(path, None, 0, &mut budget, &mut toks)?;
     let (cfg, pending) = parser::parse_tokens(toks, path)?;
     let mut cfg = validate::finish(cfg, pending)?;
-    lvs::check(&mut cfg)?;
+    lvs_check::check(&mut cfg)?;
     Ok(cfg)
 }
 
@@ -43,7 +45,7 @@ pub fn parse_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
     lexer::tokenize_str(path, text, 0, &mut budget, &mut toks)?;
     let (cfg, pending) = parser::parse_tokens(toks, path)?;
     let mut cfg = validate::finish(cfg, pending)?;
-    lvs::check(&mut cfg)?;
+    lvs_check::check(&mut cfg)?;
     Ok(cfg)
 }
 

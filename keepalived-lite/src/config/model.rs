@@ -1,6 +1,5 @@
 //! The parsed configuration: what each block and keyword means, and the error type.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -80,20 +79,7 @@ pub struct VrrpScript {
     pub location: Location,
 }
 
-/// A file and line, for messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Location {
-    /// File.
-    pub file: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
-    }
-}
+pub use crate::config::location::Location;
 
 /// One virtual address line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

@@ -17,66 +17,15 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::config::lvs::{
-    CheckKind, Checker, RealServer, VirtualServer, VsAddress, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_DELAY_LOOP, WEIGHT_LIMIT,
-};
+use crate::config::lvs::{CheckKind, Checker, RealServer, VirtualServer, VsAddress, WEIGHT_LIMIT};
 
 /// keepalived's `BOOTSTRAP_DELAY`: checks start 1 s after the daemon.
 pub const BOOTSTRAP_DELAY: Duration = Duration::from_secs(1);
 
+pub use super::params::CheckParams;
+
 /// Identifies one probe run (results of runs since replaced are ignored).
 pub type ProbeId = u64;
-
-/// A checker's settings after inheritance from real server and virtual server.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-pub struct CheckParams {
-    /// Time between checks.
-    pub delay_loop: Duration,
-    /// Failures tolerated before down.
-    pub retry: u32,
-    /// Time before a retry.
-    pub delay_before_retry: Duration,
-    /// Up to this much random delay before the first check.
-    pub warmup: Duration,
-    /// Probe timeout (connect and whole exchange; MISC: `misc_timeout`).
-    pub timeout: Duration,
-    /// Start down.
-    pub alpha: bool,
-}
-
-impl CheckParams {
-    /// Resolves `chk`'s settings as keepalived does: checker, else real server, else
-    /// virtual server, else the checker type's default (retry 1, MISC 0; delay before
-    /// retry 1 s, HTTP 3 s; warmup the delay_loop; timeout 5 s, MISC the delay_loop).
-    pub fn resolve(vs: &VirtualServer, rs: &RealServer, chk: &Checker) -> Self {
-        macro_rules! pick {
-            ($f:ident) => {
-                chk.timers.$f.or(rs.timers.$f).or(vs.timers.$f)
-            };
-        }
-        let delay_loop = pick!(delay_loop).unwrap_or(DEFAULT_DELAY_LOOP);
-        let misc = matches!(chk.kind, CheckKind::Misc(_));
-        let timeout = match &chk.kind {
-            CheckKind::Misc(m) => m.timeout.filter(|t| !t.is_zero()).unwrap_or(delay_loop),
-            _ => pick!(connect_timeout).unwrap_or(DEFAULT_CONNECT_TIMEOUT),
-        };
-        CheckParams {
-            delay_loop,
-            retry: pick!(retry).unwrap_or(if misc { 0 } else { 1 }),
-            delay_before_retry: pick!(delay_before_retry).unwrap_or(
-                if matches!(chk.kind, CheckKind::Http(_)) {
-                    Duration::from_secs(3)
-                } else {
-                    Duration::from_secs(1)
-                },
-            ),
-            warmup: pick!(warmup).unwrap_or(delay_loop),
-            timeout,
-            alpha: pick!(alpha).unwrap_or(false),
-        }
-    }
-}
 
 /// What a probe should do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -225,18 +174,6 @@ impl VirtualServerState {
     }
 }
 
-/// The virtual server's name as keepalived's logs write it.
-pub fn vs_name(vs: &VirtualServer) -> String {
-    let proto = vs
-        .protocol
-        .map_or("none".to_string(), |p| format!("{p:?}").to_lowercase());
-    match &vs.address {
-        VsAddress::Socket(a) => format!("[{}]:{proto}:{}", a.ip(), a.port()),
-        VsAddress::Fwmark(m) => format!("FWM {m}"),
-        VsAddress::Group(g) => format!("[{g}]:{proto}"),
-    }
-}
-
 /// The checker half's state: every virtual server, real server and checker.
 #[derive(Debug, Clone)]
 pub struct CheckerCore {
@@ -315,7 +252,7 @@ impl CheckerCore {
         let suspended = vs.ha_suspend && !self.vs_address_here(vs);
         VirtualServerState {
             cfg: vs.clone(),
-            name: vs_name(vs),
+            name: vs.name(),
             quorum_up: true,
             suspended,
             real_servers: rss,

@@ -32,6 +32,7 @@
 //! ```
 
 pub mod checker;
+mod params;
 /// Probes on worker threads.
 pub mod probe;
 mod runtime;

@@ -59,7 +59,7 @@ pub fn check(cfg: &Config) -> Result<(), DaemonError> {
         return Ok(());
     }
     for vs in &cfg.virtual_servers {
-        let name = super::checker::vs_name(vs);
+        let name = vs.name();
         let mut programs: Vec<(&Vec<String>, String)> = Vec::new();
         for q in [&vs.quorum_up, &vs.quorum_down].into_iter().flatten() {
             programs.push((q, format!("virtual_server {name} quorum notify")));
