@@ -319,6 +319,40 @@ pub fn atoi(s: &str) -> i64 {
     i64::from(v as i32)
 }
 
+/// Turns addresses and ports into text, numerically or by name.
+pub trait Names {
+    /// A host name for `addr`, if it has one.
+    fn host(&self, addr: IpAddr) -> Option<String>;
+    /// A service name for `port` on `protocol`, if it has one.
+    fn service(&self, port: u16, protocol: Option<Protocol>) -> Option<String>;
+}
+
+/// Names from the system resolver (`/etc/hosts`, DNS, `/etc/services`), as ipvsadm.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemNames;
+
+impl Names for SystemNames {
+    fn host(&self, addr: IpAddr) -> Option<String> {
+        addr_to_host(addr)
+    }
+    fn service(&self, port: u16, protocol: Option<Protocol>) -> Option<String> {
+        port_to_service(port, protocol)
+    }
+}
+
+/// No names at all: every address and port stays numeric.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoNames;
+
+impl Names for NoNames {
+    fn host(&self, _: IpAddr) -> Option<String> {
+        None
+    }
+    fn service(&self, _: u16, _: Option<Protocol>) -> Option<String> {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,7 +5,11 @@
 //! flags and forwarding methods are names. The view types here are the schema:
 //! they serialize and deserialize, so scripts in Rust can read them back.
 
-use serde::{Deserialize, Serialize};
+use std::cell::RefCell;
+use std::io::{self, Write};
+
+use serde::ser::{Error as _, SerializeSeq, SerializeStruct};
+use serde::{Deserialize, Serialize, Serializer};
 
 use ipvs_core::{
     Connection, Destination, ForwardMethod, Info, Netmask, Service, ServiceFlags, ServiceKey,
@@ -235,10 +239,6 @@ pub struct ConnectionsDocument {
     pub connections: Vec<ConnectionView>,
 }
 
-fn forward_name(f: ForwardMethod) -> &'static str {
-    f.as_str()
-}
-
 /// The view of a destination.
 pub fn destination_view(d: &Destination) -> DestinationView {
     let tunnel = (d.forward == ForwardMethod::Tunnel).then(|| {
@@ -274,7 +274,7 @@ pub fn destination_view(d: &Destination) -> DestinationView {
     DestinationView {
         address: d.addr.to_string(),
         port: d.port,
-        forward: forward_name(d.forward).into(),
+        forward: d.forward.as_str().into(),
         weight: d.weight,
         upper_threshold: d.upper_threshold,
         lower_threshold: d.lower_threshold,
@@ -418,6 +418,88 @@ pub fn to_text<T: Serialize>(doc: &T) -> String {
     }
 }
 
+/// Write a document as pretty JSON with a trailing newline.
+pub fn write_document<W: Write + ?Sized, T: Serialize>(out: &mut W, doc: &T) -> io::Result<()> {
+    serde_json::to_writer_pretty(&mut *out, doc)?;
+    out.write_all(b"\n")
+}
+
+/// Why a streamed document stopped.
+#[derive(Debug)]
+pub enum StreamError<E> {
+    /// The source of the services failed (a kernel error); what was written
+    /// so far is an unfinished document.
+    Source(E),
+    /// Writing failed.
+    Io(io::Error),
+}
+
+/// Write a [`ServicesDocument`] service by service as `services` yields
+/// them: the same bytes as [`to_text`] of the whole document, holding one
+/// service at a time.
+pub fn write_services<W, E, I>(out: &mut W, info: &Info, services: I) -> Result<(), StreamError<E>>
+where
+    W: Write + ?Sized,
+    I: Iterator<Item = Result<(Service, Vec<Destination>), E>>,
+{
+    let doc = StreamedServices {
+        version: info.version_string(),
+        conn_table_size: info.conn_table_size,
+        services: RefCell::new(Some(services)),
+        failed: RefCell::new(None),
+    };
+    match serde_json::to_writer_pretty(&mut *out, &doc) {
+        Ok(()) => out.write_all(b"\n").map_err(StreamError::Io),
+        Err(e) => match doc.failed.into_inner() {
+            Some(source) => Err(StreamError::Source(source)),
+            None => Err(StreamError::Io(e.into())),
+        },
+    }
+}
+
+/// Serializes as a [`ServicesDocument`], pulling services from an iterator.
+struct StreamedServices<I, E> {
+    version: String,
+    conn_table_size: u32,
+    services: RefCell<Option<I>>,
+    failed: RefCell<Option<E>>,
+}
+
+impl<I, E> Serialize for StreamedServices<I, E>
+where
+    I: Iterator<Item = Result<(Service, Vec<Destination>), E>>,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut doc = serializer.serialize_struct("ServicesDocument", 3)?;
+        doc.serialize_field("version", &self.version)?;
+        doc.serialize_field("conn_table_size", &self.conn_table_size)?;
+        doc.serialize_field("services", &ServiceSeq(self))?;
+        doc.end()
+    }
+}
+
+struct ServiceSeq<'a, I, E>(&'a StreamedServices<I, E>);
+
+impl<I, E> Serialize for ServiceSeq<'_, I, E>
+where
+    I: Iterator<Item = Result<(Service, Vec<Destination>), E>>,
+{
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut seq = serializer.serialize_seq(None)?;
+        let services = self.0.services.borrow_mut().take();
+        for entry in services.into_iter().flatten() {
+            match entry {
+                Ok((s, d)) => seq.serialize_element(&service_view(&s, &d))?,
+                Err(e) => {
+                    *self.0.failed.borrow_mut() = Some(e);
+                    return Err(S::Error::custom("the service listing failed"));
+                }
+            }
+        }
+        seq.end()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -455,6 +537,40 @@ mod tests {
             Some(6080)
         );
         assert_eq!(back.services[0].family, "ipv6");
+    }
+
+    #[test]
+    fn streamed_services_are_the_document_byte_for_byte() {
+        let info = Info::new(0x010201, 4096);
+        let svc = |port: u16| {
+            Service::new(
+                ServiceKey::tcp(std::net::SocketAddr::from(([192, 0, 2, 1], port))),
+                Scheduler::Rr,
+            )
+        };
+        let dest = Destination::new("192.0.2.7:80".parse().unwrap(), ForwardMethod::Masquerade);
+        let tables = [
+            vec![],
+            vec![(svc(80), vec![])],
+            vec![
+                (svc(80), vec![dest.clone(), dest.clone()]),
+                (svc(81), vec![dest]),
+            ],
+        ];
+        for table in tables {
+            let mut streamed = Vec::new();
+            let items = table.iter().cloned().map(Ok::<_, ()>);
+            write_services(&mut streamed, &info, items).unwrap();
+            let whole = to_text(&services_document(&info, &table));
+            assert_eq!(String::from_utf8(streamed).unwrap(), whole);
+        }
+        // A failing source stops the document and is handed back.
+        let items = [Ok((svc(80), vec![])), Err("gone")].into_iter();
+        let mut out = Vec::new();
+        assert!(matches!(
+            write_services(&mut out, &info, items),
+            Err(StreamError::Source("gone"))
+        ));
     }
 
     #[test]

@@ -1,9 +1,12 @@
 //! ipvsadm-rs: a drop-in `ipvsadm` 1.31 built on ipvs-core, with JSON output.
 //!
-//! The binary is thin: [`args::parse`] validates a command line exactly as
-//! ipvsadm does (same messages, same exit codes) and resolves it into an
-//! [`args::Action`]; [`exec::run`] carries it out through ipvs-core; [`render`]
-//! prints ipvsadm's text byte for byte, [`json`] and [`table`] the extensions.
+//! The binary is thin: [`run::run`] does the whole command. [`args::parse`]
+//! validates a command line exactly as ipvsadm does (same messages, same exit
+//! codes) and resolves it into an [`args::Action`]; [`exec::execute`] carries
+//! it out through ipvs-core ([`restore`] is a client of it); [`listing`] reads
+//! the table and hands it service by service to [`render`] (ipvsadm's text
+//! byte for byte), [`json`] and [`table`] (the extensions), which write to
+//! any `std::io::Write` as they go.
 //!
 //! ```
 //! use ipvs_cli::args::{parse, Action, Op};
@@ -23,14 +26,20 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod addr;
+pub mod apply_file;
 pub mod args;
-pub mod conn;
+pub mod connections;
 pub mod exec;
 pub mod generate;
 pub mod json;
+pub mod listing;
 pub mod lossless;
+pub mod options;
 pub mod popt;
 pub mod render;
 pub mod restore;
+pub mod run;
 pub mod sort;
+pub mod strerror;
 pub mod table;
+pub mod usage;

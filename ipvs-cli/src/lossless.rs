@@ -3,34 +3,29 @@
 //! ordinary ipvsadm command lines so that both `ipvsadm -R` and our `-R`
 //! read it back.
 
-use std::fmt::Write as _;
+use std::io::{self, Write};
 
 use ipvs_core::{DaemonState, Destination, SyncDaemon, Timeouts};
 
-/// Add `-x`/`-y` to the `-a` lines of one service's rules (`text` is the
-/// service line followed by one line per destination, in `dests` order).
-pub fn annotate(text: &str, dests: &[Destination]) -> String {
-    let mut out = String::new();
-    for (i, line) in text.lines().enumerate() {
-        out.push_str(line);
-        if i > 0 {
-            if let Some(d) = dests.get(i - 1) {
-                if d.upper_threshold != 0 {
-                    let _ = write!(out, " -x {}", d.upper_threshold);
-                }
-                if d.lower_threshold != 0 {
-                    let _ = write!(out, " -y {}", d.lower_threshold);
-                }
-            }
-        }
-        out.push('\n');
+/// Adds `-x`/`-y` to a destination's `-a` line: the [`crate::render::RuleSuffix`]
+/// of a lossless save.
+pub fn thresholds(out: &mut dyn Write, d: &Destination) -> io::Result<()> {
+    if d.upper_threshold != 0 {
+        write!(out, " -x {}", d.upper_threshold)?;
     }
-    out
+    if d.lower_threshold != 0 {
+        write!(out, " -y {}", d.lower_threshold)?;
+    }
+    Ok(())
 }
 
 /// The `--set` line and one `--start-daemon` line per running daemon.
-pub fn extra_lines(t: &Timeouts, daemons: &[SyncDaemon]) -> String {
-    let mut out = format!("--set {} {} {}\n", t.tcp, t.tcp_fin, t.udp);
+pub fn extra_lines<W: Write + ?Sized>(
+    out: &mut W,
+    t: &Timeouts,
+    daemons: &[SyncDaemon],
+) -> io::Result<()> {
+    writeln!(out, "--set {} {} {}", t.tcp, t.tcp_fin, t.udp)?;
     let mut list: Vec<&SyncDaemon> = daemons.iter().collect();
     list.sort_by_key(|d| d.state.to_raw());
     for d in list {
@@ -39,32 +34,34 @@ pub fn extra_lines(t: &Timeouts, daemons: &[SyncDaemon]) -> String {
         } else {
             "backup"
         };
-        let _ = write!(
+        write!(
             out,
             "--start-daemon {state} --mcast-interface {} --syncid {}",
             d.mcast_ifn, d.syncid
-        );
+        )?;
         if let Some(v) = d.sync_maxlen {
-            let _ = write!(out, " --sync-maxlen {v}");
+            write!(out, " --sync-maxlen {v}")?;
         }
         if let Some(v) = d.mcast_group {
-            let _ = write!(out, " --mcast-group {v}");
+            write!(out, " --mcast-group {v}")?;
         }
         if let Some(v) = d.mcast_port {
-            let _ = write!(out, " --mcast-port {v}");
+            write!(out, " --mcast-port {v}")?;
         }
         if let Some(v) = d.mcast_ttl {
-            let _ = write!(out, " --mcast-ttl {v}");
+            write!(out, " --mcast-ttl {v}")?;
         }
-        out.push('\n');
+        writeln!(out)?;
     }
-    out
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use ipvs_core::ForwardMethod;
+    use crate::args::Format;
+    use crate::render::{service_entry_with, to_string, NoNames};
+    use ipvs_core::{ForwardMethod, Scheduler, Service, ServiceKey};
 
     #[test]
     fn thresholds_and_extras_are_ipvsadm_lines() {
@@ -74,14 +71,23 @@ mod tests {
         );
         d.upper_threshold = 100;
         d.lower_threshold = 50;
-        let text = "-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 192.0.2.10:8080 -m -w 1\n";
+        let svc = Service::new(
+            ServiceKey::tcp("192.0.2.1:80".parse().unwrap()),
+            Scheduler::Rr,
+        );
+        let rules = Format {
+            numeric: true,
+            rule: true,
+            ..Default::default()
+        };
         assert_eq!(
-            annotate(text, &[d]),
+            to_string(|o| service_entry_with(o, &NoNames, &svc, &[d], &rules, &thresholds)),
             "-A -t 192.0.2.1:80 -s rr\n-a -t 192.0.2.1:80 -r 192.0.2.10:8080 -m -w 1 -x 100 -y 50\n"
         );
         let mut daemon = SyncDaemon::new(DaemonState::Backup, "eth1", 7);
         daemon.mcast_port = Some(9000);
-        let extra = extra_lines(&Timeouts::new(900, 120, 300), &[daemon]);
+        let timeouts = Timeouts::new(900, 120, 300);
+        let extra = to_string(|o| extra_lines(o, &timeouts, &[daemon]));
         assert_eq!(extra, "--set 900 120 300\n--start-daemon backup --mcast-interface eth1 --syncid 7 --mcast-port 9000\n");
         // Every line parses as an ipvsadm command line.
         for line in extra.lines() {

@@ -33,6 +33,19 @@ pub struct OptSpec<T: 'static> {
     pub tag: T,
 }
 
+/// A table entry popt can read: an [`OptSpec`], or a richer entry holding one
+/// (ipvs-cli's option table also holds each option's documentation).
+pub trait AsSpec<T> {
+    /// How popt reads the option.
+    fn spec(&self) -> &OptSpec<T>;
+}
+
+impl<T> AsSpec<T> for OptSpec<T> {
+    fn spec(&self) -> &OptSpec<T> {
+        self
+    }
+}
+
 /// What went wrong while tokenizing, as popt's error codes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PoptError {
@@ -78,8 +91,9 @@ pub struct Occurrence<T> {
 
 /// A popt context over `args` (without the program name).
 #[derive(Debug)]
-pub struct Popt<'a, T: 'static> {
-    table: &'a [OptSpec<T>],
+pub struct Popt<'a, T: 'static, S: AsSpec<T> = OptSpec<T>> {
+    table: &'a [S],
+    tag: std::marker::PhantomData<T>,
     args: Vec<String>,
     next: usize,
     /// Remaining letters of a short-option cluster, and the word they came from.
@@ -88,11 +102,12 @@ pub struct Popt<'a, T: 'static> {
     leftovers: Vec<String>,
 }
 
-impl<'a, T: Copy + 'static> Popt<'a, T> {
+impl<'a, T: Copy + 'static, S: AsSpec<T>> Popt<'a, T, S> {
     /// Start tokenizing `args` (the program name excluded).
-    pub fn new(table: &'a [OptSpec<T>], args: Vec<String>) -> Self {
+    pub fn new(table: &'a [S], args: Vec<String>) -> Self {
         Popt {
             table,
+            tag: std::marker::PhantomData,
             args,
             next: 0,
             cluster: None,
@@ -112,6 +127,7 @@ impl<'a, T: Copy + 'static> Popt<'a, T> {
                 let spec = self
                     .table
                     .iter()
+                    .map(AsSpec::spec)
                     .find(|s| s.short == Some(letter))
                     .ok_or_else(|| PoptError::UnknownOption(word.clone()))?;
                 let mut remaining: String = chars.collect();
@@ -162,6 +178,7 @@ impl<'a, T: Copy + 'static> Popt<'a, T> {
                 let spec = self
                     .table
                     .iter()
+                    .map(AsSpec::spec)
                     .find(|s| s.long == Some(name))
                     .ok_or_else(|| PoptError::UnknownOption(word.clone()))?;
                 let (arg, word) = match (spec.arg, value) {

@@ -1,11 +1,14 @@
 //! `--table`: the listings as tables for people (comfy-table). The default
 //! output stays ipvsadm's text; this is opt-in.
 
+use std::io::{self, Write};
+
 use comfy_table::{presets::UTF8_FULL, ContentArrangement, Table};
 
 use ipvs_core::{Connection, Destination, Info, Service, SyncDaemon, Timeouts};
 
 use crate::args::Format;
+use crate::connections;
 use crate::render::{self, Names};
 
 fn new_table(header: Vec<&str>) -> Table {
@@ -16,16 +19,17 @@ fn new_table(header: Vec<&str>) -> Table {
     t
 }
 
-fn finish(t: Table) -> String {
-    format!("{t}\n")
+fn finish<W: Write + ?Sized>(out: &mut W, t: Table) -> io::Result<()> {
+    writeln!(out, "{t}")
 }
 
 /// Services and destinations, one row each; counters with `--stats`/`--rate`.
-pub fn services(
+pub fn services<W: Write + ?Sized>(
+    out: &mut W,
     names: &dyn Names,
     snapshot: &[(Service, Vec<Destination>)],
     format: &Format,
-) -> String {
+) -> io::Result<()> {
     let counters = format.stats || format.rate;
     let mut header = vec![
         "Service",
@@ -107,11 +111,16 @@ pub fn services(
             ]);
         }
     }
-    finish(t)
+    finish(out, t)
 }
 
 /// Connections.
-pub fn connections(names: &dyn Names, conns: &[Connection], format: &Format) -> String {
+pub fn connections<W: Write + ?Sized>(
+    out: &mut W,
+    names: &dyn Names,
+    conns: &[Connection],
+    format: &Format,
+) -> io::Result<()> {
     let mut t = new_table(vec![
         "Proto",
         "Expires",
@@ -121,12 +130,7 @@ pub fn connections(names: &dyn Names, conns: &[Connection], format: &Format) -> 
         "Destination",
     ]);
     for c in conns {
-        let proto = match c.protocol.as_str() {
-            "TCP" => Some(ipvs_core::Protocol::Tcp),
-            "UDP" => Some(ipvs_core::Protocol::Udp),
-            "SCTP" => Some(ipvs_core::Protocol::Sctp),
-            _ => None,
-        };
+        let proto = connections::protocol(c);
         let n = |a: std::net::SocketAddr| {
             render::addrport(names, a.ip(), a.port(), proto, format.numeric)
         };
@@ -139,22 +143,22 @@ pub fn connections(names: &dyn Names, conns: &[Connection], format: &Format) -> 
             n(c.destination),
         ]);
     }
-    finish(t)
+    finish(out, t)
 }
 
 /// Timeouts.
-pub fn timeouts(t: &Timeouts) -> String {
+pub fn timeouts<W: Write + ?Sized>(out: &mut W, t: &Timeouts) -> io::Result<()> {
     let mut table = new_table(vec!["TCP", "TCP FIN", "UDP"]);
     table.add_row(vec![
         t.tcp.to_string(),
         t.tcp_fin.to_string(),
         t.udp.to_string(),
     ]);
-    finish(table)
+    finish(out, table)
 }
 
 /// Sync daemons.
-pub fn daemons(daemons: &[SyncDaemon]) -> String {
+pub fn daemons<W: Write + ?Sized>(out: &mut W, daemons: &[SyncDaemon]) -> io::Result<()> {
     let mut t = new_table(vec![
         "State",
         "Interface",
@@ -176,12 +180,12 @@ pub fn daemons(daemons: &[SyncDaemon]) -> String {
             opt(d.mcast_ttl.map(|v| v.to_string())),
         ]);
     }
-    finish(t)
+    finish(out, t)
 }
 
 /// Version and table size.
-pub fn info(i: &Info) -> String {
+pub fn info<W: Write + ?Sized>(out: &mut W, i: &Info) -> io::Result<()> {
     let mut t = new_table(vec!["IPVS version", "Connection table size"]);
     t.add_row(vec![i.version_string(), i.conn_table_size.to_string()]);
-    finish(t)
+    finish(out, t)
 }

@@ -94,7 +94,7 @@ fn every_rejected_command_line_fails_like_ipvsadm() {
             Ok(Action::Help) => {
                 compared += 1;
                 assert_eq!(
-                    ipvs_cli::exec::usage("ipvsadm", &info),
+                    ipvs_cli::usage::usage("ipvsadm", &info),
                     case.stdout,
                     "{}",
                     case.args
@@ -104,7 +104,7 @@ fn every_rejected_command_line_fails_like_ipvsadm() {
             Ok(Action::Version) => {
                 compared += 1;
                 assert_eq!(
-                    ipvs_cli::exec::version_line(&info),
+                    ipvs_cli::usage::version_line(&info),
                     case.stdout,
                     "{}",
                     case.args

@@ -15,6 +15,8 @@ pub const REQUIRED_PACKAGES: &[(&str, &str)] = &[
     // Marks for fwmark services, set the way users set them. The lab kernel's
     // nf_tables carries only the bridge family, so iptables' legacy (x_tables) backend.
     ("/usr/sbin/iptables-legacy", "iptables"),
+    // promtool and the Prometheus server, for the exporter's lab tests (tests/it/ops.rs).
+    ("/usr/bin/promtool", "prometheus"),
 ];
 
 /// Why packages could not be installed.

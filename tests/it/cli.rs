@@ -573,11 +573,8 @@ const RESTORE: &[Scenario] = &[
         "printf -- '-A -t 192.0.2.50:80 -s rr\\n-a -t 192.0.2.50:80 -r 192.0.2.51 -m\\n\\n   -a   -t   192.0.2.50:80\\t-r 192.0.2.52 -m   \\n' | ipvsadm -R",
         "ipvsadm -Sn",
     ]),
-    sc("restore-kernel-errors-continue", &[
-        "printf -- '-A -t 192.0.2.70:80\\n-A -t 192.0.2.70:80\\n-A -t 192.0.2.71:80\\n' | ipvsadm -R",
-        "printf -- '-A -t 192.0.2.72:80\\n-A -t 192.0.2.72:80\\n' | ipvsadm -R",
-        "ipvsadm -Sn",
-    ]),
+    // A kernel refusal part-way through -R is where ipvsadm-rs differs on
+    // purpose (all or nothing): tests/it/cli_apply.rs compares the two.
     sc("restore-save-round-trip", &[
         "ipvsadm -A -t 192.0.2.1:80 -s sh -b sh-port -p 60 -M 255.255.0.0 --pe sip",
         "ipvsadm -a -t 192.0.2.1:80 -r 192.0.2.10:8080 -m -w 3",
@@ -708,8 +705,15 @@ const INVALID: &[Scenario] = &[
 
 lab_test! {
     /// Services: every scheduler, flags, persistence, fwmark, IPv6, SCTP, names, -E/-D/-C/-Z, --set.
+    /// (In two boots: the whole list came within a minute of the lab's 300 s limit on a
+    /// loaded machine.)
     fn cli_services_match_ipvsadm() {
-        run_scenarios(SERVICES);
+        run_scenarios(&SERVICES[..SERVICES.len() / 2]);
+    }
+
+    /// The second half of the service scenarios.
+    fn cli_services_more_match_ipvsadm() {
+        run_scenarios(&SERVICES[SERVICES.len() / 2..]);
     }
 
     /// Real servers: every forwarding method, thresholds, tunnels, IPv6, fwmark, sort order.

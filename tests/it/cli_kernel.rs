@@ -429,3 +429,86 @@ lab_test! {
         must("/usr/sbin/ipvsadm --stop-daemon backup");
     }
 }
+
+lab_test! {
+    /// issue 13 item 2: a listing or save that cannot be written says so and fails
+    /// (ipvsadm exits 0 with nothing written, and `-Sn > rules && ...` trusts an empty
+    /// file); a reader that went away stays silent, as before.
+    fn cli_write_errors_on_stdout_are_reported() {
+        let (_keep, dir) = ours_on_path();
+        for i in 0..40 {
+            ours(&dir, &format!("ipvsadm -A -t 192.0.2.1:{} -s rr", 1000 + i)).ok();
+            ours(&dir, &format!("ipvsadm -a -t 192.0.2.1:{} -r 198.51.100.10 -m", 1000 + i)).ok();
+        }
+        let real = sh("/usr/sbin/ipvsadm -Sn > /dev/full");
+        assert_eq!(real.status, 0, "ipvsadm is expected to ignore the error: {real}");
+        for args in [
+            "-Sn", "-S", "-Sn --lossless", "-Ln", "-L", "-Ln --stats --exact", "-Ln --rate",
+            "-L --json", "-L --json -t 192.0.2.1:1000", "-Ln --table", "-Ln -t 192.0.2.1:1000",
+            "-L --timeout", "-L --timeout --json", "-L --info", "-Lnc", "-h", "-v", "--man",
+        ] {
+            let out = ours(&dir, &format!("ipvsadm {args} > /dev/full"));
+            assert_eq!(out.status, 1, "{args}: {out}");
+            assert_eq!(out.stderr, "cannot write to stdout: No space left on device\n", "{args}");
+        }
+        // A -R whose input lists the table reports it too.
+        let full = ours(&dir, "echo -Ln | ipvsadm -R > /dev/full");
+        assert_eq!((full.status, full.stderr.as_str()), (1, "cannot write to stdout: No space left on device\n"), "{full}");
+        for args in ["-Sn", "-Ln", "-L --json"] {
+            let piped = ours(&dir, &format!("(ipvsadm {args}; echo rc=$? >&2) | head -c 10 >/dev/null"));
+            assert_eq!(piped.stderr, "rc=0\n", "{args}: {piped}");
+        }
+    }
+}
+
+/// Runs `ipvsadm -R` (ours) on what `generator` prints, in a fresh namespace;
+/// returns its output and its peak resident memory in KiB (GNU time's %M).
+fn restore_with_peak(dir: &Path, generator: &str) -> (Output, u64) {
+    let ns = Netns::new("bounded");
+    let work = tempfile::Builder::new()
+        .prefix("cli-peak")
+        .tempdir_in("/run")
+        .expect("temp dir");
+    let peak_file = work.path().join("peak");
+    let out = ns.sh(&format!(
+        "PATH={}:$PATH; export PATH; ({generator}) | /usr/bin/time -f %M -o {} ipvsadm -R",
+        dir.display(),
+        peak_file.display()
+    ));
+    let peak = std::fs::read_to_string(&peak_file).unwrap_or_default();
+    let peak = peak.lines().last().and_then(|l| l.trim().parse().ok());
+    let table = ns.must("/usr/sbin/ipvsadm -Sn").stdout;
+    (
+        Output {
+            stdout: table,
+            ..out
+        },
+        peak.unwrap_or_else(|| panic!("no peak for {generator}")),
+    )
+}
+
+lab_test! {
+    /// issue 13 item 3: -R memory does not grow with the input. 200 MB of comments
+    /// (ipvs-cli used to hold all of it: 198 MB) and a 9 MB line of 3 million words (it
+    /// used to be killed at 316 MB) each stay within a few MB; the over-long line is
+    /// rejected by number before anything is applied, and the comments are skipped.
+    fn cli_restore_memory_is_bounded() {
+        let (_keep, dir) = ours_on_path();
+        let (out, peak) = restore_with_peak(
+            &dir,
+            "yes '# a comment line of a very long restore file' | head -n 4200000; echo '-A -t 192.0.2.60:80 -s rr'",
+        );
+        assert_eq!(out.status, 0, "{out}");
+        assert_eq!(out.stdout, "-A -t 192.0.2.60:80 -s rr\n", "{out}");
+        assert!(peak < 20_000, "200 MB of comments peaked at {peak} KiB");
+
+        let (out, peak) = restore_with_peak(
+            &dir,
+            "echo '-A -t 192.0.2.61:80 -s rr'; printf -- '-a -t 192.0.2.61:80 '; yes xx | head -n 3000000 | tr '\\n' ' '; echo; echo '-a -t 192.0.2.61:80 -r 192.0.2.62 -m'",
+        );
+        assert_eq!(out.status, 2, "{out}");
+        assert_eq!(out.stderr, "line 2: line too long (more than 65536 bytes)\n");
+        assert_eq!(out.stdout, "", "a rejected restore touched the table");
+        assert!(peak < 20_000, "a 9 MB line peaked at {peak} KiB");
+    }
+}

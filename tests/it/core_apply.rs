@@ -159,6 +159,8 @@ lab_test! {
     /// failure.
     fn a_kernel_refusal_part_way_leaves_the_table_as_before() {
         let mut h = Handle::new().expect("handle");
+        // Another program's service, outside the scope, must not disturb the undo.
+        must("ipvsadm -A -t 203.0.113.1:443 -s sh");
         let options = ApplyOptions::new(in_doc_net());
         let start = table(4, 2);
         assert!(h.apply(&start, &options).expect("start").is_ok());

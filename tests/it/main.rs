@@ -5,6 +5,7 @@
 
 mod behaviour;
 mod cli;
+mod cli_apply;
 mod cli_kernel;
 mod core;
 mod core_apply;
@@ -13,4 +14,7 @@ mod core_fixtures;
 mod core_handles;
 mod lab;
 mod lvs;
+mod ops;
+mod ops_bench;
+mod ops_deploy;
 mod vrrp;

@@ -217,8 +217,18 @@ impl<'h> Transaction<'h> {
         self.outcome.is_ok()
     }
 
-    /// Send the next part, numbered after the parts before it.
+    /// The handle, for reads between parts (a listing inside a restore).
+    /// Changes made through it are not part of the transaction.
+    pub fn handle(&mut self) -> &mut Handle {
+        self.handle
+    }
+
+    /// Send the next part, numbered after the parts before it. An empty
+    /// part sends nothing.
     pub fn send(&mut self, requests: Vec<Request>) {
+        if requests.is_empty() {
+            return;
+        }
         let mut batch = self.handle.batch();
         for r in requests {
             batch.push(r);
@@ -273,7 +283,10 @@ pub(crate) fn undo_requests(
     if let (Some((table, scope)), Some(now)) = (&before.table, table_now) {
         let mut options = PlanOptions::new(scope.clone());
         options.graceful = false;
-        undo.extend(plan(now, &table.spec(), &options)?.requests());
+        // Only what the transaction may have touched is planned back.
+        let mut was = table.spec();
+        was.entries.retain(|e| scope.contains(&e.service.key));
+        undo.extend(plan(now, &was, &options)?.requests());
     }
     if let Some(t) = before.timeouts {
         undo.push(Request::SetTimeouts(t));

@@ -1,0 +1,285 @@
+//! deploy/: the alert rules checked and unit-tested by the real `promtool` (Debian's
+//! `prometheus` package), the Kubernetes manifests validated offline against the
+//! Kubernetes schemas by `kubernetes-validate` (PyPI, strict mode), and the scrape
+//! configuration inside the ConfigMap checked by `promtool check config`. Host tests:
+//! nothing here needs IPVS.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use ipvs_lab::ensure_packages;
+
+/// The version of kubernetes-validate the test installs when it is missing (it
+/// bundles the schemas up to this Kubernetes version).
+const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
+/// The Kubernetes version manifests are validated against.
+const KUBERNETES_VERSION: &str = "1.37.0";
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn run(program: &str, args: &[&str]) -> Output {
+    Command::new(program)
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap_or_else(|e| panic!("running {program}: {e}"))
+}
+
+#[track_caller]
+fn must_succeed(what: &str, out: &Output) -> String {
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "{what} failed ({}):\n{text}",
+        out.status
+    );
+    text
+}
+
+fn promtool() {
+    ensure_packages(&[("/usr/bin/promtool", "prometheus")]).expect("install prometheus (promtool)");
+}
+
+fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+        .expect(dir)
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == ext))
+        .collect();
+    v.sort();
+    v
+}
+
+/// The alert names of a rules file (`- alert: NAME` lines).
+fn alert_names(rules: &str) -> Vec<String> {
+    rules
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("- alert: "))
+        .map(|n| n.trim().to_string())
+        .collect()
+}
+
+#[test]
+fn alert_rules_pass_promtool_check_and_every_alert_has_unit_tests() {
+    promtool();
+    let rules = "deploy/prometheus/ipvs-alerts.yml";
+    let out = must_succeed(
+        "promtool check rules",
+        &run("promtool", &["check", "rules", rules]),
+    );
+    assert!(out.contains("SUCCESS"), "{out}");
+    let tests = files("deploy/prometheus/tests", "yml");
+    assert!(tests.len() >= 2, "{tests:?}");
+    let mut tested = String::new();
+    for t in &tests {
+        let path = t.to_string_lossy();
+        let out = must_succeed(
+            "promtool test rules",
+            &run("promtool", &["test", "rules", &path]),
+        );
+        assert!(out.contains("SUCCESS"), "{out}");
+        tested += &std::fs::read_to_string(t).expect("test file");
+    }
+    let names = alert_names(&std::fs::read_to_string(root().join(rules)).expect("rules"));
+    assert!(names.len() >= 10, "{names:?}");
+    for name in names {
+        assert!(
+            tested.contains(&format!("alertname: {name}\n")),
+            "alert {name} has no promtool unit test"
+        );
+    }
+}
+
+#[test]
+fn a_wrong_expectation_fails_promtool_test_rules() {
+    // The unit tests can fail: the same test with one expected label changed does.
+    promtool();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let tests = std::fs::read_to_string(root().join("deploy/prometheus/tests/keepalived.yml"))
+        .expect("test file");
+    let broken = tests.replacen(
+        "summary: \"No node is MASTER",
+        "summary: \"Someone is MASTER",
+        1,
+    );
+    assert_ne!(broken, tests);
+    std::fs::create_dir(dir.path().join("tests")).expect("mkdir");
+    std::fs::copy(
+        root().join("deploy/prometheus/ipvs-alerts.yml"),
+        dir.path().join("ipvs-alerts.yml"),
+    )
+    .expect("copy rules");
+    let file = dir.path().join("tests/keepalived.yml");
+    std::fs::write(&file, broken).expect("write");
+    let out = run("promtool", &["test", "rules", &file.to_string_lossy()]);
+    assert!(!out.status.success(), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("KeepalivedVIPNoMaster"),
+        "{out:?}"
+    );
+}
+
+/// kubernetes-validate on PATH, installed from PyPI when missing.
+fn kubernetes_validate() -> &'static str {
+    let have = Command::new("kubernetes-validate")
+        .arg("--version")
+        .output();
+    if !have.is_ok_and(|o| o.status.success()) {
+        let out = run(
+            "python3",
+            &["-m", "pip", "install", "--quiet", KUBERNETES_VALIDATE],
+        );
+        must_succeed("pip install kubernetes-validate", &out);
+    }
+    "kubernetes-validate"
+}
+
+fn validate(path: &Path) -> Output {
+    run(
+        kubernetes_validate(),
+        &[
+            "--strict",
+            "-k",
+            KUBERNETES_VERSION,
+            &path.to_string_lossy(),
+        ],
+    )
+}
+
+#[test]
+fn kubernetes_manifests_validate_strictly_and_a_broken_one_does_not() {
+    let manifests = files("deploy/kubernetes", "yaml");
+    assert!(manifests.len() >= 2, "{manifests:?}");
+    for m in &manifests {
+        let out = must_succeed(&format!("validating {}", m.display()), &validate(m));
+        assert!(out.contains("passed"), "{out}");
+    }
+    // Strict mode rejects a misspelt field: the validation can fail.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let daemonset = std::fs::read_to_string(root().join("deploy/kubernetes/ipvs-exporter.yaml"))
+        .expect("manifest");
+    let broken = dir.path().join("broken.yaml");
+    std::fs::write(
+        &broken,
+        daemonset.replacen("hostNetwork: true", "hostNetwrk: true", 1),
+    )
+    .expect("write");
+    let out = validate(&broken);
+    assert!(!out.status.success(), "{out:?}");
+}
+
+/// The scrape job in the ConfigMap agrees with the DaemonSet: the job name the alert
+/// rules expect, the pod label it keeps, the annotated port the exporter listens on.
+/// (Debian's promtool is built without Kubernetes service discovery, so
+/// `promtool check config` cannot read this job; the ConfigMap itself is validated
+/// by kubernetes-validate above.)
+#[test]
+fn scrape_config_in_the_configmap_matches_the_daemonset_and_the_rules() {
+    kubernetes_validate(); // brings PyYAML
+    let check = r#"
+import yaml
+cm = yaml.safe_load(open('deploy/kubernetes/prometheus-scrape-config.yaml'))
+job = yaml.safe_load(cm['data']['ipvs-scrape.yml'])['scrape_configs'][0]
+ds = yaml.safe_load(open('deploy/kubernetes/ipvs-exporter.yaml'))
+tpl = ds['spec']['template']
+keep = [r['regex'] for r in job['relabel_configs'] if r.get('action') == 'keep']
+c = tpl['spec']['containers'][0]
+assert job['job_name'] == 'ipvs-exporter', job['job_name']
+assert tpl['metadata']['labels']['app.kubernetes.io/name'] in keep, keep
+assert tpl['metadata']['annotations']['prometheus.io/scrape'] in keep, keep
+port = tpl['metadata']['annotations']['prometheus.io/port']
+assert str(c['ports'][0]['containerPort']) == port, port
+assert any(a.endswith(':' + port) for a in c['args']), c['args']
+print('ok')
+"#;
+    let out = must_succeed("checking the scrape job", &run("python3", &["-c", check]));
+    assert_eq!(out.trim(), "ok");
+    let rules =
+        std::fs::read_to_string(root().join("deploy/prometheus/ipvs-alerts.yml")).expect("rules");
+    assert!(rules.contains(r#"up{job="ipvs-exporter"}"#));
+}
+
+/// Every family the exporter and its VRRP module emit is in docs/operations.md's
+/// reference, and every metric the alert rules read is emitted.
+#[test]
+fn the_metrics_reference_and_the_rules_name_only_emitted_families() {
+    use ipvs_core::{
+        Destination, ForwardMethod, Scheduler, Service, ServiceKey, Table, TableEntry,
+    };
+    use ipvs_exporter::vrrp::{ScriptMetrics, VrrpCollector, VrrpInstanceMetrics, VrrpState};
+    let key = ServiceKey::tcp("192.0.2.1:80".parse().expect("address"));
+    let dest = Destination::new(
+        "198.51.100.2:80".parse().expect("address"),
+        ForwardMethod::Masquerade,
+    );
+    let table = Table::new(vec![TableEntry::new(
+        Service::new(key, Scheduler::Rr),
+        vec![dest],
+    )]);
+    let vrrp = VrrpCollector::new(
+        vec![VrrpInstanceMetrics::new(
+            "VI_API",
+            "eth0",
+            51,
+            VrrpState::Master,
+        )],
+        vec![ScriptMetrics::new("chk_apiserver", true)],
+    );
+    let health = ipvs_exporter::scrape::HealthCollector(ipvs_exporter::scrape::ScrapeHealth {
+        success: true,
+        errors_total: 0,
+        read_seconds: 0.0,
+    });
+    let sysctl = ipvs_exporter::kernel::SysctlCollector::new(vec![ipvs_exporter::kernel::Sysctl {
+        name: "net.ipv4.ip_forward".into(),
+        value: 1,
+    }]);
+    let text = ipvs_exporter::encode_collectors(vec![
+        Box::new(ipvs_exporter::ipvs::IpvsCollector::new(table)),
+        Box::new(health),
+        Box::new(sysctl),
+        Box::new(vrrp),
+    ])
+    .expect("encode");
+    let emitted: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|t| match t.split_once(' ') {
+            Some((name, "counter")) => format!("{name}_total"),
+            Some((name, _)) => name.to_string(),
+            None => t.to_string(),
+        })
+        .collect();
+    assert!(emitted.len() > 40, "{emitted:?}");
+    let doc =
+        std::fs::read_to_string(root().join("docs/operations.md")).expect("docs/operations.md");
+    for name in &emitted {
+        assert!(
+            doc.contains(&format!("`{name}`")),
+            "{name} is not in docs/operations.md's reference"
+        );
+    }
+    let rules =
+        std::fs::read_to_string(root().join("deploy/prometheus/ipvs-alerts.yml")).expect("rules");
+    // Every metric-like word of the rules file (expressions, also multi-line ones,
+    // and comments) must be emitted.
+    let read: Vec<&str> = rules
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| {
+            w.starts_with("node_ipvs_") || w.starts_with("ipvs_") || w.starts_with("keepalived_")
+        })
+        .collect();
+    assert!(read.len() > 10, "{read:?}");
+    for m in read {
+        assert!(
+            emitted.iter().any(|e| e == m),
+            "the rules read {m}, which nothing emits"
+        );
+    }
+}
