@@ -31,6 +31,7 @@
 pub mod check;
 pub mod config;
 pub mod diff;
+pub mod lvs;
 pub mod packet;
 pub mod schedule;
 pub mod state;

@@ -88,7 +88,7 @@ fn main() -> ExitCode {
                     eprintln!("{w}");
                 }
                 // keepalived -t also refuses an unknown script user.
-                match check_users(&c) {
+                match check_users(&c).and_then(|()| keepalived_lite::lvs::check(&c)) {
                     Ok(()) => ExitCode::SUCCESS,
                     Err(e) => {
                         eprintln!("{e}");

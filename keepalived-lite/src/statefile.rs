@@ -9,6 +9,7 @@ use serde::Serialize;
 use crate::check::Counters;
 use crate::files::{write_atomic, FILE_MODE};
 use crate::instance::InstanceRt;
+use crate::lvs::checker::VirtualServerState;
 use crate::packet::{ChecksumMode, Version};
 
 /// One instance's entry in the JSON state file.
@@ -33,6 +34,9 @@ struct StateFile<'a> {
     pid: u32,
     router_id: Option<&'a str>,
     instances: Vec<InstanceState<'a>>,
+    /// The checker half: each virtual server, real server health, weight, last result.
+    #[serde(skip_serializing_if = "<[_]>::is_empty")]
+    virtual_servers: &'a [VirtualServerState],
 }
 
 /// Writes the state file at `path` for `instances`.
@@ -40,6 +44,7 @@ pub fn write(
     path: &Path,
     router_id: Option<&str>,
     instances: &[InstanceRt],
+    virtual_servers: &[VirtualServerState],
 ) -> std::io::Result<()> {
     let instances = instances
         .iter()
@@ -67,6 +72,7 @@ pub fn write(
         pid: std::process::id(),
         router_id,
         instances,
+        virtual_servers,
     };
     let json = serde_json::to_vec_pretty(&sf).map_err(std::io::Error::other)?;
     write_atomic(path, &json, FILE_MODE)

@@ -13,6 +13,7 @@ mod core_bench;
 mod core_fixtures;
 mod core_handles;
 mod lab;
+mod lvs;
 mod ops;
 mod ops_bench;
 mod ops_deploy;

@@ -13,6 +13,9 @@
 //! an error repeats at most the offending token of a file.
 
 mod lexer;
+mod location;
+pub mod lvs;
+mod lvs_check;
 pub mod model;
 mod parser;
 pub mod source;
@@ -30,7 +33,9 @@ pub fn parse_file(path: &Path) -> Result<Config, ConfigError> {
     let mut budget = source::Budget::default();
     lexer::tokenize_file(path, None, 0, &mut budget, &mut toks)?;
     let (cfg, pending) = parser::parse_tokens(toks, path)?;
-    validate::finish(cfg, pending)
+    let mut cfg = validate::finish(cfg, pending)?;
+    lvs_check::check(&mut cfg)?;
+    Ok(cfg)
 }
 
 /// Parses configuration text as if it were the file `path` (includes resolve from it).
@@ -39,7 +44,9 @@ pub fn parse_str(path: &Path, text: &str) -> Result<Config, ConfigError> {
     let mut budget = source::Budget::default();
     lexer::tokenize_str(path, text, 0, &mut budget, &mut toks)?;
     let (cfg, pending) = parser::parse_tokens(toks, path)?;
-    validate::finish(cfg, pending)
+    let mut cfg = validate::finish(cfg, pending)?;
+    lvs_check::check(&mut cfg)?;
+    Ok(cfg)
 }
 
 /// Parses `text` as `/etc/keepalived/keepalived.conf`: for the tests of other modules.
@@ -49,5 +56,7 @@ pub(crate) fn parse_for_test(text: &str) -> Config {
         .expect("test configuration parses")
 }
 
+#[cfg(test)]
+mod lvs_tests;
 #[cfg(test)]
 mod tests;

@@ -1,6 +1,5 @@
 //! The parsed configuration: what each block and keyword means, and the error type.
 
-use std::fmt;
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -32,6 +31,10 @@ pub struct Config {
     pub instances: Vec<Instance>,
     /// Settings adjusted the way keepalived adjusts them, with keepalived's reason.
     pub warnings: Vec<String>,
+    /// `virtual_server` blocks, in file order.
+    pub virtual_servers: Vec<crate::config::lvs::VirtualServer>,
+    /// `virtual_server_group` blocks, in file order.
+    pub virtual_server_groups: Vec<crate::config::lvs::VirtualServerGroup>,
 }
 
 /// `global_defs`.
@@ -47,6 +50,8 @@ pub struct GlobalDefs {
     pub enable_script_security: bool,
     /// `vrrp_version 2|3`: default version of instances.
     pub vrrp_version: Option<Version>,
+    /// `lvs_flush`, `lvs_flush_on_stop`, `lvs_timeouts`, `lvs_sync_daemon`.
+    pub lvs: crate::config::lvs::LvsGlobal,
 }
 
 /// `vrrp_script NAME { ... }`.
@@ -74,20 +79,7 @@ pub struct VrrpScript {
     pub location: Location,
 }
 
-/// A file and line, for messages.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Location {
-    /// File.
-    pub file: PathBuf,
-    /// 1-based line.
-    pub line: usize,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.file.display(), self.line)
-    }
-}
+pub use crate::config::location::Location;
 
 /// One virtual address line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]

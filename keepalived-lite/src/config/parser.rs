@@ -17,6 +17,10 @@ use crate::config::model::{
 use crate::config::validate::vip_problem;
 use crate::packet::{ChecksumMode, Version};
 
+mod lvs;
+#[cfg(test)]
+pub(crate) use lvs::parse_secs as lvs_parse_secs;
+
 /// Whether `w` looks like a keepalived keyword (letters, digits, `_`, `-`, `@`; short).
 /// Anything else in keyword position is not repeated in messages: it is more likely a
 /// line of a file that is no configuration at all.
@@ -268,6 +272,12 @@ pub(crate) fn parse_tokens(
                 }
                 pending.push(parse_instance(&mut p, name, &s)?);
             }
+            "virtual_server" => cfg
+                .virtual_servers
+                .push(lvs::parse_virtual_server(&mut p, &s)?),
+            "virtual_server_group" => cfg
+                .virtual_server_groups
+                .push(lvs::parse_group(&mut p, &s)?),
             _ => return Err(s.unsupported("the top level")),
         }
     }
@@ -301,6 +311,7 @@ fn parse_global(p: &mut Parser, g: &mut GlobalDefs) -> Result<(), ConfigError> {
                     Version::V3
                 });
             }
+            _ if lvs::global_keyword(&s, &mut g.lvs)? => {}
             _ => return Err(s.unsupported("global_defs")),
         }
     }

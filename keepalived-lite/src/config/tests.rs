@@ -107,10 +107,10 @@ fn unknown_keyword_names_file_line_and_keyword() {
         e.to_string(),
         "/etc/keepalived/keepalived.conf:32: unsupported keyword 'use_vmac' in vrrp_instance VI_API"
     );
-    let e = parse("virtual_server 192.0.2.1 80 {\n}\n").expect_err("unsupported");
+    let e = parse("vrrp_sync_group G {\n}\n").expect_err("unsupported");
     assert_eq!(
         e.to_string(),
-        "/etc/keepalived/keepalived.conf:1: unsupported keyword 'virtual_server' in the top level"
+        "/etc/keepalived/keepalived.conf:1: unsupported keyword 'vrrp_sync_group' in the top level"
     );
 }
 

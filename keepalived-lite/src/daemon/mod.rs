@@ -23,6 +23,7 @@ use crate::statefile;
 use crate::track;
 use crate::users::resolve_script_user;
 
+mod lvs;
 mod reload;
 
 use reload::ConfigRead;
@@ -68,6 +69,8 @@ pub struct Daemon {
     notify_user: Option<(u32, u32)>,
     log: Logger,
     dirty: bool,
+    /// The checker half (`virtual_server` blocks), when configured.
+    lvs: Option<crate::lvs::Lvs>,
 }
 
 impl Daemon {
@@ -100,7 +103,13 @@ impl Daemon {
             remove_stale_vips(&mut rtnl, &rt, &log)?;
             instances.push(rt);
         }
+        let lvs = crate::lvs::Lvs::start(&config, notify_user, origin.elapsed(), &log)?;
+        let (lvs, lvs_notifies) = match lvs {
+            Some((l, n)) => (Some(l), n),
+            None => (None, Vec::new()),
+        };
         let mut d = Daemon {
+            lvs,
             opts,
             config,
             rtnl,
@@ -119,6 +128,9 @@ impl Daemon {
         for idx in 0..d.instances.len() {
             d.update_tracking(idx, true);
             d.feed(idx, Input::Startup);
+        }
+        for argv in lvs_notifies {
+            d.run_notify(&argv);
         }
         d.write_state();
         Ok(d)
@@ -278,6 +290,10 @@ impl Daemon {
             ]);
             argv
         });
+        // Stopping (INIT) leaves the sync daemons to the shutdown.
+        if to != State::Initialize {
+            self.lvs_vrrp_state(&name, to == State::Master);
+        }
         // Scripts read the new state from the state file: write it before they run.
         self.write_state();
         for argv in specific.into_iter().chain(generic) {
@@ -334,6 +350,10 @@ impl Daemon {
             &self.opts.state_file,
             self.config.global.router_id.as_deref(),
             &self.instances,
+            self.lvs
+                .as_ref()
+                .map(|l| l.virtual_servers())
+                .unwrap_or_default(),
         );
         if let Err(e) = r {
             self.log.log(&format!(
@@ -591,6 +611,7 @@ impl Daemon {
                 .iter()
                 .filter_map(|i| i.machine.next_deadline())
                 .chain(self.schedule.next_deadline())
+                .chain(self.lvs.as_ref().and_then(|l| l.next_deadline()))
                 .min();
             let timeout_ms = match deadline {
                 Some(d) => d
@@ -606,6 +627,7 @@ impl Daemon {
             let mut fds: Vec<libc::pollfd> = [self.signals.raw_fd(), reading_fd]
                 .into_iter()
                 .chain(self.instances.iter().map(|i| i.sock.raw_fd()))
+                .chain(self.lvs.as_ref().map(|l| l.raw_fd()))
                 .map(|fd| libc::pollfd {
                     fd,
                     events: libc::POLLIN,
@@ -614,7 +636,7 @@ impl Daemon {
                 .collect();
             // SAFETY: fds is a live array of pollfd of the given length.
             unsafe { libc::poll(fds.as_mut_ptr(), fds.len() as libc::nfds_t, timeout_ms) };
-            for (idx, p) in fds[2..].iter().enumerate() {
+            for (idx, p) in fds[2..2 + self.instances.len()].iter().enumerate() {
                 if p.revents & (libc::POLLIN | libc::POLLERR) != 0 {
                     self.receive(idx);
                 }
@@ -631,6 +653,7 @@ impl Daemon {
             if fds[1].revents != 0 {
                 self.finish_reload();
             }
+            self.poll_lvs();
             let now = self.now();
             for due in self.schedule.due(now) {
                 self.on_due(due);
@@ -653,6 +676,7 @@ impl Daemon {
         for idx in 0..self.instances.len() {
             self.feed(idx, Input::Shutdown);
         }
+        self.stop_lvs();
         self.write_state();
         self.children
             .shutdown(self.opts.notify_timeout.min(EXIT_GRACE));

@@ -140,6 +140,7 @@ impl Daemon {
             }
         }
         check_notify_security(&config)?;
+        crate::lvs::check(&config)?;
         // Changed and new instances are opened (interfaces, addresses, sockets) while the
         // old ones still run. The addresses the running instances hold are no
         // candidates for a new instance's source address.
@@ -225,6 +226,7 @@ impl Daemon {
         }
         self.config = p.config;
         self.notify_user = p.notify_user;
+        self.reload_lvs();
         for idx in 0..self.instances.len() {
             self.update_tracking(idx, true);
             if idx >= first_new {
