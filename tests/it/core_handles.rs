@@ -8,6 +8,7 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
+use crate::core::example;
 use ipvs_core::*;
 use ipvs_lab::{lab_test, must, run, workspace_bin, Netns as LabNetns};
 
@@ -24,22 +25,6 @@ fn sorted(text: &str) -> Vec<String> {
     let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     lines.sort();
     lines
-}
-
-/// An ipvs-core example binary, beside the running test binary.
-fn example(name: &str) -> String {
-    let exe = std::env::current_exe().expect("the running test binary has a path");
-    let dir = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("target/<profile>/deps");
-    let path = dir.join("examples").join(name);
-    assert!(
-        path.exists(),
-        "{} not built: run `cargo build -p ipvs-core --examples --features tokio`",
-        path.display()
-    );
-    path.display().to_string()
 }
 
 fn runtime() -> tokio::runtime::Runtime {

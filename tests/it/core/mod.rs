@@ -171,7 +171,7 @@ fn exact_counters(exact: &str, needle: &str) -> Vec<u64> {
 
 /// An ipvs-core example binary (`cargo build -p ipvs-core --examples`, which
 /// `cargo test --workspace` also does), beside the running test binary.
-fn example(name: &str) -> String {
+pub(crate) fn example(name: &str) -> String {
     let exe = std::env::current_exe().expect("the running test binary has a path");
     let dir = exe
         .parent()
