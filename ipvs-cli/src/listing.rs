@@ -46,13 +46,9 @@ pub fn services_in_order(
         sort::sort_services(&mut services, |s| s);
     }
     Ok(services.into_iter().map(move |s| {
-        let mut dests = match h.destinations(&s.key) {
-            Ok(d) => d,
-            // Deleted by another program since the service dump: listed
-            // without destinations, as ipvsadm lists it.
-            Err(Error::NoSuchService) => Vec::new(),
-            Err(e) => return Err(e),
-        };
+        // Deleted by another program since the service dump: listed
+        // without destinations, as ipvsadm lists it.
+        let mut dests = h.destinations_or_empty(&s.key)?;
         if !nosort {
             sort::sort_dests(&mut dests);
         }

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use super::plan::{plan, Change, Plan, PlanOptions};
 use super::transaction::{check_all, ApplyMode, Before, Transaction, TransactionOutcome};
 use super::{Scope, TableSpec};
-use crate::codec::Request;
 use crate::error::{Error, Result};
 use crate::handle::{Handle, Table};
 use crate::model::ServiceKey;
@@ -100,16 +99,7 @@ impl Handle {
     /// same desired table twice sends nothing the second time.
     pub fn apply(&mut self, desired: &TableSpec, options: &ApplyOptions) -> Result<ApplyReport> {
         let current = self.table()?;
-        let plan = plan(&current, desired, &options.plan)?;
-        if options.dry_run || plan.changes.is_empty() {
-            return Ok(ApplyReport::new(plan, None));
-        }
-        let outcome = self.transact(
-            plan.requests(),
-            options.mode,
-            Before::table(current, options.plan.scope.clone()),
-        )?;
-        Ok(ApplyReport::new(plan, Some(outcome)))
+        self.plan_and_send(current, desired, &options.plan, options)
     }
 
     /// Apply the difference between two desired tables, reading from the
@@ -153,12 +143,9 @@ impl Handle {
                 Err(Error::NoSuchService) => continue,
                 Err(e) => return Err(e),
             };
-            let destinations = match self.destinations(key) {
-                Ok(d) => d,
-                // Deleted by someone else in between: plan it as absent.
-                Err(Error::NoSuchService) => continue,
-                Err(e) => return Err(e),
-            };
+            // Deleted by someone else in between: no destinations, and the
+            // plan adds it back.
+            let destinations = self.destinations_or_empty(key)?;
             entries.push(crate::handle::TableEntry::new(service, destinations));
         }
         let current = Table::new(entries);
@@ -172,29 +159,29 @@ impl Handle {
         };
         let mut plan_options = options.plan.clone();
         plan_options.scope = keys.iter().copied().fold(Scope::new(), Scope::key);
-        let plan = plan(&current, &narrowed, &plan_options)?;
+        self.plan_and_send(current, &narrowed, &plan_options, options)
+    }
+
+    /// Plan `current` towards `desired`; unless it is a dry run or there is
+    /// nothing to do, check, send and (all-or-nothing, on failure) undo the
+    /// changes, planning back to `current` inside the plan's scope.
+    fn plan_and_send(
+        &mut self,
+        current: Table,
+        desired: &TableSpec,
+        plan_options: &PlanOptions,
+        options: &ApplyOptions,
+    ) -> Result<ApplyReport> {
+        let plan = plan(&current, desired, plan_options)?;
         if options.dry_run || plan.changes.is_empty() {
             return Ok(ApplyReport::new(plan, None));
         }
-        let outcome = self.transact(
-            plan.requests(),
-            options.mode,
-            Before::table(current, plan_options.scope.clone()),
-        )?;
-        Ok(ApplyReport::new(plan, Some(outcome)))
-    }
-
-    /// Check, send and (all-or-nothing, on failure) undo `requests`.
-    fn transact(
-        &mut self,
-        requests: Vec<Request>,
-        mode: ApplyMode,
-        before: Before,
-    ) -> Result<TransactionOutcome> {
+        let requests = plan.requests();
         check_all(&requests)?;
-        let mut tx = Transaction::new(self, mode, before);
+        let before = Before::table(current, plan_options.scope.clone());
+        let mut tx = Transaction::new(self, options.mode, before);
         tx.send(requests);
-        tx.finish()
+        Ok(ApplyReport::new(plan, Some(tx.finish()?)))
     }
 
     /// Apply, then keep applying once a second while TCP destinations drain,

@@ -238,15 +238,24 @@ impl Handle {
 
     /// The destinations of a service ([`Error::NoSuchService`] when absent).
     pub fn destinations(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
-        let dests = destinations_of(
-            self.dump_all(IpvsMessage::dump_destinations(key)?)?,
-            key.family(),
-        )?;
+        let dests = self.destinations_or_empty(key)?;
         if dests.is_empty() {
             // The kernel answers an empty dump for a missing service too.
             self.service(key)?;
         }
         Ok(dests)
+    }
+
+    /// The destinations of a service as the kernel dumps them: a service
+    /// that does not exist (or was deleted since it was listed) gives an
+    /// empty list, without the `GET_SERVICE` that [`Handle::destinations`]
+    /// spends on every empty dump. For listings of a table that others may
+    /// change, where a vanished service is shown without destinations.
+    pub fn destinations_or_empty(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
+        destinations_of(
+            self.dump_all(IpvsMessage::dump_destinations(key)?)?,
+            key.family(),
+        )
     }
 
     /// Stream the destinations of a service.

@@ -2,12 +2,10 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::errno::{map_error, Ctx};
-use super::{destinations_of, genl, services_of, Handle};
-use crate::codec::IpvsMessage;
+use super::Handle;
 use crate::error::{Error, Result};
 use crate::model::{Destination, Service, ServiceKey};
-use crate::netlink::{NetlinkError, DUMP_ATTEMPTS};
+use crate::netlink::DUMP_ATTEMPTS;
 
 /// Every service of a network namespace with its destinations, in the
 /// kernel's order, read by [`Handle::table`].
@@ -72,7 +70,8 @@ impl Table {
 /// vanishes between the two is listed without destinations, as ipvsadm
 /// lists it: the kernel answers an empty dump for a missing service, and a
 /// table read while another program edits it must not fail. A dump the
-/// kernel marks interrupted restarts the whole snapshot.
+/// kernel marks interrupted is read again; one still interrupted after
+/// every try starts the whole snapshot over.
 pub(super) fn snapshot(handle: &mut Handle) -> Result<Table> {
     for _ in 0..DUMP_ATTEMPTS {
         match try_snapshot(handle) {
@@ -86,18 +85,10 @@ pub(super) fn snapshot(handle: &mut Handle) -> Result<Table> {
 }
 
 fn try_snapshot(handle: &mut Handle) -> Result<Table> {
-    let family_id = handle.family_id;
-    let services = services_of(handle.dump_all(IpvsMessage::dump_services())?)?;
+    let services = handle.services()?;
     let mut entries = Vec::with_capacity(services.len());
     for service in services {
-        let msg = genl(family_id, IpvsMessage::dump_destinations(&service.key)?);
-        let replies = handle
-            .transport
-            .dump(msg)
-            .map_err(|e| map_error(e, Ctx::Query))?
-            .collect::<std::result::Result<Vec<_>, NetlinkError>>()
-            .map_err(|e| map_error(e, Ctx::Query))?;
-        let destinations = destinations_of(replies, service.key.family())?;
+        let destinations = handle.destinations_or_empty(&service.key)?;
         entries.push(TableEntry {
             service,
             destinations,
