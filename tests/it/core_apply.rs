@@ -7,24 +7,10 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
+use crate::core::{ipvsadm_save, sa};
 use ipvs_core::apply::{ApplyMode, ApplyOptions, Change, Scope, Syncer, TableSpec};
 use ipvs_core::*;
 use ipvs_lab::{lab_test, must, TcpServer, Topology};
-
-fn sa(s: &str) -> SocketAddr {
-    s.parse().expect("socket address")
-}
-
-/// `ipvsadm -Sn`, sorted.
-fn save() -> Vec<String> {
-    let mut lines: Vec<String> = must("ipvsadm -Sn")
-        .stdout
-        .lines()
-        .map(str::to_string)
-        .collect();
-    lines.sort();
-    lines
-}
 
 /// `n` TCP services on 192.0.2.1 ports 1000 + i, `per` destinations each on
 /// 198.51.100.2 ports 2000 + 10 i + d.
@@ -63,7 +49,7 @@ lab_test! {
         let first = h.apply(&desired, &options).expect("first apply");
         assert!(first.is_ok(), "{:?}", first.outcome);
         assert_eq!(first.plan.changes.len(), 400);
-        assert_eq!(save().len(), 400);
+        assert_eq!(ipvsadm_save().len(), 400);
         let again = h.apply(&desired, &options).expect("second apply");
         assert!(again.plan.is_empty(), "{}", again.plan);
         assert!(again.outcome.is_none(), "the second apply sent something");
@@ -104,7 +90,7 @@ lab_test! {
             }
         }
         expected.sort();
-        assert_eq!(save(), expected);
+        assert_eq!(ipvsadm_save(), expected);
         // And the desired table read back plans nothing.
         assert!(h.apply(&desired, &options).expect("third apply").plan.is_empty());
         // The same kind of change through apply_delta, which reads only the
@@ -137,12 +123,12 @@ lab_test! {
         assert!(report.is_ok());
         // The UDP service in our CIDR was ours to delete; the others stay.
         assert!(report.plan.changes.iter().any(|c| c.to_string() == "delete service UDP 192.0.2.1:53 (0 destinations)"));
-        let after = save();
+        let after = ipvsadm_save();
         for line in &theirs {
             assert!(after.contains(line), "{line} missing after apply:\n{after:?}");
         }
         h.apply(&TableSpec::new(), &ApplyOptions::new(in_doc_net())).expect("empty apply");
-        assert_eq!(save(), theirs);
+        assert_eq!(ipvsadm_save(), theirs);
         // A desired service outside the scope is refused before anything is sent.
         let mut outside = TableSpec::new();
         outside.push(Service::new(ServiceKey::tcp(sa("198.51.100.100:80")), Scheduler::Wrr).spec(), vec![]);
@@ -150,7 +136,7 @@ lab_test! {
             Err(Error::Plan(e)) => assert!(e.to_string().contains("outside the scope"), "{e}"),
             other => panic!("expected a plan error, got {other:?}"),
         }
-        assert_eq!(save(), theirs);
+        assert_eq!(ipvsadm_save(), theirs);
     }
 
     /// A kernel refusal part-way through an apply (a scheduler the kernel
@@ -164,7 +150,7 @@ lab_test! {
         let options = ApplyOptions::new(in_doc_net());
         let start = table(4, 2);
         assert!(h.apply(&start, &options).expect("start").is_ok());
-        let before = save();
+        let before = ipvsadm_save();
         let mut desired = start.clone();
         desired.entries[0].service.scheduler = Scheduler::Lc; // edited
         desired.entries.remove(3); // deleted
@@ -179,14 +165,14 @@ lab_test! {
         let outcome = report.outcome.as_ref().expect("sent");
         assert!(outcome.rolled_back);
         assert!(outcome.rollback_failures.is_empty(), "{:?}", outcome.rollback_failures);
-        assert_eq!(save(), before, "the table changed although the apply failed");
+        assert_eq!(ipvsadm_save(), before, "the table changed although the apply failed");
         // Best effort: everything else is applied, the failure named.
         let report = h.apply(&desired, &options.clone().mode(ApplyMode::BestEffort)).expect("best effort");
         let outcome = report.outcome.as_ref().expect("sent");
         assert!(!outcome.rolled_back);
         assert_eq!(outcome.failures.len(), 1);
         assert_eq!(report.plan.changes[outcome.failures[0].index].to_string(), "add service TCP 192.0.2.1:4000 nonesuch");
-        let after = save();
+        let after = ipvsadm_save();
         assert!(after.contains(&"-A -t 192.0.2.1:1000 -s lc".to_string()), "{after:?}");
         assert!(after.contains(&"-a -t 192.0.2.1:4001 -r 198.51.100.9:80 -m -w 1".to_string()), "{after:?}");
         assert!(!after.iter().any(|l| l.contains("192.0.2.1:1003")), "{after:?}");
@@ -197,7 +183,7 @@ lab_test! {
     fn a_transaction_rolls_back_everything_it_did() {
         let mut h = Handle::new().expect("handle");
         must("ipvsadm -A -t 192.0.2.1:80 -s rr && ipvsadm -a -t 192.0.2.1:80 -r 198.51.100.2:80 -m -w 2 && ipvsadm --set 900 120 300");
-        let before = save();
+        let before = ipvsadm_save();
         let key = ServiceKey::tcp(sa("192.0.2.1:80"));
         let requests = vec![
             Request::AddService(Service::new(ServiceKey::tcp(sa("192.0.2.2:80")), Scheduler::Rr)),
@@ -212,7 +198,7 @@ lab_test! {
         assert_eq!(outcome.failures[0].index, 3);
         assert!(matches!(outcome.failures[0].error, Error::NoSuchService));
         assert!(outcome.rolled_back && outcome.rollback_failures.is_empty(), "{outcome:?}");
-        assert_eq!(save(), before);
+        assert_eq!(ipvsadm_save(), before);
         assert_eq!(h.timeouts().expect("timeouts"), Timeouts::new(900, 120, 300));
     }
 
@@ -265,14 +251,14 @@ lab_test! {
         let second = syncer.sync(&mut h, &only_b).expect("second pass");
         assert_eq!(second.plan.draining, vec![(key, a)], "{}", second.plan);
         let a_line = format!("-a -t {vip} -r {a} -m -w 0");
-        assert!(save().contains(&a_line), "{:?}", save());
+        assert!(ipvsadm_save().contains(&a_line), "{:?}", ipvsadm_save());
         echo(&mut held, b"still there");
         drop(held);
         // After the drain time the destination goes, connections or not.
         let deadline = started + Duration::from_secs(20);
         loop {
             let pass = syncer.sync(&mut h, &only_b).expect("pass");
-            if !save().iter().any(|l| l.contains(&a.to_string())) {
+            if !ipvsadm_save().iter().any(|l| l.contains(&a.to_string())) {
                 assert!(started.elapsed() >= Duration::from_secs(1), "deleted before draining");
                 assert!(pass.plan.changes.iter().any(|c| matches!(c, Change::DeleteDestination { .. })));
                 break;
@@ -280,7 +266,7 @@ lab_test! {
             assert!(Instant::now() < deadline, "the draining destination was never deleted");
             std::thread::sleep(Duration::from_millis(500));
         }
-        assert_eq!(save(), vec![format!("-A -t {vip} -s rr"), format!("-a -t {vip} -r {b} -m -w 1")]);
+        assert_eq!(ipvsadm_save(), vec![format!("-A -t {vip} -s rr"), format!("-a -t {vip} -r {b} -m -w 1")]);
         // A destination that comes back while draining gets its weight back.
         let both = {
             let mut t = TableSpec::new();
@@ -303,13 +289,13 @@ lab_test! {
             let desired = table(10, 2);
             assert_eq!(h.apply(&desired, &options).await.expect("apply").plan.changes.len(), 30);
             assert!(h.apply(&desired, &options).await.expect("again").outcome.is_none());
-            let before = save();
+            let before = ipvsadm_save();
             let mut bad = desired.clone();
             bad.entries[0].service.scheduler = Scheduler::Lc;
             bad.push(Service::new(ServiceKey::tcp(sa("192.0.2.1:4000")), Scheduler::from("nonesuch")).spec(), vec![]);
             let report = h.apply(&bad, &options).await.expect("apply");
             assert!(report.outcome.as_ref().is_some_and(|o| o.rolled_back && o.rollback_failures.is_empty()));
-            assert_eq!(save(), before);
+            assert_eq!(ipvsadm_save(), before);
         });
     }
 }

@@ -8,24 +8,9 @@ use std::os::fd::OwnedFd;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::core::example;
+use crate::core::{example, ipvsadm_save, sa, sorted};
 use ipvs_core::*;
 use ipvs_lab::{lab_test, must, run, workspace_bin, Netns as LabNetns};
-
-fn sa(s: &str) -> SocketAddr {
-    s.parse().expect("socket address")
-}
-
-/// `ipvsadm -Sn` of the calling thread's namespace, sorted.
-fn save_here() -> Vec<String> {
-    sorted(&must("ipvsadm -Sn").stdout)
-}
-
-fn sorted(text: &str) -> Vec<String> {
-    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-    lines.sort();
-    lines
-}
 
 fn runtime() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
@@ -159,7 +144,7 @@ lab_test! {
             let mut blocking = Handle::new().expect("handle");
             assert_eq!(ipvs.table().await.expect("async table"), blocking.table().expect("table"));
         });
-        assert_eq!(save_here().len(), 300);
+        assert_eq!(ipvsadm_save().len(), 300);
     }
 
     /// A handle opened in another namespace (by name, by path, by descriptor;
@@ -194,7 +179,7 @@ lab_test! {
             theirs,
             (80..=83).map(|p| format!("-A -t 192.0.2.1:{p} -s rr")).collect::<Vec<_>>()
         );
-        assert!(save_here().is_empty(), "the caller's namespace was changed");
+        assert!(ipvsadm_save().is_empty(), "the caller's namespace was changed");
         assert!(Handle::new().expect("handle").services().expect("services").is_empty());
         // A namespace that does not exist is an error naming it.
         match Handle::in_netns(&Netns::named("no-such-netns")) {

@@ -14,17 +14,18 @@ fn handle() -> Handle {
     Handle::new().expect("IPVS handle in the lab")
 }
 
-fn sa(s: &str) -> SocketAddr {
+pub(crate) fn sa(s: &str) -> SocketAddr {
     s.parse().expect("socket address literal")
 }
 
-/// `ipvsadm -Sn`, sorted.
-fn ipvsadm_save() -> Vec<String> {
-    let mut lines: Vec<String> = must("ipvsadm -Sn")
-        .stdout
-        .lines()
-        .map(str::to_string)
-        .collect();
+/// `ipvsadm -Sn` of the calling thread's namespace, sorted.
+pub(crate) fn ipvsadm_save() -> Vec<String> {
+    sorted(&must("ipvsadm -Sn").stdout)
+}
+
+/// The lines of `text`, sorted.
+pub(crate) fn sorted(text: &str) -> Vec<String> {
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
     lines.sort();
     lines
 }
