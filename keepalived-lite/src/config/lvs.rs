@@ -5,6 +5,7 @@
 //! then the checker type's default, as keepalived does).
 
 use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -354,6 +355,10 @@ pub struct HttpCheck {
     pub virtualhost: Option<String>,
     /// `url { ... }` blocks: every one must pass.
     pub urls: Vec<UrlCheck>,
+    /// `enable_sni [true|false]`: SSL_GET sends the url's, the checker's or the virtual
+    /// server's `virtualhost` as the TLS server name (no effect on HTTP_GET, as in
+    /// keepalived).
+    pub enable_sni: bool,
 }
 
 /// `url { path P; status_code ...; digest HEX }`.
@@ -379,6 +384,22 @@ impl UrlCheck {
             .iter()
             .any(|(lo, hi)| (*lo..=*hi).contains(&code))
     }
+}
+
+/// The top-level `SSL { certificate FILE; key FILE; ca FILE }` block: the client
+/// certificate SSL_GET presents when a server asks for one. (`password`, for an
+/// encrypted key, is refused by the parser.)
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SslContext {
+    /// `certificate FILE`: PEM certificate chain, ours first.
+    pub certificate: Option<(PathBuf, Location)>,
+    /// `key FILE`: its PEM private key (not encrypted).
+    pub key: Option<(PathBuf, Location)>,
+    /// `ca FILE`: PEM certificates. keepalived 2.2.7 loads them but never verifies the
+    /// server's certificate; neither do we (they must still load).
+    pub ca: Option<(PathBuf, Location)>,
+    /// Where the block starts.
+    pub location: Option<Location>,
 }
 
 /// `MISC_CHECK` settings.

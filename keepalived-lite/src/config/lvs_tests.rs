@@ -475,3 +475,71 @@ fn timers_read_to_the_microsecond() {
         assert_eq!(secs(bad), None, "{bad}");
     }
 }
+
+#[test]
+fn ssl_block_and_enable_sni() {
+    let ssl_get = |extra: &str| {
+        format!(
+            "virtual_server 192.0.2.1 443 {{\n lvs_sched rr\n lvs_method NAT\n protocol TCP\n\
+             real_server 198.51.100.1 443 {{\n SSL_GET {{\n{extra}\n url {{\n path /\n }}\n }}\n }}\n}}\n"
+        )
+    };
+    let c = parse(&format!(
+        "SSL {{\n certificate /etc/k/client.pem\n key /etc/k/client.key\n ca /etc/k/ca.pem\n}}\n{}",
+        ssl_get(" enable_sni")
+    ));
+    let ssl = c.ssl.as_ref().expect("SSL block");
+    let (cert, loc) = ssl.certificate.as_ref().expect("certificate");
+    assert_eq!(cert, Path::new("/etc/k/client.pem"));
+    assert_eq!(loc.line, 2);
+    assert_eq!(
+        ssl.key.as_ref().map(|k| k.0.clone()),
+        Some("/etc/k/client.key".into())
+    );
+    assert_eq!(
+        ssl.ca.as_ref().map(|k| k.0.clone()),
+        Some("/etc/k/ca.pem".into())
+    );
+    let sni = |c: &super::Config| match &c.virtual_servers[0].real_servers[0].checkers[0].kind {
+        CheckKind::Http(h) => h.enable_sni,
+        other => panic!("{other:?}"),
+    };
+    assert!(sni(&c));
+    assert!(!sni(&parse(&ssl_get(""))));
+    assert!(!sni(&parse(&ssl_get(" enable_sni off"))));
+    assert!(sni(&parse(&ssl_get(" enable_sni yes"))));
+    assert!(parse("SSL {\n}\n").ssl.is_some());
+    for (text, want) in [
+        (
+            "SSL {\n password secret\n}\n".to_string(),
+            ":2: SSL password: encrypted private keys are not supported by keepalived-lite",
+        ),
+        (
+            "SSL {\n certificate /a.pem\n}\n".to_string(),
+            ":1: SSL: 'certificate' and 'key' go together",
+        ),
+        (
+            "SSL {\n ca /a.pem\n ca /b.pem\n}\n".to_string(),
+            ":3: SSL ca: given twice",
+        ),
+        (
+            "SSL {\n}\nSSL {\n}\n".to_string(),
+            ":3: SSL: a second SSL block",
+        ),
+        (
+            "SSL {\n cafile /a\n}\n".to_string(),
+            ":2: unsupported keyword 'cafile' in SSL",
+        ),
+        ("SSL\n".to_string(), ":1: SSL: expected 'SSL {'"),
+        (
+            ssl_get(" enable_sni maybe"),
+            ":7: enable_sni: invalid value 'maybe', expected true or false",
+        ),
+    ] {
+        let got = error(&text);
+        assert!(
+            got.starts_with(&format!("{FILE}{want}")),
+            "{text}\n got: {got}\nwant: {want}"
+        );
+    }
+}

@@ -35,6 +35,8 @@ pub struct Config {
     pub virtual_servers: Vec<crate::config::lvs::VirtualServer>,
     /// `virtual_server_group` blocks, in file order.
     pub virtual_server_groups: Vec<crate::config::lvs::VirtualServerGroup>,
+    /// The top-level `SSL { }` block (SSL_GET's client certificate).
+    pub ssl: Option<crate::config::lvs::SslContext>,
 }
 
 /// `global_defs`.

@@ -18,6 +18,7 @@ use crate::config::validate::vip_problem;
 use crate::packet::{ChecksumMode, Version};
 
 mod lvs;
+mod ssl;
 #[cfg(test)]
 pub(crate) use lvs::parse_secs as lvs_parse_secs;
 
@@ -278,6 +279,7 @@ pub(crate) fn parse_tokens(
             "virtual_server_group" => cfg
                 .virtual_server_groups
                 .push(lvs::parse_group(&mut p, &s)?),
+            "SSL" => cfg.ssl = Some(ssl::parse_ssl(&mut p, &s, &cfg.ssl)?),
             _ => return Err(s.unsupported("the top level")),
         }
     }

@@ -42,6 +42,10 @@ pub struct ProbeRequest {
     pub timeout: Duration,
     /// Host header for HTTP (`virtualhost`).
     pub virtualhost: Option<String>,
+    /// The virtual server's `virtualhost`: SSL_GET's server name (with `enable_sni`)
+    /// when neither the url nor the checker has one (keepalived skips the real
+    /// server's here).
+    pub vs_virtualhost: Option<String>,
 }
 
 /// How a probe ended.
@@ -81,7 +85,7 @@ pub enum Event {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
     /// Start this probe; give its result back as [`Event::Result`].
-    Probe(ProbeRequest),
+    Probe(Box<ProbeRequest>),
     /// Run this notify program (`notify_up`, `notify_down`, `quorum_up`, `quorum_down`).
     Notify(Vec<String>),
     /// The desired IPVS table changed: apply [`CheckerCore::table`].
@@ -341,14 +345,15 @@ impl CheckerCore {
                         .cfg
                         .bindto
                         .map(|a| SocketAddr::new(a, c.cfg.bind_port.unwrap_or(0)));
-                    out.push(Action::Probe(ProbeRequest {
+                    out.push(Action::Probe(Box::new(ProbeRequest {
                         id,
                         kind: c.cfg.kind.clone(),
                         target,
                         bind,
                         timeout: c.params.timeout,
                         virtualhost: rs.cfg.virtualhost.clone().or(vhost.clone()),
-                    }));
+                        vs_virtualhost: vhost.clone(),
+                    })));
                 }
             }
         }

@@ -44,7 +44,7 @@ impl Sim {
         self.feed(Event::Tick)
             .into_iter()
             .filter_map(|a| match a {
-                Action::Probe(p) => Some(p),
+                Action::Probe(p) => Some(*p),
                 _ => None,
             })
             .collect()

@@ -32,13 +32,17 @@
 //! ```
 
 pub mod checker;
+mod http;
 mod params;
 /// Probes on worker threads.
 pub mod probe;
 mod runtime;
 pub mod table;
+pub mod tls;
 
 pub use runtime::{check, Lvs};
 
 #[cfg(test)]
 mod checker_tests;
+#[cfg(test)]
+mod tls_tests;

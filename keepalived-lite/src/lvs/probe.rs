@@ -8,6 +8,9 @@
 //! - HTTP_GET: HTTP/1.0 GET of every url (Host: `virtualhost` or the address), status
 //!   in the expected set, and the body's MD5 equal to `digest` when one is given (what
 //!   keepalived's `genhash` prints), all within the timeout.
+//! - SSL_GET: the same over TLS ([`super::tls`]: keepalived's rules, no certificate
+//!   verification, SNI with `enable_sni`); connect, handshake and reply all within the
+//!   timeout. The HTTP part is shared ([`super::http`]).
 //! - MISC_CHECK: the program in its own process group (as vrrp_script), as its user;
 //!   its exit status is the result; still running at the timeout, its whole process
 //!   group is killed and it counts as a failure.
@@ -19,15 +22,17 @@ use std::os::unix::net::UnixStream;
 use std::sync::mpsc::{channel, Receiver, Sender};
 use std::time::{Duration, Instant};
 
-use md5::{Digest, Md5};
+use std::sync::Arc;
+
+use rustls::ClientConfig;
 
 use super::checker::{Outcome, ProbeId, ProbeRequest};
+use super::http::{self, left};
+use super::tls;
 use crate::children::command;
 use crate::config::lvs::{CheckKind, HttpCheck};
 
-/// Most of a reply read for a check (keepalived digests the whole body; bodies of
-/// health URLs are small).
-const MAX_REPLY: usize = 4 << 20;
+pub use super::http::parse_reply;
 
 /// Runs probes on worker threads and collects their results.
 #[derive(Debug)]
@@ -36,11 +41,13 @@ pub struct Prober {
     rx: Receiver<(ProbeId, Outcome)>,
     wake_rx: UnixStream,
     wake_tx: UnixStream,
+    tls: Arc<ClientConfig>,
 }
 
 impl Prober {
-    /// A prober with its wake-up socket pair.
-    pub fn new() -> std::io::Result<Self> {
+    /// A prober with its wake-up socket pair; SSL_GET uses `tls`
+    /// ([`tls::client_config`]).
+    pub fn new(tls: Arc<ClientConfig>) -> std::io::Result<Self> {
         let (tx, rx) = channel();
         let (wake_rx, wake_tx) = UnixStream::pair()?;
         wake_rx.set_nonblocking(true)?;
@@ -50,7 +57,13 @@ impl Prober {
             rx,
             wake_rx,
             wake_tx,
+            tls,
         })
+    }
+
+    /// The TLS client configuration of SSL_GET probes started from now on.
+    pub fn set_tls(&mut self, tls: Arc<ClientConfig>) {
+        self.tls = tls;
     }
 
     /// Readable when results are waiting.
@@ -63,10 +76,11 @@ impl Prober {
         let tx = self.tx.clone();
         let wake = self.wake_tx.try_clone();
         let id = req.id;
+        let tls = self.tls.clone();
         let spawned = std::thread::Builder::new()
             .name(format!("probe-{id}"))
             .spawn(move || {
-                let outcome = run(&req, misc_user);
+                let outcome = run(&req, misc_user, &tls);
                 let _ = tx.send((req.id, outcome));
                 if let Ok(mut w) = wake {
                     // A full pipe already wakes the loop; nothing to do on error.
@@ -89,26 +103,19 @@ impl Prober {
     }
 }
 
-/// Runs one probe to its end (blocking: call it on a worker thread).
-pub fn run(req: &ProbeRequest, misc_user: Option<(u32, u32)>) -> Outcome {
+/// Runs one probe to its end (blocking: call it on a worker thread); SSL_GET with
+/// `tls`.
+pub fn run(req: &ProbeRequest, misc_user: Option<(u32, u32)>, tls: &Arc<ClientConfig>) -> Outcome {
     let deadline = Instant::now() + req.timeout;
     let r = match &req.kind {
         CheckKind::Tcp => connect(req.target, req.bind, deadline).map(|_| ()),
-        CheckKind::Http(h) => http(req, h, deadline),
+        CheckKind::Http(h) => http(req, h, tls, deadline),
         CheckKind::Misc(m) => return misc(&m.command, misc_user, req.timeout),
     };
     match r {
         Ok(()) => Outcome::Up,
         Err(why) => Outcome::Down(why),
     }
-}
-
-fn left(deadline: Instant) -> Result<Duration, String> {
-    let d = deadline.saturating_duration_since(Instant::now());
-    if d.is_zero() {
-        return Err("timeout".into());
-    }
-    Ok(d)
 }
 
 /// A TCP connection to `target` (from `bind`), established before `deadline`.
@@ -167,76 +174,45 @@ pub fn connect(
     Ok(s)
 }
 
-/// What an HTTP check found for one url.
-fn http(req: &ProbeRequest, h: &HttpCheck, deadline: Instant) -> Result<(), String> {
-    if h.tls {
-        return Err("SSL_GET is not supported by keepalived-lite".into());
-    }
+/// What an HTTP_GET / SSL_GET check found: every url must pass (each over a
+/// connection of its own, TLS for SSL_GET).
+fn http(
+    req: &ProbeRequest,
+    h: &HttpCheck,
+    tls: &Arc<ClientConfig>,
+    deadline: Instant,
+) -> Result<(), String> {
     for url in &h.urls {
-        let mut s = connect(req.target, req.bind, deadline)?;
+        let tcp = connect(req.target, req.bind, deadline)?;
         let host = url
             .virtualhost
-            .clone()
-            .or_else(|| h.virtualhost.clone())
-            .or_else(|| req.virtualhost.clone())
-            .unwrap_or_else(|| match req.target {
-                SocketAddr::V4(a) => format!("{}:{}", a.ip(), a.port()),
-                SocketAddr::V6(a) => format!("[{}]:{}", a.ip(), a.port()),
-            });
-        let request = format!(
-            "GET {} HTTP/1.0\r\nUser-Agent: KeepAliveClient\r\nHost: {host}\r\n\r\n",
-            url.path
-        );
-        s.set_write_timeout(Some(left(deadline)?))
-            .map_err(|e| e.to_string())?;
-        s.write_all(request.as_bytes())
-            .map_err(|e| format!("send: {e}"))?;
-        let mut reply = Vec::new();
-        let mut buf = [0u8; 16384];
-        loop {
-            s.set_read_timeout(Some(left(deadline)?))
-                .map_err(|e| e.to_string())?;
-            match s.read(&mut buf) {
-                Ok(0) => break,
-                Ok(n) => {
-                    reply.extend_from_slice(&buf[..n]);
-                    if reply.len() > MAX_REPLY {
-                        return Err("reply too long".into());
-                    }
-                }
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(format!("read: {e}")),
-            }
-        }
-        let (code, body) = parse_reply(&reply).ok_or("not an HTTP reply")?;
-        if !url.status_ok(code) {
-            return Err(format!("HTTP status {code}"));
-        }
-        if let Some(want) = url.digest {
-            let got: [u8; 16] = Md5::digest(body).into();
-            if got != want {
-                return Err(format!("MD5 digest {} differs", hex(&got)));
-            }
-        }
+            .as_deref()
+            .or(h.virtualhost.as_deref())
+            .or(req.virtualhost.as_deref());
+        let request = http::request(&url.path, host, req.target);
+        // The socket's timeouts bound TLS and plain reads and writes alike.
+        let sock = tcp.try_clone().map_err(|e| e.to_string())?;
+        let arm = |d: Duration| {
+            sock.set_read_timeout(Some(d))?;
+            sock.set_write_timeout(Some(d))
+        };
+        let reply = if h.tls {
+            let sni = url
+                .virtualhost
+                .as_deref()
+                .or(h.virtualhost.as_deref())
+                .or(req.vs_virtualhost.as_deref())
+                .filter(|n| h.enable_sni && n.parse::<std::net::IpAddr>().is_err());
+            arm(left(deadline)?).map_err(|e| e.to_string())?;
+            let mut s = tls::connect(tls, tcp, sni)?;
+            http::exchange(&mut s, &arm, &request, deadline)?
+        } else {
+            let mut s = tcp;
+            http::exchange(&mut s, &arm, &request, deadline)?
+        };
+        http::judge(url, &reply)?;
     }
     Ok(())
-}
-
-fn hex(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
-}
-
-/// The status code and body of an HTTP reply.
-pub fn parse_reply(reply: &[u8]) -> Option<(u16, &[u8])> {
-    let head_end = reply.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&reply[..head_end]).ok()?;
-    let status = head.lines().next()?;
-    let mut parts = status.split_whitespace();
-    if !parts.next()?.starts_with("HTTP/") {
-        return None;
-    }
-    let code = parts.next()?.parse().ok()?;
-    Some((code, &reply[head_end + 4..]))
 }
 
 /// Runs a MISC_CHECK program; kills its process group at the timeout.
@@ -275,6 +251,7 @@ fn misc(argv: &[String], user: Option<(u32, u32)>, timeout: Duration) -> Outcome
 mod tests {
     use super::*;
     use crate::config::lvs::{MiscCheck, UrlCheck};
+    use md5::Digest;
     use std::net::TcpListener;
 
     fn req(kind: CheckKind, target: SocketAddr, timeout: Duration) -> ProbeRequest {
@@ -285,7 +262,13 @@ mod tests {
             bind: None,
             timeout,
             virtualhost: None,
+            vs_virtualhost: None,
         }
+    }
+
+    fn run_plain(req: &ProbeRequest, misc_user: Option<(u32, u32)>) -> Outcome {
+        let tls = tls::client_config(None).expect("default TLS context");
+        run(req, misc_user, &tls)
     }
 
     #[test]
@@ -293,11 +276,11 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let a = l.local_addr().expect("addr");
         assert_eq!(
-            run(&req(CheckKind::Tcp, a, Duration::from_secs(2)), None),
+            run_plain(&req(CheckKind::Tcp, a, Duration::from_secs(2)), None),
             Outcome::Up
         );
         drop(l);
-        let o = run(&req(CheckKind::Tcp, a, Duration::from_secs(2)), None);
+        let o = run_plain(&req(CheckKind::Tcp, a, Duration::from_secs(2)), None);
         assert!(
             matches!(&o, Outcome::Down(w) if w.contains("refused")),
             "{o:?}"
@@ -321,6 +304,7 @@ mod tests {
         CheckKind::Http(HttpCheck {
             tls: false,
             virtualhost: None,
+            enable_sni: false,
             urls: vec![UrlCheck {
                 path: "/health".into(),
                 status_codes: status,
@@ -332,9 +316,9 @@ mod tests {
 
     #[test]
     fn http_status_and_digest() {
-        let body_md5: [u8; 16] = Md5::digest(b"ok\n").into();
+        let body_md5: [u8; 16] = md5::Md5::digest(b"ok\n").into();
         let (a, t) = serve(b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n");
-        let o = run(
+        let o = run_plain(
             &req(http_kind(vec![], Some(body_md5)), a, Duration::from_secs(2)),
             None,
         );
@@ -343,19 +327,19 @@ mod tests {
         assert!(sent.starts_with("GET /health HTTP/1.0\r\n"), "{sent}");
         assert!(sent.contains(&format!("Host: {a}\r\n")), "{sent}");
         let (a, _t) = serve(b"HTTP/1.1 500 Oops\r\n\r\nok\n");
-        let o = run(
+        let o = run_plain(
             &req(http_kind(vec![], None), a, Duration::from_secs(2)),
             None,
         );
         assert_eq!(o, Outcome::Down("HTTP status 500".into()));
         let (a, _t) = serve(b"HTTP/1.1 500 Oops\r\n\r\nok\n");
-        let o = run(
+        let o = run_plain(
             &req(http_kind(vec![(500, 503)], None), a, Duration::from_secs(2)),
             None,
         );
         assert_eq!(o, Outcome::Up);
         let (a, _t) = serve(b"HTTP/1.0 200 OK\r\n\r\nchanged\n");
-        let o = run(
+        let o = run_plain(
             &req(http_kind(vec![], Some(body_md5)), a, Duration::from_secs(2)),
             None,
         );
@@ -370,7 +354,7 @@ mod tests {
         let l = TcpListener::bind("127.0.0.1:0").expect("bind");
         let a = l.local_addr().expect("addr");
         let t0 = Instant::now();
-        let o = run(
+        let o = run_plain(
             &req(http_kind(vec![], None), a, Duration::from_millis(300)),
             None,
         );
@@ -391,17 +375,17 @@ mod tests {
         };
         let a: SocketAddr = "127.0.0.1:1".parse().expect("addr");
         assert_eq!(
-            run(&req(m("exit 7"), a, Duration::from_secs(5)), None),
+            run_plain(&req(m("exit 7"), a, Duration::from_secs(5)), None),
             Outcome::Exit(7)
         );
         assert_eq!(
-            run(&req(m("exit 0"), a, Duration::from_secs(5)), None),
+            run_plain(&req(m("exit 0"), a, Duration::from_secs(5)), None),
             Outcome::Exit(0)
         );
         let dir = tempfile::tempdir().expect("dir");
         let pidfile = dir.path().join("pid");
         let cmd = format!("sleep 30 & echo $! > {}; wait", pidfile.display());
-        let o = run(&req(m(&cmd), a, Duration::from_millis(500)), None);
+        let o = run_plain(&req(m(&cmd), a, Duration::from_millis(500)), None);
         assert!(
             matches!(&o, Outcome::Down(w) if w.contains("timed out")),
             "{o:?}"

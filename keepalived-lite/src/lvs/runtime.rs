@@ -16,6 +16,7 @@ use ipvs_core::{DaemonState, Handle, SyncDaemon, Timeouts};
 use super::checker::{Action, CheckerCore, Event, VirtualServerState};
 use super::probe::Prober;
 use super::table::{desired, scope_of};
+use super::tls::{check_server_names, client_config};
 use crate::config::lvs::{CheckKind, FlushOnStop, LvsGlobal, VirtualServerGroup};
 use crate::config::Config;
 use crate::error::DaemonError;
@@ -50,11 +51,14 @@ fn misc_users(cfg: &Config) -> Result<Vec<Option<(u32, u32)>>, DaemonError> {
     Ok(out)
 }
 
-/// Checks what a reload or start needs beyond parsing: MISC_CHECK users exist, and
-/// with `enable_script_security` every MISC_CHECK program and LVS notify program
+/// Checks what a reload or start needs beyond parsing: MISC_CHECK users exist, the
+/// `SSL { }` files load and SSL_GET server names can be sent, and with
+/// `enable_script_security` every MISC_CHECK program and LVS notify program
 /// (`notify_up`, `notify_down`, `quorum_up`, `quorum_down`) is safe, as vrrp_script's.
 pub fn check(cfg: &Config) -> Result<(), DaemonError> {
     misc_users(cfg)?;
+    client_config(cfg.ssl.as_ref())?;
+    check_server_names(cfg)?;
     if !cfg.global.enable_script_security {
         return Ok(());
     }
@@ -188,7 +192,8 @@ impl Lvs {
         let local = local_addresses();
         let seed = u64::from(std::process::id()) ^ now.as_nanos() as u64;
         let (core, actions) = CheckerCore::new(&cfg.virtual_servers, &local, now, seed);
-        let prober = Prober::new().map_err(|e| DaemonError::Setup(format!("probes: {e}")))?;
+        let prober = Prober::new(client_config(cfg.ssl.as_ref())?)
+            .map_err(|e| DaemonError::Setup(format!("probes: {e}")))?;
         let mut lvs = Lvs {
             core,
             prober,
@@ -331,6 +336,14 @@ impl Lvs {
     pub fn reload(&mut self, cfg: &Config, now: Duration) -> Vec<Vec<String>> {
         self.groups = cfg.virtual_server_groups.clone();
         self.global = cfg.global.lvs.clone();
+        match client_config(cfg.ssl.as_ref()) {
+            Ok(tls) => self.prober.set_tls(tls),
+            // `check` read the same files a moment ago; keep the old context if one
+            // changed since (logged).
+            Err(e) => self
+                .log
+                .log(&format!("SSL: keeping the previous context: {e}")),
+        }
         let actions = self.core.reload(&cfg.virtual_servers, now);
         self.schedule_address_poll(now);
         self.perform(now, actions)
@@ -349,7 +362,7 @@ impl Lvs {
                         },
                         _ => None,
                     };
-                    self.prober.start(p, user);
+                    self.prober.start(*p, user);
                 }
                 Action::Notify(argv) => notifies.push(argv),
                 Action::TableChanged => changed = true,

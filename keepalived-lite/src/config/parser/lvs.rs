@@ -531,15 +531,7 @@ fn parse_real_server(p: &mut Parser, s: &Stmt) -> Result<RealServer, ConfigError
             "lvs_method" => rs.forwarding = Some(forwarding(&k)?),
             "uthreshold" => rs.uthreshold = k.int(0, u32::MAX as i64)? as u32,
             "lthreshold" => rs.lthreshold = k.int(0, u32::MAX as i64)? as u32,
-            "inhibit_on_failure" => {
-                rs.inhibit_on_failure = Some(match k.words.get(1).map(String::as_str) {
-                    None | Some("true" | "yes" | "on") => true,
-                    Some("false" | "no" | "off") => false,
-                    Some(v) => {
-                        return Err(k.err(format!("inhibit_on_failure: invalid value {}", shown(v))))
-                    }
-                })
-            }
+            "inhibit_on_failure" => rs.inhibit_on_failure = Some(super::ssl::flag(&k)?),
             "notify_up" => rs.notify_up = Some(command(&k)?),
             "notify_down" => rs.notify_down = Some(command(&k)?),
             "virtualhost" => rs.virtualhost = Some(k.one_arg()?.to_string()),
@@ -563,6 +555,7 @@ fn parse_checker(p: &mut Parser, s: &Stmt) -> Result<Checker, ConfigError> {
             tls: k == "SSL_GET",
             virtualhost: None,
             urls: Vec::new(),
+            enable_sni: false,
         }),
     };
     let mut c = Checker {
@@ -599,6 +592,7 @@ fn parse_checker(p: &mut Parser, s: &Stmt) -> Result<Checker, ConfigError> {
                 c.bind_port = Some(num(&k, "port", k.words.get(1), 1u16, 65535)?)
             }
             ("virtualhost", CheckKind::Http(h)) => h.virtualhost = Some(k.one_arg()?.to_string()),
+            ("enable_sni", CheckKind::Http(h)) => h.enable_sni = super::ssl::flag(&k)?,
             ("misc_path", CheckKind::Misc(m)) => m.command = command(&k)?,
             ("misc_timeout", CheckKind::Misc(m)) => {
                 m.timeout = Some(Duration::from_secs(k.int(0, 86400)? as u64))
