@@ -10,6 +10,7 @@
 mod blocking;
 mod harness;
 mod judge;
+mod judge_ssl;
 mod sync;
 
 use std::process::Command;
@@ -125,6 +126,20 @@ virtual_server group VSG {
     persistence_engine sip
     real_server 198.51.100.13 0 {
         lvs_method TUN type gre
+    }
+}
+virtual_server 192.0.2.40 443 {
+    lvs_sched rr
+    lvs_method NAT
+    protocol TCP
+    virtualhost www.example.test
+    real_server 198.51.100.14 443 {
+        SSL_GET {
+            enable_sni
+            url {
+                path /health
+            }
+        }
     }
 }
 "#;
@@ -256,6 +271,11 @@ fn config_test_agrees_with_keepalived() {
             "digest 9e107d9d372bb6826bd81d3542a419d6",
             "digest 9e10",
             ":58: digest: '9e10' is not 32 hex digits",
+        ),
+        (
+            "enable_sni\n",
+            "enable_sni maybe\n",
+            ":96: enable_sni: invalid value 'maybe'",
         ),
     ] {
         assert!(EVERY_KEYWORD.contains(from), "{from}");

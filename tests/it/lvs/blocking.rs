@@ -1,5 +1,6 @@
 //! Probes never block the VRRP loop: with a MISC_CHECK that hangs (until its timeout
-//! kills it) and an HTTP server that accepts and never answers, keepalived-lite, master
+//! kills it) and an HTTP server and a TLS server that accept and never answer (the
+//! SSL_GET waits in its handshake), keepalived-lite, master
 //! of a VRRPv3 instance advertising every 0.2 s, keeps advertising on time. Were a probe
 //! run on the poll loop, the adverts would stop for the probe's 4 s timeout.
 
@@ -27,6 +28,10 @@ lab_test! {
         let _silent = TcpServer::start(&rig.rs[0].ns, addr, |_s| {
             std::thread::sleep(Duration::from_secs(10))
         });
+        let addr = "198.51.100.10:443".parse().expect("addr");
+        let _silent_tls = TcpServer::start(&rig.rs[0].ns, addr, |_s| {
+            std::thread::sleep(Duration::from_secs(10))
+        });
         let hang = rig.path("hang.sh");
         std::fs::write(&hang, "#!/bin/sh\nsleep 30\n").expect("write");
         ipvs_lab::must(&format!("chmod 755 {hang}"));
@@ -50,6 +55,15 @@ virtual_server 192.0.2.100 80 {{
     protocol TCP
     real_server 198.51.100.10 80 {{
         HTTP_GET {{
+            url {{
+                path /
+            }}
+            connect_timeout 4
+            retry 0
+        }}
+    }}
+    real_server 198.51.100.10 443 {{
+        SSL_GET {{
             url {{
                 path /
             }}
@@ -84,7 +98,8 @@ virtual_server 192.0.2.100 80 {{
         assert!(windows.iter().sum::<u64>() >= 12, "adverts per 0.5 s: {windows:?}");
         // The probes were indeed hanging then: both servers go down only at 5 s.
         let t = rig.ours.table();
-        assert!(t.iter().any(|l| l.contains("198.51.100.10")), "{t:?}");
+        assert!(t.iter().any(|l| l.contains("198.51.100.10:80 ")), "{t:?}");
+        assert!(t.iter().any(|l| l.contains("198.51.100.10:443 ")), "{t:?}");
         std::thread::sleep(Duration::from_secs(3));
         let t = rig.ours.table();
         assert!(!t.iter().any(|l| l.starts_with("-a")), "timed out probes count as failures: {t:?}\n{}", rig.ours.log());

@@ -6,7 +6,7 @@
 //! director) must become equal, and each daemon's reaction time is recorded.
 
 use std::io::{Read, Write};
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -29,32 +29,59 @@ pub struct RealServer {
     pub addr: String,
     answer: Arc<Mutex<Answer>>,
     listeners: Vec<(u16, TcpServer)>,
+    /// TLS clients' addresses and the server names they sent.
+    sni: Arc<Mutex<Vec<(IpAddr, Option<String>)>>>,
 }
 
 impl RealServer {
     /// Starts answering on `port` (HTTP: whatever [`RealServer::set`] says).
     pub fn listen(&mut self, port: u16) {
+        self.listen_with(port, None);
+    }
+
+    /// Starts answering HTTPS on `port`: as [`RealServer::listen`], over TLS with a
+    /// self-signed certificate made now (for `rs.example`, which is no name the
+    /// checkers use: neither verifies it). Records each client's server name (SNI).
+    pub fn listen_tls(&mut self, port: u16) {
+        self.listen_with(port, Some(tls_server_config()));
+    }
+
+    fn listen_with(&mut self, port: u16, tls: Option<Arc<rustls::ServerConfig>>) {
         let answer = self.answer.clone();
+        let sni = self.sni.clone();
         let addr: SocketAddr = format!("{}:{port}", self.addr).parse().expect("addr");
         let server = TcpServer::start(&self.ns, addr, move |mut s| {
             let _ = s.set_read_timeout(Some(Duration::from_millis(500)));
-            let mut req = Vec::new();
-            let mut buf = [0u8; 1024];
-            // A TCP_CHECK closes at once; an HTTP_GET sends a request.
-            while !req.windows(4).any(|w| w == b"\r\n\r\n") {
-                match s.read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => req.extend_from_slice(&buf[..n]),
+            let Some(config) = &tls else {
+                return answer_http(&mut s, &answer);
+            };
+            let Ok(mut conn) = rustls::ServerConnection::new(config.clone()) else {
+                return;
+            };
+            while conn.is_handshaking() {
+                if conn.complete_io(&mut s).is_err() {
+                    return;
                 }
             }
-            let Answer::Http(code, body) = answer.lock().expect("lock").clone();
-            let _ = write!(
-                s,
-                "HTTP/1.0 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-                body.len()
-            );
+            if let Ok(peer) = s.peer_addr() {
+                let name = conn.server_name().map(str::to_string);
+                sni.lock().expect("lock").push((peer.ip(), name));
+            }
+            answer_http(&mut rustls::Stream::new(&mut conn, &mut s), &answer);
+            conn.send_close_notify();
+            while conn.wants_write() && conn.write_tls(&mut s).is_ok() {}
         });
         self.listeners.push((port, server));
+    }
+
+    /// The server names (SNI) TLS clients from `from` sent so far, in order.
+    pub fn sni_from(&self, from: &str) -> Vec<Option<String>> {
+        let ip: IpAddr = from.parse().expect("address");
+        let seen = self.sni.lock().expect("lock");
+        seen.iter()
+            .filter(|(a, _)| *a == ip)
+            .map(|(_, n)| n.clone())
+            .collect()
     }
 
     /// Stops listening on `port` (connections are refused).
@@ -66,6 +93,44 @@ impl RealServer {
     pub fn set(&self, a: Answer) {
         *self.answer.lock().expect("lock") = a;
     }
+}
+
+/// Reads a request (a TCP_CHECK closes at once; an HTTP_GET sends one) and answers
+/// what `answer` holds.
+fn answer_http(s: &mut impl ReadWrite, answer: &Mutex<Answer>) {
+    let mut req = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !req.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => req.extend_from_slice(&buf[..n]),
+        }
+    }
+    let Answer::Http(code, body) = answer.lock().expect("lock").clone();
+    let _ = write!(
+        s,
+        "HTTP/1.0 {code} X\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = s.flush();
+}
+
+/// A byte stream both ways (a TCP connection, or TLS over one).
+trait ReadWrite: Read + Write {}
+impl<T: Read + Write> ReadWrite for T {}
+
+/// A TLS server configuration with a fresh self-signed certificate.
+fn tls_server_config() -> Arc<rustls::ServerConfig> {
+    let ck = rcgen::generate_simple_self_signed(vec!["rs.example".into()]).expect("cert");
+    let key = rustls::pki_types::PrivatePkcs8KeyDer::from(ck.signing_key.serialize_der());
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .expect("TLS versions")
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key.into())
+        .expect("certificate");
+    Arc::new(config)
 }
 
 /// A director namespace running one daemon.
@@ -197,6 +262,7 @@ impl Rig {
                     addr,
                     answer: Arc::new(Mutex::new(Answer::Http(200, "ok\n".into()))),
                     listeners: Vec::new(),
+                    sni: Arc::default(),
                 }
             })
             .collect();
