@@ -20,6 +20,9 @@ pub enum Answer {
     Http(u16, String),
 }
 
+/// TLS clients' addresses and the server names they sent, in order.
+type SniLog = Arc<Mutex<Vec<(IpAddr, Option<String>)>>>;
+
 /// A real server: its namespace, address and switchable listeners.
 #[derive(Debug)]
 pub struct RealServer {
@@ -29,8 +32,7 @@ pub struct RealServer {
     pub addr: String,
     answer: Arc<Mutex<Answer>>,
     listeners: Vec<(u16, TcpServer)>,
-    /// TLS clients' addresses and the server names they sent.
-    sni: Arc<Mutex<Vec<(IpAddr, Option<String>)>>>,
+    sni: SniLog,
 }
 
 impl RealServer {
