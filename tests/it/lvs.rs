@@ -10,6 +10,7 @@
 mod blocking;
 mod harness;
 mod judge;
+mod judge_reload;
 mod judge_ssl;
 mod sync;
 
