@@ -531,3 +531,22 @@ fn table_scope_is_exactly_the_configured_keys() {
     assert!(!scope.contains(&other));
     assert_eq!(t.entries[3].service.timeout, 30);
 }
+
+#[test]
+fn reload_changing_the_scheduler_keeps_health_and_the_service_key() {
+    let mut s = Sim::new(TWO);
+    s.check("198.51.100.11:80", down());
+    let (before, _) = desired(&s.core, &s.groups);
+    let cfg = parse_for_test(
+        &TWO.replace("lvs_sched wrr", "lvs_sched wlc\n    persistence_timeout 120"),
+    );
+    let out = s.core.reload(&cfg.virtual_servers, s.now);
+    assert!(out.contains(&Action::TableChanged));
+    // Same key (so ipvs-core's apply edits the service), new settings, the failed
+    // server still out.
+    let (after, _) = desired(&s.core, &s.groups);
+    assert_eq!(after.entries[0].service.key, before.entries[0].service.key);
+    assert_eq!(format!("{}", after.entries[0].service.scheduler), "wlc");
+    assert_eq!(after.entries[0].service.timeout, 120);
+    assert_eq!(s.table(), w(&[("198.51.100.10:80", 3)]));
+}
