@@ -537,9 +537,10 @@ fn reload_changing_the_scheduler_keeps_health_and_the_service_key() {
     let mut s = Sim::new(TWO);
     s.check("198.51.100.11:80", down());
     let (before, _) = desired(&s.core, &s.groups);
-    let cfg = parse_for_test(
-        &TWO.replace("lvs_sched wrr", "lvs_sched wlc\n    persistence_timeout 120"),
-    );
+    let cfg = parse_for_test(&TWO.replace(
+        "lvs_sched wrr",
+        "lvs_sched wlc\n    persistence_timeout 120",
+    ));
     let out = s.core.reload(&cfg.virtual_servers, s.now);
     assert!(out.contains(&Action::TableChanged));
     // Same key (so ipvs-core's apply edits the service), new settings, the failed

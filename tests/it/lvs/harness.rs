@@ -1,7 +1,8 @@
 //! The LVS judge's rig, in the lab: two director namespaces (one runs keepalived 2.2.7,
 //! one keepalived-lite, same keepalived.conf, checkers only) and real-server namespaces
-//! on one bridge, each with HTTP/TCP servers the test switches between answering 200
-//! with a body, answering 500, and not listening; MISC_CHECK programs exit with a code
+//! on one bridge, each with HTTP/TCP servers (or HTTPS, with a certificate made at test
+//! time) the test switches between answering 200 with a body, answering 500, and not
+//! listening; MISC_CHECK programs exit with a code
 //! the test writes. After each event the two IPVS tables (`ipvsadm -Sn` in each
 //! director) must become equal, and each daemon's reaction time is recorded.
 
