@@ -2,7 +2,9 @@
 //! servers (rustls servers in the real-server namespaces, self-signed certificates made
 //! at test time, for a name neither checker uses) and must program the same table after
 //! each event. Both also load the same `SSL { }` block (a client certificate and a CA
-//! file, made at test time) and must send the same server names (SNI).
+//! file, made at test time; the CA signed none of the servers' certificates, and
+//! keepalived still accepts them: it verifies nothing) and must send the same server
+//! names (SNI).
 
 use ipvs_lab::lab_test;
 
