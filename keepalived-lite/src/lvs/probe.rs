@@ -203,8 +203,7 @@ fn http(
                 .or(h.virtualhost.as_deref())
                 .or(req.vs_virtualhost.as_deref())
                 .filter(|n| h.enable_sni && n.parse::<std::net::IpAddr>().is_err());
-            arm(left(deadline)?).map_err(|e| e.to_string())?;
-            let mut s = tls::connect(tls, tcp, sni)?;
+            let mut s = tls::connect(tls, tcp, sni, &arm, deadline)?;
             http::exchange(&mut s, &arm, &request, deadline)?
         } else {
             let mut s = tcp;

@@ -15,6 +15,7 @@
 use std::net::{IpAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{verify_tls12_signature, verify_tls13_signature, CryptoProvider};
@@ -22,6 +23,7 @@ use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, SignatureScheme};
 
+use super::http::left;
 use crate::config::lvs::{CheckKind, SslContext};
 use crate::config::model::ConfigError;
 use crate::config::{Config, Location};
@@ -174,12 +176,15 @@ pub fn check_server_names(cfg: &Config) -> Result<(), ConfigError> {
     Ok(())
 }
 
-/// A TLS session on `tcp`, handshake done (within the socket's timeouts). `sni`: the
-/// server name to send; without it (or for an IP address) none is sent.
+/// A TLS session on `tcp`, the handshake done by `deadline` (`arm` sets the socket's
+/// timeouts to the time left before each step). `sni`: the server name to send;
+/// without it (or for an IP address) none is sent.
 pub fn connect(
     config: &Arc<ClientConfig>,
     mut tcp: TcpStream,
     sni: Option<&str>,
+    arm: &dyn Fn(Duration) -> std::io::Result<()>,
+    deadline: Instant,
 ) -> Result<TlsStream, String> {
     let name = match sni {
         Some(n) => {
@@ -195,6 +200,8 @@ pub fn connect(
     };
     let mut conn = ClientConnection::new(config.clone(), name).map_err(|e| format!("TLS: {e}"))?;
     while conn.is_handshaking() {
+        let wait = left(deadline).map_err(|_| "TLS handshake: timeout".to_string())?;
+        arm(wait).map_err(|e| e.to_string())?;
         conn.complete_io(&mut tcp).map_err(|e| match e.kind() {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
                 "TLS handshake: timeout".to_string()
