@@ -8,9 +8,9 @@
 //! - HTTP_GET: HTTP/1.0 GET of every url (Host: `virtualhost` or the address), status
 //!   in the expected set, and the body's MD5 equal to `digest` when one is given (what
 //!   keepalived's `genhash` prints), all within the timeout.
-//! - SSL_GET: the same over TLS ([`super::tls`]: keepalived's rules, no certificate
+//! - SSL_GET: the same over TLS ([`crate::lvs::tls`]: keepalived's rules, no certificate
 //!   verification, SNI with `enable_sni`); connect, handshake and reply all within the
-//!   timeout. The HTTP part is shared ([`super::http`]).
+//!   timeout. The HTTP part is shared (`lvs::http`).
 //! - MISC_CHECK: the program in its own process group (as vrrp_script), as its user;
 //!   its exit status is the result; still running at the timeout, its whole process
 //!   group is killed and it counts as a failure.
