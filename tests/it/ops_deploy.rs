@@ -215,12 +215,13 @@ pub fn metric_words(text: &str) -> Vec<&str> {
 }
 
 /// The series names a text exposition declares (`# TYPE` lines; counters with
-/// `_total`).
+/// `_total`, which OpenMetrics leaves out of the family name and the classic text
+/// format keeps in it).
 pub fn declared_families(text: &str) -> Vec<String> {
     text.lines()
         .filter_map(|l| l.strip_prefix("# TYPE "))
         .map(|t| match t.split_once(' ') {
-            Some((name, "counter")) => format!("{name}_total"),
+            Some((name, "counter")) if !name.ends_with("_total") => format!("{name}_total"),
             Some((name, _)) => name.to_string(),
             None => t.to_string(),
         })
