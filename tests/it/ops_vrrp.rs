@@ -32,6 +32,9 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
+/// One sample of a query's answer: its labels and value.
+pub type Sample = (BTreeMap<String, String>, f64);
+
 /// The real Prometheus server, scraping every second, rules evaluated every second,
 /// its TSDB on the lab's tmpfs.
 pub struct Prometheus {
@@ -82,7 +85,7 @@ impl Prometheus {
     }
 
     /// An instant query: its status and its samples (labels, value).
-    pub fn query_all(&self, q: &str) -> (String, Vec<(BTreeMap<String, String>, f64)>) {
+    pub fn query_all(&self, q: &str) -> (String, Vec<Sample>) {
         let enc: String = q.bytes().map(|b| format!("%{b:02X}")).collect();
         let Some(json) = self.api(&format!("/api/v1/query?query={enc}")) else {
             return ("unreachable".into(), Vec::new());
