@@ -50,7 +50,7 @@ fn metrics_follow_a_failover_and_promtool_accepts_them() {
     std::fs::write(&healthy, "").expect("write");
     // A failing check lowers A to 150 - 100 = 50 < 100: B preempts.
     let conf_a = format!(
-        "vrrp_script chk_api {{\n    script \"/usr/bin/test -e {}\"\n    interval 0.5\n    weight -100\n}}\n{}",
+        "vrrp_script chk_api {{\n    script \"/usr/bin/test -e {}\"\n    interval 0.5\n    timeout 5\n    weight -100\n}}\n{}",
         healthy.display(),
         Inst::v2(150).tracking("chk_api").conf()
     );
@@ -76,7 +76,9 @@ fn metrics_follow_a_failover_and_promtool_accepts_them() {
     assert_eq!(get(&m, &format!("keepalived_priority{LABELS}")), 150.0);
     assert_eq!(
         get(&m, &format!("keepalived_effective_priority{LABELS}")),
-        150.0
+        150.0,
+        "{}",
+        a.log()
     );
     assert_eq!(
         get(&m, &format!("keepalived_become_master_total{LABELS}")),
@@ -102,7 +104,7 @@ fn metrics_follow_a_failover_and_promtool_accepts_them() {
 
     // Failover: A's script fails, B takes the VIP; the metrics follow.
     std::fs::remove_file(&healthy).expect("rm");
-    expect_holder(&[&a, &b], VIP, "ours-100", Duration::from_secs(8));
+    expect_holder(&[&a, &b], VIP, "ours-100", Duration::from_secs(15));
     let followed = wait_for(Duration::from_secs(3), || {
         state_of(&a) == Some(1.0) && state_of(&b) == Some(2.0)
     });
