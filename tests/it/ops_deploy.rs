@@ -196,6 +196,18 @@ assert tpl['metadata']['annotations']['prometheus.io/scrape'] in keep, keep
 port = tpl['metadata']['annotations']['prometheus.io/port']
 assert str(c['ports'][0]['containerPort']) == port, port
 assert any(a.endswith(':' + port) for a in c['args']), c['args']
+# keepalived-lite's job: its label, and the port its DaemonSet serves --metrics on.
+job = yaml.safe_load(cm['data']['ipvs-scrape.yml'])['scrape_configs'][1]
+ds = [d for d in yaml.safe_load_all(open('deploy/kubernetes/keepalived-lite.yaml')) if d['kind'] == 'DaemonSet'][0]
+tpl = ds['spec']['template']
+keep = [r['regex'] for r in job['relabel_configs'] if r.get('action') == 'keep']
+c = tpl['spec']['containers'][0]
+assert job['job_name'] == 'keepalived-lite', job['job_name']
+assert tpl['metadata']['labels']['app.kubernetes.io/name'] in keep, keep
+assert tpl['metadata']['annotations']['prometheus.io/scrape'] in keep, keep
+port = tpl['metadata']['annotations']['prometheus.io/port']
+assert str(c['ports'][0]['containerPort']) == port, port
+assert '--metrics=$(NODE_IP):' + port in c['args'], c['args']
 print('ok')
 "#;
     let out = must_succeed("checking the scrape job", &run("python3", &["-c", check]));
@@ -334,5 +346,43 @@ fn the_metrics_reference_the_rules_and_the_dashboard_name_only_emitted_families(
                 "{what} read {m}, which nothing emits"
             );
         }
+    }
+}
+
+/// The keepalived.conf inside keepalived-lite's ConfigMap is one keepalived-lite
+/// accepts (`-t`), with its health script beside it (extracted from the YAML, the
+/// one source), and so does the real `keepalived -t`.
+#[test]
+fn the_keepalived_conf_in_the_configmap_passes_the_config_test() {
+    kubernetes_validate(); // brings PyYAML
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extract = format!(
+        r#"
+import yaml, os
+cm = [d for d in yaml.safe_load_all(open('deploy/kubernetes/keepalived-lite.yaml')) if d['kind'] == 'ConfigMap'][0]
+for name, text in cm['data'].items():
+    path = os.path.join('{dir}', name)
+    open(path, 'w').write(text.replace('/etc/keepalived/', '{dir}/'))
+    os.chmod(path, 0o755)
+print(' '.join(sorted(cm['data'])))
+"#,
+        dir = dir.path().display()
+    );
+    let out = must_succeed(
+        "extracting the ConfigMap",
+        &run("python3", &["-c", &extract]),
+    );
+    assert_eq!(out.trim(), "check_apiserver.sh keepalived.conf");
+    let conf = dir.path().join("keepalived.conf");
+    let conf = conf.to_string_lossy();
+    let ours = run(
+        &ipvs_lab::workspace_bin("keepalived-lite").to_string_lossy(),
+        &["-t", "-f", &conf],
+    );
+    let text = must_succeed("keepalived-lite -t", &ours);
+    assert!(text.trim().is_empty(), "{text}");
+    if Command::new("keepalived").arg("--version").output().is_ok() {
+        let theirs = run("keepalived", &["-t", "-f", &conf]);
+        must_succeed("keepalived -t", &theirs);
     }
 }
