@@ -485,3 +485,87 @@ pub fn failover_under_traffic(
         assert!(!samples.is_empty(), "the dashboard's {q} has no data");
     }
 }
+
+impl VrrpPair {
+    /// A number from the director's state file (the first `"key": N`).
+    pub fn director_counter(&self, key: &str) -> u64 {
+        let state =
+            std::fs::read_to_string(self.dir.path().join("director.json")).unwrap_or_default();
+        let pat = format!("\"{key}\": ");
+        state
+            .find(&pat)
+            .and_then(|i| {
+                state[i + pat.len()..]
+                    .split(|c: char| !c.is_ascii_digit())
+                    .next()?
+                    .parse()
+                    .ok()
+            })
+            .unwrap_or_else(|| panic!("{key} in {state}"))
+    }
+}
+
+/// Whether a scrape of `addr` gets its response head within `limit`.
+fn answers_within(addr: SocketAddr, limit: Duration) -> bool {
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(limit));
+    let _ = write!(
+        s,
+        "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    );
+    let mut b = [0u8; 12];
+    s.read_exact(&mut b).is_ok() && b.starts_with(b"HTTP/1.1 200")
+}
+
+ipvs_lab::lab_test! {
+    /// A scrape that never finishes (a client that asks and does not read, with
+    /// small socket buffers) holds the metrics thread, not VRRP: the master keeps
+    /// advertising, its script still drives a failover, and once the client goes
+    /// the next scrape shows the state as it is.
+    fn a_stuck_scrape_never_stops_vrrp() {
+        let topo = Topology::nat(2);
+        // Small TCP buffers in the director's namespace, and a sizeable page: the
+        // metrics thread blocks writing to a client that does not read.
+        must("sysctl -qw net.ipv4.tcp_wmem='4096 4096 4096' net.ipv4.tcp_rmem='4096 4096 4096'");
+        let restore: String = (0..200)
+            .map(|i| format!("-A -t 203.0.113.{}:{} -s rr\n", 100 + i % 100, 1000 + i))
+            .collect();
+        let dir = tempfile::tempdir().expect("tempdir");
+        std::fs::write(dir.path().join("table"), restore).expect("table");
+        must(&format!("ipvsadm -R < {}", dir.path().join("table").display()));
+        let pair = VrrpPair::start(&topo);
+        let metrics: SocketAddr = DIRECTOR_METRICS.parse().expect("addr");
+        assert!(answers_within(metrics, Duration::from_secs(30)), "the endpoint answers");
+
+        let mut stuck = TcpStream::connect(metrics).expect("connect");
+        write!(stuck, "GET /metrics HTTP/1.1\r\nHost: {metrics}\r\n\r\n").expect("request");
+        // The thread is held: the next scrape gets no answer.
+        std::thread::sleep(Duration::from_secs(2));
+        assert!(!answers_within(metrics, Duration::from_secs(3)), "the stuck scrape did not hold the endpoint");
+
+        // VRRP goes on: adverts, and a failover driven by the tracked script.
+        let sent = pair.director_counter("adverts_sent");
+        std::thread::sleep(Duration::from_secs(3));
+        let later = pair.director_counter("adverts_sent");
+        assert!(later >= sent + 2, "adverts sent {sent} -> {later} while a scrape was stuck");
+        pair.set_healthy(false);
+        pair.wait_holder(false, Duration::from_secs(10));
+        assert_eq!(pair.director_counter("effective_priority"), 50);
+
+        // The client goes: the endpoint serves again, with the state as it is now.
+        drop(stuck);
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let (_, text) = http_get(metrics, "/metrics", "*/*");
+            let m = crate::ops::samples(&text);
+            let state = m.get(&format!(r#"keepalived_vrrp_state{{iname="VI_API",intf="br-rs",vrid="51",ip_address="{VRRP_VIP}"}}"#));
+            if state == Some(&1.0) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "state {state:?} after the failover");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
