@@ -2,7 +2,9 @@
 //! traffic, the exporter's numbers against `ipvsadm -Ln --stats --exact` and
 //! `ipvsadm -Ln` under node_exporter's names and label formats, the output checked by
 //! the real `promtool check metrics`, and the real Prometheus (Debian's package)
-//! scraping the exporter and answering queries through its HTTP API.
+//! scraping the exporter and answering queries through its HTTP API; then the same
+//! Prometheus scraping keepalived-lite's `--metrics` through a failover
+//! (tests/it/ops_vrrp.rs).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -195,7 +197,9 @@ lab_test! {
     /// The exporter's numbers equal ipvsadm's after NAT traffic, under node_exporter's
     /// names and labels (TCP and fwmark services, a service without real servers);
     /// promtool accepts the output; a real Prometheus scrapes it and its query API
-    /// returns the same counters.
+    /// returns the same counters. Then the real Prometheus also scrapes two
+    /// keepalived-lite daemons through client traffic, a failover and a split brain
+    /// (issue 11's acceptance, tests/it/ops_vrrp.rs).
     fn exporter_agrees_with_ipvsadm_and_prometheus_reads_it() {
         let topo = Topology::nat(2);
         let _echo: Vec<TcpServer> =
