@@ -147,7 +147,7 @@ fn same_listing(dir: &Path, args: &str) {
         let r1 = sh(&format!("/usr/sbin/ipvsadm {args}"));
         let o = ours(dir, &format!("ipvsadm {args}"));
         let r2 = sh(&format!("/usr/sbin/ipvsadm {args}"));
-        if o == r1 || o == r2 {
+        if o == r1 || o == r2 || expiry_between(&r1, &o, &r2) {
             assert!(!o.stdout.is_empty() || !o.stderr.is_empty());
             return;
         }
@@ -159,6 +159,78 @@ fn same_listing(dir: &Path, args: &str) {
         std::thread::sleep(Duration::from_millis(300));
     }
     panic!("`ipvsadm {args}`: ours never matched a real reading:\n{last}");
+}
+
+/// Whether `ours` equals the real readings `before` and `after` byte for byte
+/// except in one connection expiry time (`mm:ss`) per line, at the same place,
+/// lying between the two: with several connections their timers tick at
+/// different moments, so a listing taken between two others can match neither.
+fn expiry_between(before: &Output, ours: &Output, after: &Output) -> bool {
+    let seconds = |t: &str| -> Option<u32> {
+        let (m, s) = t.split_once(':')?;
+        if m.len() != 2 || s.len() != 2 {
+            return None;
+        }
+        Some(m.parse::<u32>().ok()? * 60 + s.parse::<u32>().ok()?)
+    };
+    // The expiry field of `line` that covers byte `at`, as (start, seconds).
+    let field = |line: &str, at: usize| -> Option<(usize, u32)> {
+        let start = line[..at].rfind(' ').map_or(0, |i| i + 1);
+        let end = line[start..].find(' ').map_or(line.len(), |i| start + i);
+        Some((start, seconds(&line[start..end])?))
+    };
+    // `line` as `real`, but for its expiry field, which is `ours_secs` on the
+    // right side of `real`'s: Some(true) when it holds.
+    let same_but_expiry = |real: &str, line: &str, later: bool| -> bool {
+        if real == line {
+            return true;
+        }
+        let Some(at) = real.bytes().zip(line.bytes()).position(|(x, y)| x != y) else {
+            return false;
+        };
+        match (field(real, at), field(line, at)) {
+            (Some((rs, r)), Some((os, o))) if rs == os && real.len() == line.len() => {
+                real[..rs] == line[..rs]
+                    && real[rs + 5..] == line[rs + 5..]
+                    && if later { r <= o } else { r >= o }
+            }
+            _ => false,
+        }
+    };
+    let lines = |o: &Output| o.stdout.lines().map(str::to_owned).collect::<Vec<_>>();
+    let (b, o, a) = (lines(before), lines(ours), lines(after));
+    (before.status, &before.stderr) == (ours.status, &ours.stderr)
+        && b.len() == o.len()
+        && a.len() == o.len()
+        && b.iter().zip(&o).zip(&a).all(|((b, o), a)| {
+            // Expiry counts down: before >= ours >= after.
+            same_but_expiry(b, o, false) && same_but_expiry(a, o, true)
+        })
+}
+
+#[test]
+fn expiry_between_accepts_only_a_ticking_expiry() {
+    let out = |text: &str| Output {
+        status: 0,
+        stdout: text.into(),
+        stderr: String::new(),
+    };
+    let listing = |x: &str, y: &str| {
+        out(&format!(
+            "IPVS connection entries\npro expire state\nTCP {x} ESTABLISHED\nTCP {y} NONE\n"
+        ))
+    };
+    let (before, after) = (listing("01:49", "00:40"), listing("01:48", "00:39"));
+    assert!(expiry_between(&before, &listing("01:48", "00:40"), &after));
+    assert!(
+        !expiry_between(&before, &listing("01:50", "00:40"), &after),
+        "outside the window"
+    );
+    let other_state = out(&listing("01:48", "00:40").stdout.replace("NONE", "CLOS"));
+    assert!(
+        !expiry_between(&before, &other_state, &after),
+        "a difference beside the expiry"
+    );
 }
 
 /// Wait until the kernel's estimator has folded the counters (two equal readings).
