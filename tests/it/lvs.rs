@@ -10,6 +10,8 @@
 mod blocking;
 mod harness;
 mod judge;
+mod pair;
+mod pair_rig;
 mod sync;
 
 use std::process::Command;

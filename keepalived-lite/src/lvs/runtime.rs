@@ -219,14 +219,39 @@ impl Lvs {
     /// master one once the instance is master); following none, both (keepalived's
     /// rules).
     fn start_sync(&mut self) {
+        self.start_sync_for(&[]);
+    }
+
+    /// Starts the sync daemons the settings ask for when the instances named in
+    /// `masters` are MASTER.
+    fn start_sync_for(&mut self, masters: &[String]) {
         let wanted = match &self.sync {
             None => return,
+            Some((_, Some(i))) if masters.contains(i) => vec![DaemonState::Master],
             Some((_, Some(_))) => vec![DaemonState::Backup],
             Some((_, None)) => vec![DaemonState::Master, DaemonState::Backup],
         };
         for st in wanted {
             self.sync_start(st);
         }
+    }
+
+    /// A reload: when `lvs_sync_daemon` changed (interface, instance, id or another
+    /// option; added or removed), the running sync daemons stop and those of the new
+    /// settings start, the master one if the instance it follows is in `masters` (the
+    /// instances MASTER now). Unchanged settings leave the daemons running.
+    pub fn reload_sync(&mut self, cfg: &Config, masters: &[String]) {
+        let new = sync_settings(cfg);
+        if new == self.sync {
+            return;
+        }
+        self.log
+            .log("lvs_sync_daemon changed: restarting the sync daemons");
+        for st in self.sync_running.clone() {
+            self.sync_stop(st);
+        }
+        self.sync = new;
+        self.start_sync_for(masters);
     }
 
     fn sync_start(&mut self, st: DaemonState) {
