@@ -218,7 +218,33 @@ impl Lvs {
     /// `lvs_sync_daemon` at start: following an instance, the backup daemon (the
     /// master one once the instance is master); following none, both (keepalived's
     /// rules).
+    ///
+    /// Sync daemons already running are stopped first, as keepalived does: a previous
+    /// run killed with SIGKILL leaves its daemons in the kernel, and a master daemon
+    /// left behind would run beside our backup one (and make starting ours fail).
     fn start_sync(&mut self) {
+        if self.sync.is_none() {
+            return;
+        }
+        match self.ipvs.daemons() {
+            Ok(running) => {
+                for d in running {
+                    match self.ipvs.stop_daemon(d.state) {
+                        Ok(()) => self.log.log(&format!(
+                            "IPVS: {:?} sync daemon found running (left by an earlier run?): stopped",
+                            d.state
+                        )),
+                        Err(e) => self.log.log(&format!(
+                            "IPVS: cannot stop the {:?} sync daemon found running: {e}",
+                            d.state
+                        )),
+                    }
+                }
+            }
+            Err(e) => self
+                .log
+                .log(&format!("IPVS: cannot list the sync daemons: {e}")),
+        }
         self.start_sync_for(&[]);
     }
 

@@ -288,6 +288,7 @@ fn director_pair(a: Kind, b: Kind, sync: bool) {
         eprintln!(
             "{label}: all {HELD} held connections echoed through the new master; its table:\n{on_new_master}"
         );
+        failback(&mut p, &label, &mut held);
     } else {
         let broken = after.iter().filter(|r| r.is_err()).count();
         assert_eq!(
@@ -298,6 +299,64 @@ fn director_pair(a: Kind, b: Kind, sync: bool) {
             "{label}: all {HELD} held connections broke at the takeover, as expected without sync"
         );
     }
+}
+
+/// The crashed director comes back: link up, daemon started again on the kernel state
+/// its killed run left (the VIP, the table, the master sync daemon). It must start as
+/// a backup with only the backup sync daemon (the one left behind stopped), then
+/// preempt (priority 150): master daemon on it, backup daemon on the other. The held
+/// connections still echo (through its own old entries).
+fn failback(p: &mut Pair, label: &str, held: &mut [HeldConnection]) {
+    let master = "master sync daemon (mcast=eth0, syncid=51,";
+    let backup = "backup sync daemon (mcast=eth0, syncid=51,";
+    let only = |d: &Director, want: &str| {
+        let got = d.sync_daemons();
+        got.lines().count() == 1 && got.starts_with(want)
+    };
+    assert!(
+        p.a.sync_daemons().starts_with(master),
+        "{label}: the killed run's master sync daemon is gone"
+    );
+    p.a.reconnect();
+    p.a.start(&director_conf("DIR_A", 150, true));
+    let mut seen = Vec::new();
+    let backup_first = wait_for(secs(10), || {
+        let d = p.a.sync_daemons();
+        if seen.last() != Some(&d) {
+            seen.push(d);
+        }
+        only(&p.a, backup) || p.a.has_vip()
+    });
+    assert!(
+        backup_first.is_some() && !p.a.has_vip(),
+        "{label}: the restarted director did not start as a backup with the backup sync daemon only; \
+         its sync daemons were {seen:?}\n{}",
+        p.logs()
+    );
+    let t0 = Instant::now();
+    let back = wait_for(secs(10), || p.a.has_vip() && !p.b.has_vip());
+    assert!(
+        back.is_some(),
+        "{label}: the restarted director never preempted\n{}",
+        p.logs()
+    );
+    expect_daemons(p, &p.a, master, secs(5));
+    let both = wait_for(secs(5), || only(&p.a, master) && only(&p.b, backup));
+    assert!(
+        both.is_some(),
+        "{label}: after the failback: A {:?}, B {:?}\n{}",
+        p.a.sync_daemons(),
+        p.b.sync_daemons(),
+        p.logs()
+    );
+    for (i, h) in held.iter_mut().enumerate() {
+        h.echo(&format!("failback {i}"))
+            .unwrap_or_else(|e| panic!("{label}: held connection {i} after the failback: {e}"));
+    }
+    eprintln!(
+        "{label}: the restarted director preempted {:.2?} after its start, sync daemons right on both",
+        t0.elapsed()
+    );
 }
 
 fn secs(n: u64) -> Duration {

@@ -153,6 +153,13 @@ impl Director {
     }
 }
 
+impl Director {
+    /// After [`Director::crash`]: its link back up (the daemon is not restarted).
+    pub fn reconnect(&self) {
+        must(&format!("ip link set {} up", self.port));
+    }
+}
+
 impl Drop for Director {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
