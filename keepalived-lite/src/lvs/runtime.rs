@@ -219,9 +219,10 @@ impl Lvs {
     /// master one once the instance is master); following none, both (keepalived's
     /// rules).
     ///
-    /// Sync daemons already running are stopped first, as keepalived does: a previous
-    /// run killed with SIGKILL leaves its daemons in the kernel, and a master daemon
-    /// left behind would run beside our backup one (and make starting ours fail).
+    /// Sync daemons already running are stopped first: a previous run killed with
+    /// SIGKILL leaves its daemons in the kernel, and a master daemon left behind would
+    /// run beside our backup one while we are backup (and make starting ours fail with
+    /// EEXIST when we become master), which is what keepalived 2.2.7 does.
     fn start_sync(&mut self) {
         if self.sync.is_none() {
             return;
