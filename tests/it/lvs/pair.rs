@@ -297,7 +297,9 @@ fn director_pair(a: Kind, b: Kind, sync: bool) {
             "{label}: without a sync daemon every held connection should break: {after:?}"
         );
         eprintln!(
-            "{label}: all {HELD} held connections broke at the takeover, as expected without sync"
+            "{label}: all {HELD} held connections broke at the takeover, as expected without \
+             sync (the first: {:?})",
+            after[0]
         );
     }
 }
