@@ -113,6 +113,18 @@ fn sync_settings(cfg: &Config) -> Option<(SyncDaemon, Option<String>)> {
     Some((d, s.instance.clone()))
 }
 
+/// The sync daemons `lvs_sync_daemon` asks for (`None`: not configured; `Some(i)`:
+/// following instance `i`, or none) when the instances in `masters` are MASTER:
+/// keepalived's rules.
+fn wanted_sync(follows: Option<Option<&str>>, masters: &[String]) -> Vec<DaemonState> {
+    match follows {
+        None => Vec::new(),
+        Some(Some(i)) if masters.iter().any(|m| m == i) => vec![DaemonState::Master],
+        Some(Some(_)) => vec![DaemonState::Backup],
+        Some(None) => vec![DaemonState::Master, DaemonState::Backup],
+    }
+}
+
 fn local_addresses() -> HashSet<IpAddr> {
     let mut out = HashSet::new();
     if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
@@ -252,13 +264,7 @@ impl Lvs {
     /// Starts the sync daemons the settings ask for when the instances named in
     /// `masters` are MASTER.
     fn start_sync_for(&mut self, masters: &[String]) {
-        let wanted = match &self.sync {
-            None => return,
-            Some((_, Some(i))) if masters.contains(i) => vec![DaemonState::Master],
-            Some((_, Some(_))) => vec![DaemonState::Backup],
-            Some((_, None)) => vec![DaemonState::Master, DaemonState::Backup],
-        };
-        for st in wanted {
+        for st in wanted_sync(self.sync.as_ref().map(|(_, i)| i.as_deref()), masters) {
             self.sync_start(st);
         }
     }
@@ -499,6 +505,50 @@ impl Lvs {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn sync_daemons_follow_the_instance_state() {
+        let masters = vec!["VI_1".to_string()];
+        assert_eq!(wanted_sync(None, &masters), []);
+        assert_eq!(
+            wanted_sync(Some(Some("VI_1")), &masters),
+            [DaemonState::Master]
+        );
+        assert_eq!(wanted_sync(Some(Some("VI_1")), &[]), [DaemonState::Backup]);
+        assert_eq!(
+            wanted_sync(Some(Some("VI_2")), &masters),
+            [DaemonState::Backup]
+        );
+        assert_eq!(
+            wanted_sync(Some(None), &[]),
+            [DaemonState::Master, DaemonState::Backup]
+        );
+    }
+
+    #[test]
+    fn a_changed_lvs_sync_daemon_is_a_different_setting() {
+        let conf = |line: &str| {
+            crate::config::parse_for_test(&format!(
+                "global_defs {{\n {line}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+                 virtual_router_id 51\n virtual_ipaddress {{\n 192.0.2.100\n }}\n}}\n\
+                 vrrp_instance VI_2 {{\n interface eth0\n virtual_router_id 52\n \
+                 virtual_ipaddress {{\n 192.0.2.101\n }}\n}}\n"
+            ))
+        };
+        let base = sync_settings(&conf("lvs_sync_daemon eth0 VI_1"));
+        let (d, follows) = base.clone().expect("configured");
+        assert_eq!((d.syncid, follows.as_deref()), (51, Some("VI_1")));
+        assert_eq!(base, sync_settings(&conf("lvs_sync_daemon eth0 VI_1")));
+        for other in [
+            "lvs_sync_daemon eth0 VI_1 id 9",
+            "lvs_sync_daemon eth1 VI_1",
+            "lvs_sync_daemon eth0 VI_2",
+            "lvs_sync_daemon eth0 VI_1 port 9000",
+            "router_id none",
+        ] {
+            assert_ne!(base, sync_settings(&conf(other)), "{other}");
+        }
+    }
 
     #[test]
     fn an_insecure_misc_check_program_is_refused_with_script_security() {
