@@ -8,7 +8,8 @@
 //! run `cargo build --release -p ipvs-cli` first). Environment:
 //! - `LAB_BENCH_SERVICES`: table sizes (default "1000,10000");
 //! - `LAB_BENCH_DESTS`: destinations per service (default 10);
-//! - `LAB_BENCH_RUNS`: runs per measurement (default 3).
+//! - `LAB_BENCH_RUNS`: runs per measurement (default 3);
+//! - `LAB_BENCH_OPS`: which groups to run (default "restore,list,apply").
 //!
 //! Every timed restore runs in a fresh network namespace: after a flush the kernel
 //! keeps deleted destinations in a trash list it searches on every add, so a
@@ -27,7 +28,8 @@ use ipvs_lab::{boot, ensure_packages, in_lab, must, BootOptions};
 
 fn main() {
     if !in_lab() {
-        if let Err(e) = ensure_packages(&[("/usr/bin/strace", "strace")]) {
+        if let Err(e) = ensure_packages(&[("/usr/bin/strace", "strace"), ("/usr/bin/time", "time")])
+        {
             eprintln!("lab_vs_ipvsadm: {e}");
             std::process::exit(1);
         }
@@ -58,6 +60,8 @@ fn main() {
         .collect();
     let dests: usize = env("LAB_BENCH_DESTS", "10").parse().unwrap_or(10);
     let runs: usize = env("LAB_BENCH_RUNS", "3").parse().unwrap_or(3).max(1);
+    let ops = env("LAB_BENCH_OPS", "restore,list,apply");
+    let wanted = |group: &str| ops.split(',').any(|o| o.trim() == group);
     let ours = ours();
     println!("kernel: {}", must("uname -sr").stdout.trim());
     println!("ipvsadm: {}", must("ipvsadm --version").stdout.trim());
@@ -84,58 +88,64 @@ fn main() {
             ));
         };
         // Restore, each run in a fresh namespace for each tool.
-        let row = compare(runs, |bin| {
-            let ns = Ns::new();
-            let m = ns.run(bin, &["-R"], Some(&file));
-            assert_eq!(ns.count(), n, "{bin} -R did not load {n} services");
-            m
-        });
-        row.print(&format!("restore {n} svc x {dests} ({lines} lines)"));
-        record("restore", &row);
+        if wanted("restore") {
+            let row = compare(runs, |bin| {
+                let ns = Ns::new();
+                let m = ns.run(bin, &["-R"], Some(&file));
+                assert_eq!(ns.count(), n, "{bin} -R did not load {n} services");
+                m
+            });
+            row.print(&format!("restore {n} svc x {dests} ({lines} lines)"));
+            record("restore", &row);
+        }
         // Listings, on one namespace holding the table.
         let table_ns = Ns::new();
         table_ns.run(&ours.display().to_string(), &["-R"], Some(&file));
-        for (op, args) in [
-            ("list -Ln", &["-Ln"][..]),
-            ("save -Sn", &["-Sn"][..]),
-            (
-                "stats -Ln --stats --exact",
-                &["-Ln", "--stats", "--exact"][..],
-            ),
-        ] {
-            let theirs_out = table_ns.output("ipvsadm", args);
-            let ours_out = table_ns.output(&ours.display().to_string(), args);
-            assert!(theirs_out == ours_out, "{op}: outputs differ");
-            let row = compare(runs, |bin| table_ns.run(bin, args, None));
-            row.print(&format!("{op} {n} svc (byte-identical)"));
-            record(op, &row);
-        }
-        // JSON: only ours has it; set beside ipvsadm's -Ln.
-        let row = compare(runs, |bin| {
-            if bin == "ipvsadm" {
-                table_ns.run(bin, &["-Ln"], None)
-            } else {
-                table_ns.run(bin, &["-Ln", "--json"], None)
+        if wanted("list") {
+            for (op, args) in [
+                ("list -Ln", &["-Ln"][..]),
+                ("save -Sn", &["-Sn"][..]),
+                (
+                    "stats -Ln --stats --exact",
+                    &["-Ln", "--stats", "--exact"][..],
+                ),
+            ] {
+                let theirs_out = table_ns.output("ipvsadm", args);
+                let ours_out = table_ns.output(&ours.display().to_string(), args);
+                assert!(theirs_out == ours_out, "{op}: outputs differ");
+                let row = compare(runs, |bin| table_ns.run(bin, args, None));
+                row.print(&format!("{op} {n} svc (byte-identical)"));
+                record(op, &row);
             }
-        });
-        row.print(&format!("-Ln (ipvsadm) vs -Ln --json (rs) {n} svc"));
-        for bin in ["ipvsadm", &ours.display().to_string()] {
-            syscalls.push((n, bin.to_string(), table_ns.syscalls(bin, &["-Ln"])));
+            // JSON: only ours has it; set beside ipvsadm's -Ln.
+            let row = compare(runs, |bin| {
+                if bin == "ipvsadm" {
+                    table_ns.run(bin, &["-Ln"], None)
+                } else {
+                    table_ns.run(bin, &["-Ln", "--json"], None)
+                }
+            });
+            row.print(&format!("-Ln (ipvsadm) vs -Ln --json (rs) {n} svc"));
+            for bin in ["ipvsadm", &ours.display().to_string()] {
+                syscalls.push((n, bin.to_string(), table_ns.syscalls(bin, &["-Ln"])));
+            }
         }
         // Apply of a 1% change through ipvs-core, against a full restore by ipvsadm-rs.
-        let (full, delta, sent) = apply_one_percent(&table_ns, dests);
-        let restore_ms = row_restore_ms(&growth, n);
-        for (label, took) in [("apply", full), ("apply_delta", delta)] {
-            println!(
-                "{:<44} {:>10.1}ms  {sent} changes sent; / full restore by ipvsadm-rs ({restore_ms:.1}ms) = {:.3}",
-                format!("{label} 1% change {n} svc (ipvs-core)"),
-                took.as_secs_f64() * 1e3,
-                took.as_secs_f64() * 1e3 / restore_ms,
-            );
+        if wanted("apply") {
+            let (full, delta, sent) = apply_one_percent(&table_ns, dests);
+            let restore_ms = row_restore_ms(&growth, n);
+            for (label, took) in [("apply", full), ("apply_delta", delta)] {
+                println!(
+                    "{:<44} {:>10.1}ms  {sent} changes sent; / full restore by ipvsadm-rs ({restore_ms:.1}ms) = {:.3}",
+                    format!("{label} 1% change {n} svc (ipvs-core)"),
+                    took.as_secs_f64() * 1e3,
+                    took.as_secs_f64() * 1e3 / restore_ms,
+                );
+            }
         }
         let _ = std::fs::remove_file(&file);
     }
-    println!("\nsystem calls of one -Ln (netlink send/recv, counted by strace -f -c):");
+    println!("\nsystem calls of one -Ln (netlink sends; receives: recvmsg, recvfrom or recvmmsg; counted by strace -f -c):");
     for (n, bin, (sends, recvs)) in &syscalls {
         println!(
             "  {n:>6} svc {bin:<40} send {sends:>7} recv {recvs:>7}  per service {:.2} send, {:.2} recv",
@@ -261,34 +271,41 @@ impl Ns {
     }
 
     /// Runs `bin args` in the namespace (stdin from `input`, stdout discarded):
-    /// how long it took and its peak RSS in KiB.
+    /// how long it took and its peak RSS in KiB. The peak comes from GNU time
+    /// (`%M`), which forks the tool from its own small image: a child's
+    /// `ru_maxrss` counts the image it was forked from, so a tool spawned
+    /// straight from this (large) benchmark would report the benchmark's size.
     fn run(&self, bin: &str, args: &[&str], input: Option<&PathBuf>) -> (Duration, u64) {
         let stdin = match input {
             Some(path) => Stdio::from(std::fs::File::open(path).expect("input")),
             None => Stdio::null(),
         };
+        let peak = tempfile_path("peak");
+        let mut full = vec![
+            "-f",
+            "%M",
+            "-o",
+            peak.to_str().expect("utf-8 temp path"),
+            bin,
+        ];
+        full.extend_from_slice(args);
         let start = Instant::now();
-        // Waited on below with wait4, which also gives the peak RSS.
-        #[allow(clippy::zombie_processes)]
-        let child = self
-            .command(bin, args)
+        let status = self
+            .command("/usr/bin/time", &full)
             .stdin(stdin)
             .stdout(Stdio::null())
-            .spawn()
-            .expect(bin);
-        let mut status = 0;
-        // SAFETY: rusage is plain data, filled by wait4 for our own child.
-        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
-        let pid = child.id() as libc::pid_t;
-        // SAFETY: waits for the child just spawned (std's Child is not waited on).
-        let r = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
+            .status()
+            .expect("/usr/bin/time");
         let took = start.elapsed();
-        assert_eq!(r, pid, "wait4");
-        assert!(
-            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
-            "{bin} {args:?} failed: {status}"
-        );
-        (took, usage.ru_maxrss as u64)
+        assert!(status.success(), "{bin} {args:?} failed: {status}");
+        let text = std::fs::read_to_string(&peak).expect("GNU time's output");
+        let _ = std::fs::remove_file(&peak);
+        let kib = text
+            .lines()
+            .last()
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or_else(|| panic!("GNU time printed {text:?}"));
+        (took, kib)
     }
 
     fn output(&self, bin: &str, args: &[&str]) -> Vec<u8> {
@@ -314,7 +331,7 @@ impl Ns {
             "-f",
             "-c",
             "-e",
-            "trace=sendmsg,sendto,recvmsg,recvfrom",
+            "trace=sendmsg,sendto,recvmsg,recvfrom,recvmmsg",
             bin,
         ];
         full.extend_from_slice(args);
@@ -335,7 +352,7 @@ impl Ns {
         };
         (
             calls(&["sendmsg", "sendto"]),
-            calls(&["recvmsg", "recvfrom"]),
+            calls(&["recvmsg", "recvfrom", "recvmmsg"]),
         )
     }
 }
@@ -346,6 +363,13 @@ impl Drop for Ns {
             .args(["netns", "del", &self.name])
             .status();
     }
+}
+
+/// A fresh path in the temporary directory (hostfs is shared with the host,
+/// so the name carries the process id).
+fn tempfile_path(what: &str) -> PathBuf {
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("lab-bench-{}-{what}-{n}", std::process::id()))
 }
 
 fn ours() -> PathBuf {

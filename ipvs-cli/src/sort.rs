@@ -9,19 +9,25 @@
 
 use std::net::IpAddr;
 
-use ipvs_core::{Destination, Service, ServiceKey};
+use ipvs_core::{Destination, ServiceKey};
 
 /// glibc's merge sort: split in halves (`n1 = n / 2`), sort each, merge taking
-/// from the left while `cmp(left, right) <= 0`.
+/// from the left while `cmp(left, right) <= 0`. One scratch buffer serves the
+/// whole sort, as in glibc's `msort_with_tmp`.
 pub fn glibc_msort<T: Clone>(items: &mut [T], cmp: &dyn Fn(&T, &T) -> i32) {
+    let mut scratch = Vec::with_capacity(items.len());
+    msort_with_tmp(items, &mut scratch, cmp);
+}
+
+fn msort_with_tmp<T: Clone>(items: &mut [T], merged: &mut Vec<T>, cmp: &dyn Fn(&T, &T) -> i32) {
     let n = items.len();
     if n <= 1 {
         return;
     }
     let n1 = n / 2;
-    glibc_msort(&mut items[..n1], cmp);
-    glibc_msort(&mut items[n1..], cmp);
-    let mut merged = Vec::with_capacity(n);
+    msort_with_tmp(&mut items[..n1], merged, cmp);
+    msort_with_tmp(&mut items[n1..], merged, cmp);
+    merged.clear();
     let (mut i, mut j) = (0, n1);
     while i < n1 && j < n {
         if cmp(&items[i], &items[j]) <= 0 {
@@ -34,28 +40,30 @@ pub fn glibc_msort<T: Clone>(items: &mut [T], cmp: &dyn Fn(&T, &T) -> i32) {
     }
     merged.extend_from_slice(&items[i..n1]);
     merged.extend_from_slice(&items[j..n]);
-    items.clone_from_slice(&merged);
+    items.clone_from_slice(merged);
 }
 
 fn sub32(a: u32, b: u32) -> i32 {
     a.wrapping_sub(b) as i32
 }
 
-fn addr_words(addr: &IpAddr) -> Vec<u32> {
+/// An address as ipvsadm compares it: 32-bit words in network order (one
+/// for IPv4, four for IPv6).
+fn addr_words(addr: &IpAddr) -> ([u32; 4], usize) {
     match addr {
-        IpAddr::V4(a) => vec![u32::from(*a)],
-        IpAddr::V6(a) => a
-            .octets()
-            .chunks(4)
-            .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]))
-            .collect(),
+        IpAddr::V4(a) => ([u32::from(*a), 0, 0, 0], 1),
+        IpAddr::V6(a) => {
+            let o = a.octets();
+            let word = |k: usize| u32::from_be_bytes([o[k], o[k + 1], o[k + 2], o[k + 3]]);
+            ([word(0), word(4), word(8), word(12)], 4)
+        }
     }
 }
 
 fn cmp_addrs(a: &IpAddr, b: &IpAddr) -> i32 {
-    let (wa, wb) = (addr_words(a), addr_words(b));
+    let ((wa, na), (wb, nb)) = (addr_words(a), addr_words(b));
     let mut r = 0;
-    for (x, y) in wa.iter().zip(wb.iter()) {
+    for (x, y) in wa[..na].iter().zip(wb[..nb].iter()) {
         r = sub32(*x, *y);
         if r != 0 {
             break;
@@ -138,9 +146,15 @@ pub fn cmp_dests(a: &Destination, b: &Destination) -> i32 {
     i32::from(a.port) - i32::from(b.port)
 }
 
-/// Sort services as `ipvsadm -L` does.
-pub fn sort_services<T: Clone>(items: &mut [T], key: impl Fn(&T) -> &Service) {
-    glibc_msort(items, &|a, b| cmp_services(&key(a).key, &key(b).key));
+/// The order in which `ipvsadm -L` lists `services` (whose keys `key_of`
+/// gives): their indices, sorted.
+/// Sorting indices rather than the services keeps the scratch space of the
+/// sort at 4 bytes a service.
+pub fn service_order<T>(services: &[T], key_of: impl Fn(&T) -> &ServiceKey) -> Vec<u32> {
+    let mut order: Vec<u32> = (0..services.len() as u32).collect();
+    let key = |i: &u32| key_of(&services[*i as usize]);
+    glibc_msort(&mut order, &|a, b| cmp_services(key(a), key(b)));
+    order
 }
 
 /// Sort destinations as `ipvsadm -L` does.
@@ -182,6 +196,25 @@ mod tests {
                 "1.2.0.3:82"
             ]
         );
+    }
+
+    #[test]
+    fn service_order_is_the_sorted_keys_by_index() {
+        let keys: Vec<ServiceKey> = [
+            "1.2.0.3:82",
+            "192.0.2.12:80",
+            "127.0.0.1:81",
+            "192.0.2.1:80",
+        ]
+        .iter()
+        .map(|a| ServiceKey::tcp(a.parse().unwrap()))
+        .collect();
+        let order = service_order(&keys, |k| k);
+        assert_eq!(order, [2, 3, 1, 0]);
+        let mut sorted = keys.clone();
+        glibc_msort(&mut sorted, &|a, b| cmp_services(a, b));
+        let by_index: Vec<ServiceKey> = order.iter().map(|&i| keys[i as usize]).collect();
+        assert_eq!(by_index, sorted);
     }
 
     #[test]

@@ -15,6 +15,9 @@ pub const REQUIRED_PACKAGES: &[(&str, &str)] = &[
     // Marks for fwmark services, set the way users set them. The lab kernel's
     // nf_tables carries only the bridge family, so iptables' legacy (x_tables) backend.
     ("/usr/sbin/iptables-legacy", "iptables"),
+    // Peak memory of a command (GNU time's %M), for the memory tests and benchmarks:
+    // a process's own ru_maxrss includes the image it was forked from.
+    ("/usr/bin/time", "time"),
     // promtool and the Prometheus server, for the exporter's lab tests (tests/it/ops.rs).
     ("/usr/bin/promtool", "prometheus"),
 ];

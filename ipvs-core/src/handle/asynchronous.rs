@@ -9,10 +9,8 @@ use netlink_sys::protocols::NETLINK_GENERIC;
 use super::batch::{encode, report, to_send, BatchReport};
 use super::errno::{map_error, Ctx};
 use super::table::{Table, TableEntry};
-use super::{
-    daemons_of, destinations_of, family_of, family_request, first_reply, genl, services_of,
-};
-use crate::codec::{IpvsMessage, Request};
+use super::{family_of, family_request, first_reply, genl};
+use crate::codec::{CodecError, IpvsMessage, Request};
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::netlink::{AsyncTransport, DUMP_ATTEMPTS};
@@ -78,17 +76,25 @@ impl AsyncHandle {
             .map_err(|e| map_error(e, ctx))
     }
 
-    async fn dump_all(&mut self, msg: IpvsMessage) -> Result<Vec<GenlMessage<IpvsMessage>>> {
+    /// Run a dump to its end (retrying an interrupted one), decoding each
+    /// reply as it arrives (as the blocking handle does).
+    async fn dump_decoded<R>(
+        &mut self,
+        msg: IpvsMessage,
+        mut decode: impl FnMut(IpvsMessage) -> std::result::Result<R, CodecError>,
+    ) -> Result<Vec<R>> {
         let msg = genl(self.family_id, msg);
-        self.transport
-            .dump_all(msg)
+        Ok(self
+            .transport
+            .dump_all_map(msg, |m| decode(m.payload))
             .await
-            .map_err(|e| map_error(e, Ctx::Query))
+            .map_err(|e| map_error(e, Ctx::Query))??)
     }
 
     /// Every virtual service.
     pub async fn services(&mut self) -> Result<Vec<Service>> {
-        services_of(self.dump_all(IpvsMessage::dump_services()).await?)
+        self.dump_decoded(IpvsMessage::dump_services(), |m| m.to_service())
+            .await
     }
 
     /// One service by key ([`Error::NoSuchService`] when absent).
@@ -101,8 +107,12 @@ impl AsyncHandle {
 
     /// The destinations of a service ([`Error::NoSuchService`] when absent).
     pub async fn destinations(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
-        let replies = self.dump_all(IpvsMessage::dump_destinations(key)?).await?;
-        let dests = destinations_of(replies, key.family())?;
+        let family = key.family();
+        let dests = self
+            .dump_decoded(IpvsMessage::dump_destinations(key)?, |m| {
+                m.to_destination(family)
+            })
+            .await?;
         if dests.is_empty() {
             // The kernel answers an empty dump for a missing service too.
             self.service(key).await?;
@@ -127,16 +137,12 @@ impl AsyncHandle {
         let services = self.services().await?;
         let mut entries = Vec::with_capacity(services.len());
         for service in services {
-            let msg = genl(
-                self.family_id,
-                IpvsMessage::dump_destinations(&service.key)?,
-            );
-            let replies = self
-                .transport
-                .dump(msg)
-                .await
-                .map_err(|e| map_error(e, Ctx::Query))?;
-            let destinations = destinations_of(replies, service.key.family())?;
+            let family = service.key.family();
+            let destinations = self
+                .dump_decoded(IpvsMessage::dump_destinations(&service.key)?, |m| {
+                    m.to_destination(family)
+                })
+                .await?;
             entries.push(TableEntry::new(service, destinations));
         }
         Ok(Table::new(entries))
@@ -156,7 +162,8 @@ impl AsyncHandle {
 
     /// Running sync daemons.
     pub async fn daemons(&mut self) -> Result<Vec<SyncDaemon>> {
-        daemons_of(self.dump_all(IpvsMessage::dump_daemons()).await?)
+        self.dump_decoded(IpvsMessage::dump_daemons(), |m| m.to_daemon())
+            .await
     }
 
     /// Send one request and wait for its ACK.

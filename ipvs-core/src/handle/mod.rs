@@ -14,7 +14,7 @@ use netlink_packet_generic::ctrl::{nlas::GenlCtrlAttrs, GenlCtrl, GenlCtrlCmd};
 use netlink_packet_generic::GenlMessage;
 use netlink_sys::protocols::NETLINK_GENERIC;
 
-use crate::codec::{self, IpvsMessage, Request};
+use crate::codec::{self, CodecError, IpvsMessage, Request};
 use crate::error::{Error, Result};
 use crate::model::*;
 use crate::netlink::{NetlinkError, Transport};
@@ -121,26 +121,6 @@ pub(crate) fn first_reply(
         .ok_or_else(|| Error::Decode(format!("{what} acknowledged without a reply")))
 }
 
-/// Decode every service of a dump.
-pub(crate) fn services_of(replies: Vec<GenlMessage<IpvsMessage>>) -> Result<Vec<Service>> {
-    payloads(replies).map(|m| Ok(m.to_service()?)).collect()
-}
-
-/// Decode every destination of a dump of a service of `family`.
-pub(crate) fn destinations_of(
-    replies: Vec<GenlMessage<IpvsMessage>>,
-    family: AddressFamily,
-) -> Result<Vec<Destination>> {
-    payloads(replies)
-        .map(|m| Ok(m.to_destination(family)?))
-        .collect()
-}
-
-/// Decode every sync daemon of a dump.
-pub(crate) fn daemons_of(replies: Vec<GenlMessage<IpvsMessage>>) -> Result<Vec<SyncDaemon>> {
-    payloads(replies).map(|m| Ok(m.to_daemon()?)).collect()
-}
-
 impl Handle {
     /// Open a handle in the calling thread's network namespace.
     ///
@@ -189,16 +169,23 @@ impl Handle {
         self.transport.request(msg).map_err(|e| map_error(e, ctx))
     }
 
-    fn dump_all(&mut self, msg: IpvsMessage) -> Result<Vec<GenlMessage<IpvsMessage>>> {
+    /// Run a dump to its end (retrying an interrupted one), decoding each
+    /// reply as it arrives so that only the decoded values are held.
+    fn dump_decoded<R>(
+        &mut self,
+        msg: IpvsMessage,
+        mut decode: impl FnMut(IpvsMessage) -> std::result::Result<R, CodecError>,
+    ) -> Result<Vec<R>> {
         let msg = genl(self.family_id, msg);
-        self.transport
-            .dump_all(msg)
-            .map_err(|e| map_error(e, Ctx::Query))
+        Ok(self
+            .transport
+            .dump_all_map(msg, |m| decode(m.payload))
+            .map_err(|e| map_error(e, Ctx::Query))??)
     }
 
     /// Every virtual service (retrying interrupted dumps).
     pub fn services(&mut self) -> Result<Vec<Service>> {
-        services_of(self.dump_all(IpvsMessage::dump_services())?)
+        self.dump_decoded(IpvsMessage::dump_services(), |m| m.to_service())
     }
 
     /// Stream the services one by one without collecting the table.
@@ -252,10 +239,10 @@ impl Handle {
     /// spends on every empty dump. For listings of a table that others may
     /// change, where a vanished service is shown without destinations.
     pub fn destinations_or_empty(&mut self, key: &ServiceKey) -> Result<Vec<Destination>> {
-        destinations_of(
-            self.dump_all(IpvsMessage::dump_destinations(key)?)?,
-            key.family(),
-        )
+        let family = key.family();
+        self.dump_decoded(IpvsMessage::dump_destinations(key)?, |m| {
+            m.to_destination(family)
+        })
     }
 
     /// Stream the destinations of a service.
@@ -314,7 +301,7 @@ impl Handle {
 
     /// Running sync daemons.
     pub fn daemons(&mut self) -> Result<Vec<SyncDaemon>> {
-        daemons_of(self.dump_all(IpvsMessage::dump_daemons())?)
+        self.dump_decoded(IpvsMessage::dump_daemons(), |m| m.to_daemon())
     }
 
     /// Start a sync daemon.

@@ -1,6 +1,8 @@
 //! The blocking driver of the transport: one `netlink-sys` socket.
 
+use std::convert::Infallible;
 use std::fmt::Debug;
+use std::os::fd::AsRawFd;
 
 use netlink_packet_core::{
     NetlinkDeserializable, NetlinkSerializable, NLMSG_DONE, NLMSG_ERROR, NLM_F_ACK, NLM_F_DUMP,
@@ -22,6 +24,8 @@ pub struct Transport {
     socket: Socket,
     seq: u32,
     rx: Vec<u8>,
+    /// The second datagram of [`Transport::recv_two`].
+    rx_next: Vec<u8>,
 }
 
 /// Bind and connect an unbound socket, and turn on small ACKs and
@@ -112,6 +116,7 @@ impl Transport {
             socket,
             seq: 0,
             rx: Vec::with_capacity(RECEIVE_BUFFER),
+            rx_next: Vec::new(),
         })
     }
 
@@ -148,6 +153,67 @@ impl Transport {
     fn recv(&mut self) -> Result<(), NetlinkError> {
         let got = receive(&self.socket, &mut self.rx, 0);
         checked(&self.socket, &mut self.rx, got)
+    }
+
+    /// Receive one datagram, and a second one if it is already queued, in
+    /// one system call (`recvmmsg` with `MSG_WAITFORONE`), into `self.rx`
+    /// and `self.rx_next`; how many came. Made for dumps: reading a dump's
+    /// datagram makes the kernel queue the next one (or the `NLMSG_DONE`)
+    /// before the read returns, so a small dump costs one call, not two.
+    fn recv_two(&mut self) -> Result<usize, NetlinkError> {
+        for rx in [&mut self.rx, &mut self.rx_next] {
+            rx.clear();
+            if rx.capacity() < RECEIVE_BUFFER {
+                rx.reserve(RECEIVE_BUFFER);
+            }
+        }
+        let caps = [self.rx.capacity(), self.rx_next.capacity()];
+        let mut iov = [
+            libc::iovec {
+                iov_base: self.rx.as_mut_ptr().cast(),
+                iov_len: caps[0],
+            },
+            libc::iovec {
+                iov_base: self.rx_next.as_mut_ptr().cast(),
+                iov_len: caps[1],
+            },
+        ];
+        // SAFETY: mmsghdr is plain data; all-zero is a valid empty header.
+        let mut headers: [libc::mmsghdr; 2] = unsafe { std::mem::zeroed() };
+        for (header, iov) in headers.iter_mut().zip(iov.iter_mut()) {
+            header.msg_hdr.msg_iov = iov;
+            header.msg_hdr.msg_iovlen = 1;
+        }
+        // SAFETY: each header points at one iovec describing the spare
+        // capacity of a live Vec; the kernel writes at most iov_len bytes
+        // there. Nothing else borrows the Vecs during the call.
+        let got = unsafe {
+            libc::recvmmsg(
+                self.socket.as_raw_fd(),
+                headers.as_mut_ptr(),
+                2,
+                libc::MSG_WAITFORONE | libc::MSG_TRUNC,
+                std::ptr::null_mut(),
+            )
+        };
+        if got < 0 {
+            let e = std::io::Error::last_os_error();
+            return checked(&self.socket, &mut self.rx, Err(e)).map(|()| 0);
+        }
+        let got = got as usize;
+        for (i, rx) in [&mut self.rx, &mut self.rx_next]
+            .into_iter()
+            .enumerate()
+            .take(got)
+        {
+            // With MSG_TRUNC, msg_len is the datagram's length even when it
+            // did not fit: `checked` reports that as an overflow.
+            let len = headers[i].msg_len as usize;
+            // SAFETY: the kernel initialised min(len, capacity) bytes.
+            unsafe { rx.set_len(len.min(caps[i])) };
+            checked(&self.socket, rx, Ok(len))?;
+        }
+        Ok(got)
     }
 
     /// Send one request with `NLM_F_ACK` and return its reply messages once
@@ -201,11 +267,38 @@ impl Transport {
     where
         T: NetlinkSerializable + NetlinkDeserializable + Debug + Clone,
     {
-        for _ in 0..DUMP_ATTEMPTS {
-            match self.dump(payload.clone())?.collect::<Result<Vec<T>, _>>() {
-                Err(NetlinkError::DumpInterrupted { .. }) => continue,
-                other => return other,
+        match self.dump_all_map(payload, Ok::<T, Infallible>)? {
+            Ok(all) => Ok(all),
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`Transport::dump_all`] that hands each message to `decode` as it
+    /// arrives and keeps only what `decode` returns. A parsed message is
+    /// several times the size of the value it describes, so a large table is
+    /// never held as messages. The first decode error ends the dump (its rest
+    /// is read and dropped) and is returned inside `Ok`.
+    pub fn dump_all_map<T, R, E>(
+        &mut self,
+        payload: T,
+        mut decode: impl FnMut(T) -> Result<R, E>,
+    ) -> Result<Result<Vec<R>, E>, NetlinkError>
+    where
+        T: NetlinkSerializable + NetlinkDeserializable + Debug + Clone,
+    {
+        'attempts: for _ in 0..DUMP_ATTEMPTS {
+            let mut out = Vec::new();
+            for item in self.dump(payload.clone())? {
+                match item {
+                    Ok(message) => match decode(message) {
+                        Ok(value) => out.push(value),
+                        Err(e) => return Ok(Err(e)),
+                    },
+                    Err(NetlinkError::DumpInterrupted { .. }) => continue 'attempts,
+                    Err(e) => return Err(e),
+                }
             }
+            return Ok(Ok(out));
         }
         Err(NetlinkError::DumpInterrupted {
             attempts: DUMP_ATTEMPTS,
@@ -305,8 +398,13 @@ impl<T: NetlinkDeserializable + Debug> Iterator for Dump<'_, T> {
                 self.finished = true;
                 return None;
             }
-            match self.transport.recv() {
-                Ok(()) => self.state.feed(&self.transport.rx),
+            match self.transport.recv_two() {
+                Ok(got) => {
+                    self.state.feed(&self.transport.rx);
+                    if got > 1 {
+                        self.state.feed(&self.transport.rx_next);
+                    }
+                }
                 Err(e) => self.state.fail(e),
             }
         }

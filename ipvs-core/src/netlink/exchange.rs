@@ -2,12 +2,14 @@
 //! socket received, telling their driver when an exchange is complete.
 //! The blocking and the async transports drive the same machines.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::fmt::Debug;
+use std::marker::PhantomData;
 
 use netlink_packet_core::{
-    NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload, NetlinkSerializable,
-    NLM_F_ACK, NLM_F_DUMP_INTR, NLM_F_REQUEST,
+    NetlinkBuffer, NetlinkDeserializable, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NetlinkSerializable, NLMSG_DONE, NLMSG_ERROR, NLMSG_OVERRUN, NLM_F_ACK, NLM_F_DUMP_INTR,
+    NLM_F_REQUEST,
 };
 
 use super::frames::{ext_ack_message, frames};
@@ -55,37 +57,44 @@ where
     let mut out = Vec::new();
     for frame in frames(datagram) {
         let frame = frame?;
-        let seq = frame.sequence_number();
-        if !wanted(seq) {
+        if !wanted(frame.sequence_number()) {
             continue;
         }
-        let message = NetlinkMessage::<T>::deserialize(frame.into_inner())?;
-        let (header, payload) = message.into_parts();
-        let reply = match payload {
-            NetlinkPayload::InnerMessage(m) => Reply::Message(m),
-            NetlinkPayload::Error(e) => match e.code {
-                None => Reply::Ack,
-                Some(code) => Reply::Error {
-                    errno: -code.get(),
-                    ext_ack: ext_ack_message(header.flags, &e.header),
-                },
-            },
-            NetlinkPayload::Done(_) => Reply::Done,
-            NetlinkPayload::Overrun(_) => {
-                return Err(NetlinkError::BufferOverflow(
-                    "the kernel reported NLMSG_OVERRUN".into(),
-                ))
-            }
-            // NLMSG_NOOP and anything newer carry nothing for us.
-            _ => continue,
-        };
-        out.push(Incoming {
-            seq,
-            flags: header.flags,
-            reply,
-        });
+        out.extend(decode(frame)?);
     }
     Ok(out)
+}
+
+/// Decode one message; `None` for `NLMSG_NOOP` and types newer than ours.
+fn decode<T>(frame: NetlinkBuffer<&[u8]>) -> Result<Option<Incoming<T>>, NetlinkError>
+where
+    T: NetlinkDeserializable + Debug,
+{
+    let seq = frame.sequence_number();
+    let message = NetlinkMessage::<T>::deserialize(frame.into_inner())?;
+    let (header, payload) = message.into_parts();
+    let reply = match payload {
+        NetlinkPayload::InnerMessage(m) => Reply::Message(m),
+        NetlinkPayload::Error(e) => match e.code {
+            None => Reply::Ack,
+            Some(code) => Reply::Error {
+                errno: -code.get(),
+                ext_ack: ext_ack_message(header.flags, &e.header),
+            },
+        },
+        NetlinkPayload::Done(_) => Reply::Done,
+        NetlinkPayload::Overrun(_) => {
+            return Err(NetlinkError::BufferOverflow(
+                "the kernel reported NLMSG_OVERRUN".into(),
+            ))
+        }
+        _ => return Ok(None),
+    };
+    Ok(Some(Incoming {
+        seq,
+        flags: header.flags,
+        reply,
+    }))
 }
 
 /// A request sent with `NLM_F_ACK`: its messages, up to the ACK or error.
@@ -126,15 +135,22 @@ impl<T: NetlinkDeserializable + Debug> RequestState<T> {
     }
 }
 
-/// A dump in progress: fed datagrams, it queues this dump's messages and
-/// notes the end, an error, or the kernel's `NLM_F_DUMP_INTR` mark.
+/// A dump in progress: fed datagrams, it notes the end, an error, or the
+/// kernel's `NLM_F_DUMP_INTR` mark at once (from the headers), and decodes
+/// this dump's messages one at a time as they are asked for. Holding the
+/// datagram's bytes rather than its decoded messages keeps a large dump's
+/// footprint at one datagram plus one message: a decoded message is several
+/// times the size of its bytes.
 #[derive(Debug)]
 pub struct DumpState<T> {
     seq: u32,
-    queue: VecDeque<T>,
+    /// Bytes received and not yet decoded, from `pos` on.
+    datagram: Vec<u8>,
+    pos: usize,
     done: bool,
     interrupted: bool,
     error: Option<NetlinkError>,
+    decoded: PhantomData<T>,
 }
 
 impl<T: NetlinkDeserializable + Debug> DumpState<T> {
@@ -142,10 +158,12 @@ impl<T: NetlinkDeserializable + Debug> DumpState<T> {
     pub fn new(seq: u32) -> Self {
         DumpState {
             seq,
-            queue: VecDeque::new(),
+            datagram: Vec::new(),
+            pos: 0,
             done: false,
             interrupted: false,
             error: None,
+            decoded: PhantomData,
         }
     }
 
@@ -154,35 +172,44 @@ impl<T: NetlinkDeserializable + Debug> DumpState<T> {
         self.done
     }
 
-    /// Take in one datagram. A decoding error ends the dump with that error.
+    /// Take in one datagram. Its headers are read now (the end of the dump,
+    /// an error, the interrupted mark, a framing error); its messages are
+    /// decoded by [`Self::next_ready`].
     pub fn feed(&mut self, datagram: &[u8]) {
-        let seq = self.seq;
-        let replies = match parse::<T>(datagram, |s| s == seq) {
-            Ok(r) => r,
-            Err(e) => {
-                self.fail(e);
-                return;
+        if self.done {
+            return;
+        }
+        for frame in frames(datagram) {
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => {
+                    self.fail(e.into());
+                    return;
+                }
+            };
+            if frame.sequence_number() != self.seq {
+                continue;
             }
-        };
-        for incoming in replies {
-            if incoming.flags & NLM_F_DUMP_INTR != 0 {
+            if frame.flags() & NLM_F_DUMP_INTR != 0 {
                 self.interrupted = true;
             }
-            match incoming.reply {
-                Reply::Message(m) if !self.done => self.queue.push_back(m),
-                Reply::Done | Reply::Ack => self.done = true,
-                Reply::Error { errno, ext_ack } => {
-                    self.fail(NetlinkError::Kernel { errno, ext_ack })
-                }
-                Reply::Message(_) => {}
+            if matches!(
+                frame.message_type(),
+                NLMSG_DONE | NLMSG_ERROR | NLMSG_OVERRUN
+            ) {
+                self.done = true;
             }
         }
+        self.datagram.drain(..self.pos);
+        self.pos = 0;
+        self.datagram.extend_from_slice(datagram);
     }
 
     /// End the dump with `error` (a socket error seen by the driver, too).
     pub fn fail(&mut self, error: NetlinkError) {
         self.done = true;
-        self.queue.clear();
+        self.datagram.clear();
+        self.pos = 0;
         self.error = Some(error);
     }
 
@@ -190,8 +217,19 @@ impl<T: NetlinkDeserializable + Debug> DumpState<T> {
     /// [`NetlinkError::DumpInterrupted`] after the last message of a dump
     /// the kernel marked. `None` means "read more" unless [`Self::is_done`].
     pub fn next_ready(&mut self) -> Option<Result<T, NetlinkError>> {
-        if let Some(m) = self.queue.pop_front() {
-            return Some(Ok(m));
+        while let Some(item) = self.next_frame() {
+            match item {
+                Ok(Reply::Message(m)) => return Some(Ok(m)),
+                Ok(Reply::Error { errno, ext_ack }) => {
+                    self.fail(NetlinkError::Kernel { errno, ext_ack })
+                }
+                Err(e) => self.fail(e),
+                // The end was noted by `feed`; a dump has no ACK.
+                Ok(Reply::Done | Reply::Ack) => {
+                    self.datagram.clear();
+                    self.pos = 0;
+                }
+            }
         }
         if let Some(e) = self.error.take() {
             return Some(Err(e));
@@ -201,6 +239,27 @@ impl<T: NetlinkDeserializable + Debug> DumpState<T> {
             return Some(Err(NetlinkError::DumpInterrupted { attempts: 1 }));
         }
         None
+    }
+
+    /// Decode the next message of this dump in the held bytes.
+    fn next_frame(&mut self) -> Option<Result<Reply<T>, NetlinkError>> {
+        loop {
+            let rest = self.datagram.get(self.pos..)?;
+            let frame = frames(rest).next()?;
+            let frame = match frame {
+                Ok(f) => f,
+                Err(e) => return Some(Err(e.into())),
+            };
+            self.pos += (frame.length() as usize + 3) & !3;
+            if frame.sequence_number() != self.seq {
+                continue;
+            }
+            match decode::<T>(frame) {
+                Ok(Some(incoming)) => return Some(Ok(incoming.reply)),
+                Ok(None) => continue,
+                Err(e) => return Some(Err(e)),
+            }
+        }
     }
 }
 
@@ -391,6 +450,48 @@ mod tests {
         let items = drain(&mut p);
         assert_eq!(items.len(), 2);
         assert!(items.iter().all(|i| i.is_ok()));
+    }
+
+    #[test]
+    fn dump_decodes_on_demand_across_datagrams_fed_early() {
+        // Two datagrams fed before anything is taken (the blocking driver
+        // receives two at once): every message comes out, in order, and the
+        // end is known from the headers before any message is decoded.
+        let msgs = service_dump::MESSAGES;
+        let mut p = Progress::new(5);
+        p.feed(&with(msgs[0], 5, 0));
+        let mut second = with(msgs[1], 5, 0);
+        second.extend(done(5));
+        p.feed(&second);
+        assert!(p.is_done());
+        let first = p.next_ready().expect("first").expect("decodes");
+        p.feed(&done(5)); // after the end: ignored
+        let rest = drain(&mut p);
+        assert_eq!(rest.len(), 1);
+        let expected = |raw: &[u8]| {
+            NetlinkMessage::<GenlMessage<IpvsMessage>>::deserialize(raw)
+                .expect("fixture")
+                .payload
+        };
+        assert_eq!(NetlinkPayload::InnerMessage(first), expected(msgs[0]));
+        let second = rest.into_iter().next().expect("second").expect("decodes");
+        assert_eq!(NetlinkPayload::InnerMessage(second), expected(msgs[1]));
+    }
+
+    #[test]
+    fn undecodable_message_ends_the_dump_with_an_error() {
+        let msgs = service_dump::MESSAGES;
+        let mut bad = with(msgs[0], 2, 0);
+        // The first attribute's length runs past the message.
+        bad[20..22].copy_from_slice(&0xfff0u16.to_ne_bytes());
+        let mut d = with(msgs[1], 2, 0);
+        d.extend(bad);
+        d.extend(done(2));
+        let mut p = Progress::new(2);
+        p.feed(&d);
+        let items = drain(&mut p);
+        assert!(items[0].is_ok(), "{items:?}");
+        assert!(items.last().is_some_and(|i| i.is_err()), "{items:?}");
     }
 
     #[test]

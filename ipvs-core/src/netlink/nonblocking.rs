@@ -2,6 +2,7 @@
 //! sans-IO exchanges as the blocking [`Transport`](super::Transport), with
 //! the socket registered in tokio's reactor.
 
+use std::convert::Infallible;
 use std::fmt::Debug;
 
 use netlink_packet_core::{
@@ -121,27 +122,57 @@ impl AsyncTransport {
     where
         T: NetlinkSerializable + NetlinkDeserializable + Debug,
     {
+        match self.dump_map(payload, &mut Ok::<T, Infallible>).await? {
+            Ok(all) => Ok(all),
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`AsyncTransport::dump`] that hands each message to `decode` as it
+    /// arrives and keeps only what it returns (as
+    /// [`Transport::dump_all_map`](super::Transport::dump_all_map)).
+    async fn dump_map<T, R, E>(
+        &mut self,
+        payload: T,
+        decode: &mut impl FnMut(T) -> Result<R, E>,
+    ) -> Result<Result<Vec<R>, E>, NetlinkError>
+    where
+        T: NetlinkSerializable + NetlinkDeserializable + Debug,
+    {
         let seq = self.next_seq();
         let mut buf = Vec::new();
         encode_request(payload, NLM_F_REQUEST | NLM_F_DUMP, seq, &mut buf);
         self.send(&buf).await?;
         let mut state = DumpState::new(seq);
         let mut out = Vec::new();
+        let mut failed = None;
         loop {
             while let Some(item) = state.next_ready() {
-                match item {
-                    Ok(m) => out.push(m),
-                    Err(e) => {
-                        // Read the rest so the next request starts clean.
-                        while !state.is_done() && self.recv().await.is_ok() {
-                            state.feed(&self.rx);
+                let err = match item {
+                    Ok(m) if failed.is_none() => match decode(m) {
+                        Ok(value) => {
+                            out.push(value);
+                            continue;
                         }
-                        return Err(e);
-                    }
+                        Err(e) => {
+                            failed = Some(e);
+                            continue;
+                        }
+                    },
+                    Ok(_) => continue,
+                    Err(e) => e,
+                };
+                // Read the rest so the next request starts clean.
+                while !state.is_done() && self.recv().await.is_ok() {
+                    state.feed(&self.rx);
                 }
+                return Err(err);
             }
             if state.is_done() {
-                return Ok(out);
+                return Ok(match failed {
+                    Some(e) => Err(e),
+                    None => Ok(out),
+                });
             }
             match self.recv().await {
                 Ok(()) => state.feed(&self.rx),
@@ -156,8 +187,24 @@ impl AsyncTransport {
     where
         T: NetlinkSerializable + NetlinkDeserializable + Debug + Clone,
     {
+        match self.dump_all_map(payload, Ok::<T, Infallible>).await? {
+            Ok(all) => Ok(all),
+            Err(never) => match never {},
+        }
+    }
+
+    /// [`AsyncTransport::dump_all`] that decodes as it reads (as
+    /// [`Transport::dump_all_map`](super::Transport::dump_all_map)).
+    pub async fn dump_all_map<T, R, E>(
+        &mut self,
+        payload: T,
+        mut decode: impl FnMut(T) -> Result<R, E>,
+    ) -> Result<Result<Vec<R>, E>, NetlinkError>
+    where
+        T: NetlinkSerializable + NetlinkDeserializable + Debug + Clone,
+    {
         for _ in 0..DUMP_ATTEMPTS {
-            match self.dump(payload.clone()).await {
+            match self.dump_map(payload.clone(), &mut decode).await {
                 Err(NetlinkError::DumpInterrupted { .. }) => continue,
                 other => return other,
             }
