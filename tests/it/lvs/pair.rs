@@ -98,7 +98,7 @@ fn entry<'a>(table: &'a str, port: u16, rs: &str) -> Option<&'a str> {
         .find(|l| l.contains(&from) && l.trim_end().ends_with(&to))
 }
 
-/// Waits until `d` is master with the VIP and its sync daemon (when configured).
+/// Waits until `d`'s sync daemons (`ipvsadm -L --daemon`) start with `want`.
 #[track_caller]
 fn expect_daemons(p: &Pair, d: &Director, want: &str, timeout: Duration) {
     let ok = wait_for(timeout, || d.sync_daemons().starts_with(want));
