@@ -7,6 +7,8 @@
 //!   (`ipvs_node_sysctl`).
 //! - [`vrrp`]: VRRP and health-script families built from plain values, for a VRRP
 //!   daemon to serve beside the IPVS families.
+//! - [`checker`]: real-server health, weight and quorum families of a daemon's
+//!   health checkers.
 //! - [`scrape`], [`exposition`], [`http`]: one scrape per request, streamed in
 //!   bounded chunks by a blocking HTTP server.
 //!
@@ -24,6 +26,7 @@
 
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod checker;
 pub mod exposition;
 pub mod http;
 pub mod ipvs;

@@ -2,10 +2,18 @@
 //! serve beside the IPVS families, built from plain values so the daemon needs no
 //! Prometheus types of its own.
 //!
-//! Names and labels follow the keepalived exporter most dashboards use
-//! (`keepalived_vrrp_state{iname,intf,vrid,ip_address}`, one series per virtual
-//! address; counters labelled `iname,intf,vrid`), with the state numbered as those
-//! exporters number it: 0 init, 1 backup, 2 master, 3 fault.
+//! Names follow the keepalived exporter most dashboards use
+//! (cafebazaar/keepalived-exporter): `keepalived_vrrp_state{iname,intf,vrid,ip_address}`,
+//! one series per virtual address, numbered 0 init, 1 backup, 2 master, 3 fault;
+//! `keepalived_advertisements_sent_total`, `keepalived_become_master_total`, one
+//! family per drop reason keepalived counts, ... labelled `iname,intf,vrid`; and
+//! `keepalived_script_status{name}` (1 good, 0 bad). That exporter also puts the
+//! current state in a `state` label on its counters; here a counter keeps one series
+//! across transitions (a label that changes with the state would restart it), and
+//! queries selecting on `iname`/`intf`/`vrid` work unchanged. Beside them, of our own:
+//! `keepalived_priority`, `keepalived_effective_priority`, and
+//! `keepalived_lite_adverts_dropped_total{...,reason}` with every reason the daemon
+//! counts, in its own words.
 //!
 //! ```
 //! use ipvs_exporter::vrrp::{VrrpCollector, VrrpInstanceMetrics, VrrpState, ScriptMetrics};
@@ -15,6 +23,8 @@
 //! let collector = VrrpCollector::new(vec![instance], vec![ScriptMetrics::new("chk_apiserver", true)]);
 //! let text = ipvs_exporter::encode_collectors(vec![Box::new(collector)]).unwrap();
 //! assert!(text.contains(r#"keepalived_vrrp_state{iname="VI_API",intf="eth0",vrid="51",ip_address="192.0.2.100"} 2"#));
+//! assert!(text.contains(r#"keepalived_advertisements_sent_total{iname="VI_API",intf="eth0",vrid="51"} 12"#));
+//! assert!(text.contains(r#"keepalived_script_status{name="chk_apiserver"} 1"#));
 //! ```
 
 use prometheus_client::collector::Collector;
@@ -52,21 +62,21 @@ impl VrrpState {
 /// counts them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DropReason {
-    /// Shorter than the header or the address list says (`keepalived_packet_len_err_total`).
+    /// Shorter than the header or the address list says (`keepalived_packet_length_errors_total`).
     PacketLength,
-    /// Advert interval differs from ours (`keepalived_advert_interval_err_total`).
+    /// Advert interval differs from ours (`keepalived_advertisements_interval_errors_total`).
     AdvertInterval,
-    /// TTL other than 255 (`keepalived_ip_ttl_err_total`).
+    /// TTL other than 255 (`keepalived_ip_ttl_errors_total`).
     IpTtl,
-    /// Not an advertisement (`keepalived_invalid_type_rcvd_total`).
+    /// Not an advertisement (`keepalived_invalid_type_received_total`).
     InvalidType,
-    /// Address list differs from ours (`keepalived_addr_list_err_total`).
+    /// Address list differs from ours (`keepalived_address_list_errors_total`).
     AddressList,
-    /// Unknown authentication type (`keepalived_invalid_authtype_total`).
+    /// Unknown authentication type (`keepalived_authentication_invalid_total`).
     InvalidAuthType,
-    /// Authentication type differs from ours (`keepalived_authtype_mismatch_total`).
+    /// Authentication type differs from ours (`keepalived_authentication_mismatch_total`).
     AuthTypeMismatch,
-    /// Wrong password (`keepalived_auth_failure_total`).
+    /// Wrong password (`keepalived_authentication_failure_total`).
     AuthFailure,
 }
 
@@ -86,14 +96,14 @@ impl DropReason {
     /// The family name without `_total`.
     pub fn family(self) -> &'static str {
         match self {
-            DropReason::PacketLength => "keepalived_packet_len_err",
-            DropReason::AdvertInterval => "keepalived_advert_interval_err",
-            DropReason::IpTtl => "keepalived_ip_ttl_err",
-            DropReason::InvalidType => "keepalived_invalid_type_rcvd",
-            DropReason::AddressList => "keepalived_addr_list_err",
-            DropReason::InvalidAuthType => "keepalived_invalid_authtype",
-            DropReason::AuthTypeMismatch => "keepalived_authtype_mismatch",
-            DropReason::AuthFailure => "keepalived_auth_failure",
+            DropReason::PacketLength => "keepalived_packet_length_errors",
+            DropReason::AdvertInterval => "keepalived_advertisements_interval_errors",
+            DropReason::IpTtl => "keepalived_ip_ttl_errors",
+            DropReason::InvalidType => "keepalived_invalid_type_received",
+            DropReason::AddressList => "keepalived_address_list_errors",
+            DropReason::InvalidAuthType => "keepalived_authentication_invalid",
+            DropReason::AuthTypeMismatch => "keepalived_authentication_mismatch",
+            DropReason::AuthFailure => "keepalived_authentication_failure",
         }
     }
 }
@@ -129,8 +139,11 @@ pub struct VrrpInstanceMetrics {
     pub priority_zero_received: u64,
     /// Adverts with priority 0 sent.
     pub priority_zero_sent: u64,
-    /// Dropped adverts by reason; reasons absent count 0.
+    /// Dropped adverts by keepalived's reasons; reasons absent count 0.
     pub drops: Vec<(DropReason, u64)>,
+    /// Dropped adverts by the daemon's own reasons, in its words (`checksum`,
+    /// `unknown_peer`, ...): `keepalived_lite_adverts_dropped_total{reason}`.
+    pub dropped_by_reason: Vec<(String, u64)>,
 }
 
 impl VrrpInstanceMetrics {
@@ -151,6 +164,7 @@ impl VrrpInstanceMetrics {
             priority_zero_received: 0,
             priority_zero_sent: 0,
             drops: Vec::new(),
+            dropped_by_reason: Vec::new(),
         }
     }
 }
@@ -255,12 +269,16 @@ impl Collector for VrrpCollector {
             self.per_instance(&mut encoder, name, help, MetricType::Gauge, value)?;
         }
         let counters: [(&str, &str, Field); 6] = [
-            ("keepalived_advert_sent", "VRRP adverts sent.", |i| {
-                i.adverts_sent
-            }),
-            ("keepalived_advert_rcvd", "VRRP adverts received.", |i| {
-                i.adverts_received
-            }),
+            (
+                "keepalived_advertisements_sent",
+                "VRRP adverts sent.",
+                |i| i.adverts_sent,
+            ),
+            (
+                "keepalived_advertisements_received",
+                "VRRP adverts received.",
+                |i| i.adverts_received,
+            ),
             ("keepalived_become_master", "Transitions to master.", |i| {
                 i.become_master
             }),
@@ -270,12 +288,12 @@ impl Collector for VrrpCollector {
                 |i| i.release_master,
             ),
             (
-                "keepalived_pri_zero_rcvd",
+                "keepalived_priority_zero_received",
                 "Adverts with priority 0 received.",
                 |i| i.priority_zero_received,
             ),
             (
-                "keepalived_pri_zero_sent",
+                "keepalived_priority_zero_sent",
                 "Adverts with priority 0 sent.",
                 |i| i.priority_zero_sent,
             ),
@@ -298,9 +316,27 @@ impl Collector for VrrpCollector {
                 },
             )?;
         }
+        let mut dropped = encoder.encode_descriptor(
+            "keepalived_lite_adverts_dropped",
+            "VRRP adverts dropped, by the daemon's own reason.",
+            None,
+            MetricType::Counter,
+        )?;
+        for i in &self.instances {
+            let vrid = i.vrid.to_string();
+            for (reason, n) in &i.dropped_by_reason {
+                let labels = [
+                    ("iname", i.name.as_str()),
+                    ("intf", i.interface.as_str()),
+                    ("vrid", vrid.as_str()),
+                    ("reason", reason.as_str()),
+                ];
+                ConstCounter::new(*n).encode(dropped.encode_family(&labels)?)?;
+            }
+        }
         let mut scripts = encoder.encode_descriptor(
-            "keepalived_check_script_status",
-            "Tracked script: 1 healthy, 0 failing.",
+            "keepalived_script_status",
+            "Tracked script: 1 good, 0 bad (after fall/rise).",
             None,
             MetricType::Gauge,
         )?;
@@ -309,5 +345,98 @@ impl Collector for VrrpCollector {
             ConstGauge::new(i64::from(s.healthy)).encode(scripts.encode_family(&labels)?)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn series(text: &str) -> Vec<&str> {
+        text.lines().filter(|l| !l.starts_with('#')).collect()
+    }
+
+    /// Every family of an instance, with keepalived's drop reasons summed per family
+    /// and the daemon's own reasons one series each.
+    #[test]
+    fn an_instance_renders_every_family_with_its_values() {
+        let mut i = VrrpInstanceMetrics::new("VI_API", "eth0", 51, VrrpState::Backup);
+        i.addresses = vec!["192.0.2.100".into(), "2001:db8::100".into()];
+        i.priority = 150;
+        i.effective_priority = 50;
+        i.adverts_sent = 7;
+        i.adverts_received = 9;
+        i.become_master = 2;
+        i.release_master = 1;
+        i.priority_zero_received = 3;
+        i.priority_zero_sent = 4;
+        i.drops = vec![
+            (DropReason::PacketLength, 5),
+            (DropReason::PacketLength, 6),
+            (DropReason::IpTtl, 8),
+        ];
+        i.dropped_by_reason = vec![("truncated".into(), 5), ("checksum".into(), 10)];
+        let c = VrrpCollector::new(
+            vec![i],
+            vec![
+                ScriptMetrics::new("chk_a", true),
+                ScriptMetrics::new("chk_b", false),
+            ],
+        );
+        let text = crate::encode_collectors(vec![Box::new(c)]).unwrap();
+        let l = r#"{iname="VI_API",intf="eth0",vrid="51"}"#;
+        let want = vec![
+            r#"keepalived_vrrp_state{iname="VI_API",intf="eth0",vrid="51",ip_address="192.0.2.100"} 1"#.to_string(),
+            r#"keepalived_vrrp_state{iname="VI_API",intf="eth0",vrid="51",ip_address="2001:db8::100"} 1"#.to_string(),
+            format!("keepalived_priority{l} 150"),
+            format!("keepalived_effective_priority{l} 50"),
+            format!("keepalived_advertisements_sent_total{l} 7"),
+            format!("keepalived_advertisements_received_total{l} 9"),
+            format!("keepalived_become_master_total{l} 2"),
+            format!("keepalived_release_master_total{l} 1"),
+            format!("keepalived_priority_zero_received_total{l} 3"),
+            format!("keepalived_priority_zero_sent_total{l} 4"),
+            format!("keepalived_packet_length_errors_total{l} 11"),
+            format!("keepalived_advertisements_interval_errors_total{l} 0"),
+            format!("keepalived_ip_ttl_errors_total{l} 8"),
+            format!("keepalived_invalid_type_received_total{l} 0"),
+            format!("keepalived_address_list_errors_total{l} 0"),
+            format!("keepalived_authentication_invalid_total{l} 0"),
+            format!("keepalived_authentication_mismatch_total{l} 0"),
+            format!("keepalived_authentication_failure_total{l} 0"),
+            r#"keepalived_lite_adverts_dropped_total{iname="VI_API",intf="eth0",vrid="51",reason="truncated"} 5"#.to_string(),
+            r#"keepalived_lite_adverts_dropped_total{iname="VI_API",intf="eth0",vrid="51",reason="checksum"} 10"#.to_string(),
+            r#"keepalived_script_status{name="chk_a"} 1"#.to_string(),
+            r#"keepalived_script_status{name="chk_b"} 0"#.to_string(),
+        ];
+        assert_eq!(series(&text), want, "{text}");
+        assert!(
+            text.contains("# TYPE keepalived_vrrp_state gauge"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE keepalived_become_master counter"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn states_are_numbered_as_the_keepalived_exporters_number_them() {
+        let states = [
+            (VrrpState::Init, 0),
+            (VrrpState::Backup, 1),
+            (VrrpState::Master, 2),
+            (VrrpState::Fault, 3),
+        ];
+        for (state, n) in states {
+            let c =
+                VrrpCollector::new(vec![VrrpInstanceMetrics::new("V", "br0", 7, state)], vec![]);
+            let text = crate::encode_collectors(vec![Box::new(c)]).unwrap();
+            // No address: one series with an empty ip_address.
+            let want = format!(
+                r#"keepalived_vrrp_state{{iname="V",intf="br0",vrid="7",ip_address=""}} {n}"#
+            );
+            assert!(text.lines().any(|l| l == want), "{want} in\n{text}");
+        }
     }
 }

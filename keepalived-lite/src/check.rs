@@ -64,6 +64,8 @@ pub struct Counters {
     pub priority_zero_sent: u64,
     /// Times we became master.
     pub became_master: u64,
+    /// Times we left master (for BACKUP, FAULT or a stop).
+    pub released_master: u64,
     /// Packets for other VRIDs.
     pub other_vrid: u64,
     /// Dropped: truncated.

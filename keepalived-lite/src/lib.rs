@@ -42,6 +42,7 @@ pub mod children;
 pub mod files;
 pub mod instance;
 pub mod log;
+pub mod metrics;
 pub mod net;
 pub mod rtnl;
 pub mod scripts;

@@ -5,6 +5,7 @@
 //! `keepalived -t`).
 #![warn(missing_docs)]
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
@@ -13,6 +14,7 @@ use clap::Parser;
 use keepalived_lite::config;
 use keepalived_lite::daemon::{check_users, Daemon, DaemonError, Logger, Options};
 use keepalived_lite::files::{refuse_symlink, write_atomic, FILE_MODE};
+use keepalived_lite::metrics::SharedSnapshot;
 
 /// A minimal VRRP daemon that reads keepalived.conf.
 #[derive(Debug, Parser)]
@@ -57,6 +59,10 @@ struct Cli {
     /// group (keepalived-lite only).
     #[arg(long = "notify-timeout", value_name = "SECONDS", default_value = "30", value_parser = parse_seconds)]
     notify_timeout: Duration,
+    /// Serve Prometheus metrics (IPVS, VRRP, health checks) on this address at
+    /// /metrics (keepalived-lite only; off by default).
+    #[arg(long = "metrics", value_name = "ADDR:PORT")]
+    metrics: Option<SocketAddr>,
 }
 
 fn parse_seconds(s: &str) -> Result<Duration, String> {
@@ -127,6 +133,15 @@ fn main() -> ExitCode {
         eprintln!("{e}");
         return ExitCode::from(EXIT_CONFIG);
     }
+    // The metrics address is tried before forking, so a bad one fails the start
+    // where the caller sees it (the endpoint itself binds after the fork: threads do
+    // not survive it).
+    if let Some(addr) = cli.metrics {
+        if let Err(e) = std::net::TcpListener::bind(addr) {
+            eprintln!("keepalived-lite: --metrics {addr}: cannot listen: {e}");
+            return ExitCode::from(EXIT_FATAL);
+        }
+    }
     // daemon(3) changes to /: every path must be absolute before.
     let cwd = std::env::current_dir().unwrap_or_else(|_| PathBuf::from("/"));
     let mut cli = cli;
@@ -157,8 +172,26 @@ fn main() -> ExitCode {
         state_file: cli.state_file,
         notify_timeout: cli.notify_timeout,
     };
+    let shared = SharedSnapshot::default();
+    if let Some(addr) = cli.metrics {
+        // Its own thread: a scrape never waits on the poll loop nor the loop on it.
+        match keepalived_lite::metrics::start(addr, shared.clone(), log) {
+            Ok(_) => log.log(&format!("serving metrics on http://{addr}/metrics")),
+            Err(e) => {
+                log.log(&format!("--metrics: {e}"));
+                if !cli.log_console {
+                    eprintln!("keepalived-lite: --metrics: {e}");
+                }
+                let _ = std::fs::remove_file(&cli.pid);
+                return ExitCode::from(EXIT_FATAL);
+            }
+        }
+    }
     let code = match Daemon::start(opts, log) {
         Ok(mut d) => {
+            if cli.metrics.is_some() {
+                d.publish_metrics_to(shared);
+            }
             d.run();
             ExitCode::SUCCESS
         }

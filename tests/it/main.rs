@@ -17,4 +17,5 @@ mod lvs;
 mod ops;
 mod ops_bench;
 mod ops_deploy;
+mod ops_vrrp;
 mod vrrp;

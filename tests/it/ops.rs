@@ -2,7 +2,9 @@
 //! traffic, the exporter's numbers against `ipvsadm -Ln --stats --exact` and
 //! `ipvsadm -Ln` under node_exporter's names and label formats, the output checked by
 //! the real `promtool check metrics`, and the real Prometheus (Debian's package)
-//! scraping the exporter and answering queries through its HTTP API.
+//! scraping the exporter and answering queries through its HTTP API; then the same
+//! Prometheus scraping keepalived-lite's `--metrics` through a failover
+//! (tests/it/ops_vrrp.rs).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -11,6 +13,10 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use ipvs_lab::{lab_test, must, workspace_bin, TcpServer, Topology};
+
+use crate::ops_vrrp::{
+    failover_under_traffic, Prometheus, VrrpPair, DIRECTOR_METRICS, PEER_METRICS,
+};
 
 /// A child process killed on drop (also when an assertion fails).
 pub struct Killed(pub Child);
@@ -172,7 +178,8 @@ fn settled_stats() -> String {
     }
 }
 
-const COUNTERS: [&str; 5] = [
+/// The five counters of a service or destination, as the `ipvs_` families name them.
+pub const COUNTERS: [&str; 5] = [
     "connections",
     "incoming_packets",
     "outgoing_packets",
@@ -190,7 +197,9 @@ lab_test! {
     /// The exporter's numbers equal ipvsadm's after NAT traffic, under node_exporter's
     /// names and labels (TCP and fwmark services, a service without real servers);
     /// promtool accepts the output; a real Prometheus scrapes it and its query API
-    /// returns the same counters.
+    /// returns the same counters. Then the real Prometheus also scrapes two
+    /// keepalived-lite daemons through client traffic, a failover and a split brain
+    /// (issue 11's acceptance, tests/it/ops_vrrp.rs).
     fn exporter_agrees_with_ipvsadm_and_prometheus_reads_it() {
         let topo = Topology::nat(2);
         let _echo: Vec<TcpServer> =
@@ -290,50 +299,32 @@ lab_test! {
         assert!(om_head.contains("application/openmetrics-text"), "{om_head}");
         assert!(om.ends_with("# EOF\n") && om.contains("# TYPE node_ipvs_connections counter"), "{om}");
 
-        // The real Prometheus scrapes the exporter; its API answers with ipvsadm's numbers.
-        let config = dir.path().join("prometheus.yml");
-        std::fs::write(
-            &config,
-            format!("global:\n  scrape_interval: 1s\nscrape_configs:\n  - job_name: ipvs\n    static_configs:\n      - targets: ['{addr}']\n"),
-        )
-        .expect("config");
-        // TSDB on the lab's tmpfs, not on the host's filesystem.
-        let storage = tempfile::tempdir_in("/dev/shm").expect("storage");
-        let web: SocketAddr = "127.0.0.1:9090".parse().expect("address");
-        let _prometheus = Killed(
-            Command::new("prometheus")
-                .arg(format!("--config.file={}", config.display()))
-                .arg(format!("--storage.tsdb.path={}", storage.path().display()))
-                .arg(format!("--web.listen-address={web}"))
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("start prometheus"),
+        // Two keepalived-lite daemons (the director's and a peer's) serve the same
+        // IPVS families plus VRRP and checker families (tests/it/ops_vrrp.rs).
+        let pair = VrrpPair::start(&topo);
+        // The real Prometheus scrapes the exporter and both daemons; its API answers
+        // with ipvsadm's numbers.
+        let prometheus = Prometheus::start(
+            dir.path(),
+            &[
+                ("ipvs", vec![addr.to_string()]),
+                ("keepalived-lite", vec![DIRECTOR_METRICS.to_string(), PEER_METRICS.to_string()]),
+            ],
         );
-        let query = |q: &str| -> Option<f64> {
-            let q: String = q.bytes().map(|b| format!("%{b:02X}")).collect();
-            let s = TcpStream::connect(web).ok()?;
-            drop(s);
-            let (_, body) = http_get(web, &format!("/api/v1/query?query={q}"), "application/json");
-            let json: serde_json::Value = serde_json::from_str(&body).ok()?;
-            json["data"]["result"][0]["value"][1].as_str()?.parse().ok()
-        };
         let want_conns = exact(&stats, &format!("TCP  {vip}:80 "))[0] as f64;
-        let svc_query = format!(r#"ipvs_service_connections_total{{local_address="{vip}",local_port="80"}}"#);
-        let deadline = Instant::now() + Duration::from_secs(60);
-        let mut seen = None;
-        while Instant::now() < deadline {
-            seen = query(&svc_query);
-            if seen.is_some() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(500));
-        }
-        assert_eq!(seen, Some(want_conns), "Prometheus never returned {svc_query}");
-        assert_eq!(query("node_ipvs_connections_total"), Some(8.0));
-        let rs1_weight = format!(r#"node_ipvs_backend_weight{{remote_address="{rs1}",proto="TCP"}}"#);
-        assert_eq!(query(&rs1_weight), Some(3.0));
-        assert_eq!(query(r#"up{job="ipvs"}"#), Some(1.0));
+        let long = Duration::from_secs(60);
+        prometheus.wait_for(
+            &format!(r#"ipvs_service_connections_total{{job="ipvs",local_address="{vip}",local_port="80"}}"#),
+            want_conns,
+            long,
+        );
+        prometheus.wait_for(r#"node_ipvs_connections_total{job="ipvs"}"#, 8.0, long);
+        prometheus.wait_for(&format!(r#"node_ipvs_backend_weight{{job="ipvs",remote_address="{rs1}",proto="TCP"}}"#), 3.0, long);
+        prometheus.wait_for(r#"up{job="ipvs"}"#, 1.0, long);
         drop(open);
+
+        // The acceptance: traffic, a failover, a split brain, watched through
+        // Prometheus.
+        failover_under_traffic(&topo, &pair, &prometheus, addr, settled_stats);
     }
 }

@@ -196,6 +196,18 @@ assert tpl['metadata']['annotations']['prometheus.io/scrape'] in keep, keep
 port = tpl['metadata']['annotations']['prometheus.io/port']
 assert str(c['ports'][0]['containerPort']) == port, port
 assert any(a.endswith(':' + port) for a in c['args']), c['args']
+# keepalived-lite's job: its label, and the port its DaemonSet serves --metrics on.
+job = yaml.safe_load(cm['data']['ipvs-scrape.yml'])['scrape_configs'][1]
+ds = [d for d in yaml.safe_load_all(open('deploy/kubernetes/keepalived-lite.yaml')) if d['kind'] == 'DaemonSet'][0]
+tpl = ds['spec']['template']
+keep = [r['regex'] for r in job['relabel_configs'] if r.get('action') == 'keep']
+c = tpl['spec']['containers'][0]
+assert job['job_name'] == 'keepalived-lite', job['job_name']
+assert tpl['metadata']['labels']['app.kubernetes.io/name'] in keep, keep
+assert tpl['metadata']['annotations']['prometheus.io/scrape'] in keep, keep
+port = tpl['metadata']['annotations']['prometheus.io/port']
+assert str(c['ports'][0]['containerPort']) == port, port
+assert '--metrics=$(NODE_IP):' + port in c['args'], c['args']
 print('ok')
 "#;
     let out = must_succeed("checking the scrape job", &run("python3", &["-c", check]));
@@ -205,13 +217,68 @@ print('ok')
     assert!(rules.contains(r#"up{job="ipvs-exporter"}"#));
 }
 
-/// Every family the exporter and its VRRP module emit is in docs/operations.md's
-/// reference, and every metric the alert rules read is emitted.
+/// The metric names (words with the exporters' prefixes) in PromQL or YAML text.
+pub fn metric_words(text: &str) -> Vec<&str> {
+    text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .filter(|w| {
+            w.starts_with("node_ipvs_") || w.starts_with("ipvs_") || w.starts_with("keepalived_")
+        })
+        .collect()
+}
+
+/// The series names a text exposition declares (`# TYPE` lines; counters with
+/// `_total`, which OpenMetrics leaves out of the family name and the classic text
+/// format keeps in it).
+pub fn declared_families(text: &str) -> Vec<String> {
+    text.lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .map(|t| match t.split_once(' ') {
+            Some((name, "counter")) if !name.ends_with("_total") => format!("{name}_total"),
+            Some((name, _)) => name.to_string(),
+            None => t.to_string(),
+        })
+        .collect()
+}
+
+/// Every PromQL expression of the Grafana dashboard, after checking its shape:
+/// panels with unique ids, each non-row panel with at least one target.
+pub fn dashboard_exprs() -> Vec<String> {
+    let text = std::fs::read_to_string(root().join("deploy/grafana/ipvs.json")).expect("dashboard");
+    let d: serde_json::Value = serde_json::from_str(&text).expect("the dashboard is JSON");
+    assert!(d["title"].is_string() && d["uid"].is_string(), "title, uid");
+    let panels = d["panels"].as_array().expect("panels");
+    let mut ids: Vec<u64> = panels
+        .iter()
+        .map(|p| p["id"].as_u64().expect("id"))
+        .collect();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), panels.len(), "panel ids are unique");
+    let mut exprs = Vec::new();
+    for p in panels.iter().filter(|p| p["type"] != "row") {
+        let targets = p["targets"].as_array().expect("targets");
+        assert!(!targets.is_empty(), "panel {} has no query", p["title"]);
+        for t in targets {
+            let e = t["expr"].as_str().expect("expr");
+            assert!(!e.trim().is_empty(), "panel {}", p["title"]);
+            exprs.push(e.to_string());
+        }
+    }
+    assert!(exprs.len() >= 15, "{exprs:?}");
+    exprs
+}
+
+/// Every family the exporter, its VRRP and checker modules emit is in
+/// docs/operations.md's reference, and every metric the alert rules and the Grafana
+/// dashboard read is emitted. (The lab test `ops::exporter_agrees_with_ipvsadm_and_prometheus_reads_it`
+/// checks the same against the daemons' real scrapes and runs the dashboard's
+/// queries on the real Prometheus.)
 #[test]
-fn the_metrics_reference_and_the_rules_name_only_emitted_families() {
+fn the_metrics_reference_the_rules_and_the_dashboard_name_only_emitted_families() {
     use ipvs_core::{
         Destination, ForwardMethod, Scheduler, Service, ServiceKey, Table, TableEntry,
     };
+    use ipvs_exporter::checker::{CheckerCollector, RealServerMetrics, VirtualServerMetrics};
     use ipvs_exporter::vrrp::{ScriptMetrics, VrrpCollector, VrrpInstanceMetrics, VrrpState};
     let key = ServiceKey::tcp("192.0.2.1:80".parse().expect("address"));
     let dest = Destination::new(
@@ -222,15 +289,22 @@ fn the_metrics_reference_and_the_rules_name_only_emitted_families() {
         Service::new(key, Scheduler::Rr),
         vec![dest],
     )]);
+    let mut instance = VrrpInstanceMetrics::new("VI_API", "eth0", 51, VrrpState::Master);
+    instance.dropped_by_reason = vec![("checksum".into(), 0)];
     let vrrp = VrrpCollector::new(
-        vec![VrrpInstanceMetrics::new(
-            "VI_API",
-            "eth0",
-            51,
-            VrrpState::Master,
-        )],
+        vec![instance],
         vec![ScriptMetrics::new("chk_apiserver", true)],
     );
+    let checker = CheckerCollector::new(vec![VirtualServerMetrics {
+        name: "[192.0.2.1]:tcp:80".into(),
+        quorum_up: true,
+        real_servers: vec![RealServerMetrics {
+            address: "198.51.100.2".parse().expect("address"),
+            port: 80,
+            up: true,
+            weight: 1,
+        }],
+    }]);
     let health = ipvs_exporter::scrape::HealthCollector(ipvs_exporter::scrape::ScrapeHealth {
         success: true,
         errors_total: 0,
@@ -245,18 +319,11 @@ fn the_metrics_reference_and_the_rules_name_only_emitted_families() {
         Box::new(health),
         Box::new(sysctl),
         Box::new(vrrp),
+        Box::new(checker),
     ])
     .expect("encode");
-    let emitted: Vec<String> = text
-        .lines()
-        .filter_map(|l| l.strip_prefix("# TYPE "))
-        .map(|t| match t.split_once(' ') {
-            Some((name, "counter")) => format!("{name}_total"),
-            Some((name, _)) => name.to_string(),
-            None => t.to_string(),
-        })
-        .collect();
-    assert!(emitted.len() > 40, "{emitted:?}");
+    let emitted = declared_families(&text);
+    assert!(emitted.len() > 50, "{emitted:?}");
     let doc =
         std::fs::read_to_string(root().join("docs/operations.md")).expect("docs/operations.md");
     for name in &emitted {
@@ -268,18 +335,54 @@ fn the_metrics_reference_and_the_rules_name_only_emitted_families() {
     let rules =
         std::fs::read_to_string(root().join("deploy/prometheus/ipvs-alerts.yml")).expect("rules");
     // Every metric-like word of the rules file (expressions, also multi-line ones,
-    // and comments) must be emitted.
-    let read: Vec<&str> = rules
-        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
-        .filter(|w| {
-            w.starts_with("node_ipvs_") || w.starts_with("ipvs_") || w.starts_with("keepalived_")
-        })
-        .collect();
-    assert!(read.len() > 10, "{read:?}");
-    for m in read {
-        assert!(
-            emitted.iter().any(|e| e == m),
-            "the rules read {m}, which nothing emits"
-        );
+    // and comments) and of the dashboard's queries must be emitted.
+    let exprs = dashboard_exprs().join("\n");
+    for (what, text) in [("the rules", &rules), ("the dashboard", &exprs)] {
+        let read = metric_words(text);
+        assert!(read.len() > 10, "{what}: {read:?}");
+        for m in read {
+            assert!(
+                emitted.iter().any(|e| e == m),
+                "{what} read {m}, which nothing emits"
+            );
+        }
+    }
+}
+
+/// The keepalived.conf inside keepalived-lite's ConfigMap is one keepalived-lite
+/// accepts (`-t`), with its health script beside it (extracted from the YAML, the
+/// one source), and so does the real `keepalived -t`.
+#[test]
+fn the_keepalived_conf_in_the_configmap_passes_the_config_test() {
+    kubernetes_validate(); // brings PyYAML
+    let dir = tempfile::tempdir().expect("tempdir");
+    let extract = format!(
+        r#"
+import yaml, os
+cm = [d for d in yaml.safe_load_all(open('deploy/kubernetes/keepalived-lite.yaml')) if d['kind'] == 'ConfigMap'][0]
+for name, text in cm['data'].items():
+    path = os.path.join('{dir}', name)
+    open(path, 'w').write(text.replace('/etc/keepalived/', '{dir}/'))
+    os.chmod(path, 0o755)
+print(' '.join(sorted(cm['data'])))
+"#,
+        dir = dir.path().display()
+    );
+    let out = must_succeed(
+        "extracting the ConfigMap",
+        &run("python3", &["-c", &extract]),
+    );
+    assert_eq!(out.trim(), "check_apiserver.sh keepalived.conf");
+    let conf = dir.path().join("keepalived.conf");
+    let conf = conf.to_string_lossy();
+    let ours = run(
+        &ipvs_lab::workspace_bin("keepalived-lite").to_string_lossy(),
+        &["-t", "-f", &conf],
+    );
+    let text = must_succeed("keepalived-lite -t", &ours);
+    assert!(text.trim().is_empty(), "{text}");
+    if Command::new("keepalived").arg("--version").output().is_ok() {
+        let theirs = run("keepalived", &["-t", "-f", &conf]);
+        must_succeed("keepalived -t", &theirs);
     }
 }

@@ -12,6 +12,7 @@
 mod elections;
 mod hardening;
 mod harness;
+mod metrics;
 mod operations;
 mod preemption;
 mod scripts;

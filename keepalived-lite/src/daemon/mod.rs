@@ -24,6 +24,7 @@ use crate::track;
 use crate::users::resolve_script_user;
 
 mod lvs;
+mod metrics;
 mod reload;
 
 use reload::ConfigRead;
@@ -71,6 +72,8 @@ pub struct Daemon {
     dirty: bool,
     /// The checker half (`virtual_server` blocks), when configured.
     lvs: Option<crate::lvs::Lvs>,
+    /// Where `--metrics` reads the daemon's state (see [`crate::metrics`]).
+    metrics: Option<crate::metrics::SharedSnapshot>,
 }
 
 impl Daemon {
@@ -124,6 +127,7 @@ impl Daemon {
             notify_user,
             log,
             dirty: true,
+            metrics: None,
         };
         for idx in 0..d.instances.len() {
             d.update_tracking(idx, true);
@@ -265,6 +269,9 @@ impl Daemon {
         if to == State::Master {
             inst.counters.became_master += 1;
         }
+        if from == State::Master {
+            inst.counters.released_master += 1;
+        }
         self.log.log(&format!(
             "({name}) Entering {} STATE (from {})",
             to.name(),
@@ -346,6 +353,7 @@ impl Daemon {
     }
 
     fn write_state_file(&mut self) {
+        self.publish_metrics();
         let r = statefile::write(
             &self.opts.state_file,
             self.config.global.router_id.as_deref(),
@@ -465,6 +473,7 @@ impl Daemon {
         s.running = None;
         self.schedule.script_finished(name, now);
         if s.health.record(ok) {
+            self.dirty = true;
             let verdict = if s.health.is_good() {
                 "succeeded"
             } else {
