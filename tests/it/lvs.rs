@@ -12,6 +12,8 @@ mod harness;
 mod judge;
 mod judge_reload;
 mod judge_ssl;
+mod pair;
+mod pair_rig;
 mod sync;
 
 use std::process::Command;

@@ -1,6 +1,7 @@
 //! The daemon's hooks for the checker half ([`crate::lvs::Lvs`]).
 
 use super::Daemon;
+use crate::state::State;
 
 impl Daemon {
     /// Probe results, due probes, table changes; runs the notifies they ask for.
@@ -22,12 +23,28 @@ impl Daemon {
     /// After a reload was committed (`self.config` is the new one). A configuration
     /// that gains its first virtual server starts the checker half; one that loses
     /// them all keeps it with nothing configured (its services removed).
+    /// `lvs_sync_daemon` changed by the reload restarts the sync daemons, as the
+    /// instances' states are now (a changed or new instance is not MASTER yet).
     pub(super) fn reload_lvs(&mut self) {
         let now = self.now();
+        let masters: Vec<String> = self
+            .instances
+            .iter()
+            .filter(|i| i.shown_state == State::Master)
+            .map(|i| i.cfg.name.clone())
+            .collect();
         let notifies = match self.lvs.as_mut() {
-            Some(lvs) => lvs.reload(&self.config, now),
+            Some(lvs) => {
+                lvs.reload_sync(&self.config, &masters);
+                lvs.reload(&self.config, now)
+            }
             None => match crate::lvs::Lvs::start(&self.config, self.notify_user, now, &self.log) {
-                Ok(Some((lvs, n))) => {
+                Ok(Some((mut lvs, n))) => {
+                    // Started as at start-up (backup daemon); a followed instance
+                    // already MASTER gets the master one.
+                    for m in &masters {
+                        lvs.vrrp_state(m, true);
+                    }
                     self.lvs = Some(lvs);
                     n
                 }

@@ -117,6 +117,18 @@ fn sync_settings(cfg: &Config) -> Option<(SyncDaemon, Option<String>)> {
     Some((d, s.instance.clone()))
 }
 
+/// The sync daemons `lvs_sync_daemon` asks for (`None`: not configured; `Some(i)`:
+/// following instance `i`, or none) when the instances in `masters` are MASTER:
+/// keepalived's rules.
+fn wanted_sync(follows: Option<Option<&str>>, masters: &[String]) -> Vec<DaemonState> {
+    match follows {
+        None => Vec::new(),
+        Some(Some(i)) if masters.iter().any(|m| m == i) => vec![DaemonState::Master],
+        Some(Some(_)) => vec![DaemonState::Backup],
+        Some(None) => vec![DaemonState::Master, DaemonState::Backup],
+    }
+}
+
 fn local_addresses() -> HashSet<IpAddr> {
     let mut out = HashSet::new();
     if let Ok(addrs) = nix::ifaddrs::getifaddrs() {
@@ -223,15 +235,61 @@ impl Lvs {
     /// `lvs_sync_daemon` at start: following an instance, the backup daemon (the
     /// master one once the instance is master); following none, both (keepalived's
     /// rules).
+    ///
+    /// Sync daemons already running are stopped first: a previous run killed with
+    /// SIGKILL leaves its daemons in the kernel, and a master daemon left behind would
+    /// run beside our backup one while we are backup (and make starting ours fail with
+    /// EEXIST when we become master), which is what keepalived 2.2.7 does.
     fn start_sync(&mut self) {
-        let wanted = match &self.sync {
-            None => return,
-            Some((_, Some(_))) => vec![DaemonState::Backup],
-            Some((_, None)) => vec![DaemonState::Master, DaemonState::Backup],
-        };
-        for st in wanted {
+        if self.sync.is_none() {
+            return;
+        }
+        match self.ipvs.daemons() {
+            Ok(running) => {
+                for d in running {
+                    match self.ipvs.stop_daemon(d.state) {
+                        Ok(()) => self.log.log(&format!(
+                            "IPVS: {:?} sync daemon found running (left by an earlier run?): stopped",
+                            d.state
+                        )),
+                        Err(e) => self.log.log(&format!(
+                            "IPVS: cannot stop the {:?} sync daemon found running: {e}",
+                            d.state
+                        )),
+                    }
+                }
+            }
+            Err(e) => self
+                .log
+                .log(&format!("IPVS: cannot list the sync daemons: {e}")),
+        }
+        self.start_sync_for(&[]);
+    }
+
+    /// Starts the sync daemons the settings ask for when the instances named in
+    /// `masters` are MASTER.
+    fn start_sync_for(&mut self, masters: &[String]) {
+        for st in wanted_sync(self.sync.as_ref().map(|(_, i)| i.as_deref()), masters) {
             self.sync_start(st);
         }
+    }
+
+    /// A reload: when `lvs_sync_daemon` changed (interface, instance, id or another
+    /// option; added or removed), the running sync daemons stop and those of the new
+    /// settings start, the master one if the instance it follows is in `masters` (the
+    /// instances MASTER now). Unchanged settings leave the daemons running.
+    pub fn reload_sync(&mut self, cfg: &Config, masters: &[String]) {
+        let new = sync_settings(cfg);
+        if new == self.sync {
+            return;
+        }
+        self.log
+            .log("lvs_sync_daemon changed: restarting the sync daemons");
+        for st in self.sync_running.clone() {
+            self.sync_stop(st);
+        }
+        self.sync = new;
+        self.start_sync_for(masters);
     }
 
     fn sync_start(&mut self, st: DaemonState) {
@@ -460,6 +518,50 @@ impl Lvs {
 mod tests {
     use super::*;
     use std::os::unix::fs::PermissionsExt;
+
+    #[test]
+    fn sync_daemons_follow_the_instance_state() {
+        let masters = vec!["VI_1".to_string()];
+        assert_eq!(wanted_sync(None, &masters), []);
+        assert_eq!(
+            wanted_sync(Some(Some("VI_1")), &masters),
+            [DaemonState::Master]
+        );
+        assert_eq!(wanted_sync(Some(Some("VI_1")), &[]), [DaemonState::Backup]);
+        assert_eq!(
+            wanted_sync(Some(Some("VI_2")), &masters),
+            [DaemonState::Backup]
+        );
+        assert_eq!(
+            wanted_sync(Some(None), &[]),
+            [DaemonState::Master, DaemonState::Backup]
+        );
+    }
+
+    #[test]
+    fn a_changed_lvs_sync_daemon_is_a_different_setting() {
+        let conf = |line: &str| {
+            crate::config::parse_for_test(&format!(
+                "global_defs {{\n {line}\n}}\nvrrp_instance VI_1 {{\n interface eth0\n \
+                 virtual_router_id 51\n virtual_ipaddress {{\n 192.0.2.100\n }}\n}}\n\
+                 vrrp_instance VI_2 {{\n interface eth0\n virtual_router_id 52\n \
+                 virtual_ipaddress {{\n 192.0.2.101\n }}\n}}\n"
+            ))
+        };
+        let base = sync_settings(&conf("lvs_sync_daemon eth0 VI_1"));
+        let (d, follows) = base.clone().expect("configured");
+        assert_eq!((d.syncid, follows.as_deref()), (51, Some("VI_1")));
+        assert_eq!(base, sync_settings(&conf("lvs_sync_daemon eth0 VI_1")));
+        for other in [
+            "lvs_sync_daemon eth0 VI_1 id 9",
+            "lvs_sync_daemon eth1 VI_1",
+            "lvs_sync_daemon eth0 VI_2",
+            "lvs_sync_daemon eth0 VI_1 port 9000",
+            "router_id none",
+        ] {
+            assert_ne!(base, sync_settings(&conf(other)), "{other}");
+        }
+    }
 
     #[test]
     fn an_insecure_misc_check_program_is_refused_with_script_security() {
