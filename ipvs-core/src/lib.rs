@@ -39,6 +39,7 @@ mod handle;
 mod model;
 pub mod netlink;
 mod netns;
+pub mod sysctl;
 
 pub use codec::Request;
 pub use conn::{connections, parse_connections, PROC_IP_VS_CONN};
