@@ -39,24 +39,18 @@ pub struct Sysctl {
 /// The parameters under `root` (normally `/proc/sys`): `net.ipv4.vs.*` sorted by
 /// name, then [`GUIDE_SYSCTLS`]; skipped as the module documentation says.
 pub fn read_sysctls(root: &Path) -> Vec<Sysctl> {
-    let mut out = Vec::new();
-    let vs = root.join("net/ipv4/vs");
-    let mut names: Vec<String> = std::fs::read_dir(&vs)
-        .map(|dir| {
-            dir.filter_map(|e| e.ok())
-                .filter_map(|e| e.file_name().into_string().ok())
-                .collect()
-        })
-        .unwrap_or_default();
-    names.sort();
-    for name in names {
-        if let Some(value) = read_integer(&vs.join(&name)) {
-            out.push(Sysctl {
-                name: format!("net.ipv4.vs.{name}"),
+    // One reader of net.ipv4.vs: ipvs-core's. No directory (ip_vs not loaded): no series.
+    let mut out: Vec<Sysctl> = ipvs_core::sysctl::read_all_at(root)
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|setting| {
+            let value = setting.value.as_integer()?;
+            Some(Sysctl {
+                name: setting.dotted_name(),
                 value,
-            });
-        }
-    }
+            })
+        })
+        .collect();
     for name in GUIDE_SYSCTLS {
         let path: PathBuf = root.join(name.replace('.', "/"));
         if let Some(value) = read_integer(&path) {
