@@ -222,6 +222,11 @@ pub enum Action {
     Man,
     /// `--apply FILE` and its options (extension).
     ApplyFile(ApplyCommand),
+    /// `--sysctl`: the IPVS kernel parameters (extension).
+    Sysctl {
+        /// As a JSON document (`--json`).
+        json: bool,
+    },
 }
 
 /// A resolved `--apply` command line.
@@ -338,6 +343,7 @@ fn command(
         Tag::Completions => return Ok(Err(Action::Completions(first.arg.unwrap_or_default()))),
         Tag::Man => return Ok(Err(Action::Man)),
         Tag::Apply => return apply_command(first.arg.unwrap_or_default(), popt).map(Err),
+        Tag::Sysctl => return sysctl_command(popt).map(Err),
         _ => return Err(Failure::try_help(program)),
     };
     e.cmd = Some(cmd);
@@ -405,6 +411,42 @@ fn apply_command(file: String, popt: &mut Popt<'_, Tag, OptionDef>) -> Result<Ac
     Ok(Action::ApplyFile(cmd))
 }
 
+/// `--sysctl` and the one option that goes with it, `--json`.
+fn sysctl_command(popt: &mut Popt<'_, Tag, OptionDef>) -> Result<Action, Failure> {
+    let mut json = false;
+    loop {
+        let o = match popt.next_opt() {
+            Ok(Some(o)) => o,
+            Ok(None) => break,
+            Err(err) => {
+                return Err(Failure {
+                    code: 255,
+                    message: format!("{}: {}\n", err.bad_option(), err.description()),
+                })
+            }
+        };
+        match o.tag {
+            Tag::Json if !json => json = true,
+            Tag::Json => {
+                return Err(Failure::fail(format!(
+                    "multiple '{}' options specified",
+                    o.word
+                )))
+            }
+            _ => {
+                return Err(Failure::fail(format!(
+                    "option `{}' does not go with --sysctl",
+                    o.word
+                )))
+            }
+        }
+    }
+    if let Some(extra) = popt.get_arg() {
+        return Err(Failure::fail(format!("unexpected argument {extra}")));
+    }
+    Ok(Action::Sysctl { json })
+}
+
 /// Words that are not options: `--set`'s three timeouts, and nothing else.
 fn leftovers(
     cmd: Command,
@@ -441,6 +483,22 @@ mod tests {
     fn err(line: &str) -> (i32, String) {
         let f = p(line).expect_err(line);
         (f.code, f.message)
+    }
+
+    #[test]
+    fn sysctl_takes_only_json() {
+        assert_eq!(p("--sysctl"), Ok(Action::Sysctl { json: false }));
+        assert_eq!(p("--sysctl --json"), Ok(Action::Sysctl { json: true }));
+        assert_eq!(
+            err("--sysctl -n"),
+            (2, "option `-n' does not go with --sysctl\n".into())
+        );
+        assert_eq!(
+            err("--sysctl --json --json"),
+            (2, "multiple '--json' options specified\n".into())
+        );
+        assert_eq!(err("--sysctl x"), (2, "unexpected argument x\n".into()));
+        assert_eq!(err("-L --sysctl"), (2, "invalid option `--sysctl'\n".into()));
     }
 
     #[test]

@@ -70,7 +70,11 @@ pub fn execute(
         } => listing::list(h, what, format, *output, out, err),
         Action::Save { format, lossless } => listing::save(h, format, *lossless, out, err),
         Action::Apply { request, op } => apply(h, request, *op, err),
-        Action::Restore | Action::Completions(_) | Action::Man | Action::ApplyFile(_) => {
+        Action::Restore
+        | Action::Completions(_)
+        | Action::Man
+        | Action::ApplyFile(_)
+        | Action::Sysctl { .. } => {
             err.write_all(Failure::try_help(program).message.as_bytes())?;
             Ok(Failure::try_help(program).code)
         }

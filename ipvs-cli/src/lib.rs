@@ -41,5 +41,6 @@ pub mod restore;
 pub mod run;
 pub mod sort;
 pub mod strerror;
+pub mod sysctl;
 pub mod table;
 pub mod usage;

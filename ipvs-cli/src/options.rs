@@ -128,6 +128,7 @@ pub enum Tag {
     Scope,
     DrainTimeout,
     BestEffort,
+    Sysctl,
 }
 
 /// The sections of ipvsadm's usage text.
@@ -344,6 +345,8 @@ pub const OPTIONS: &[OptionDef] = &[
         Unlisted("with --apply: how long a TCP destination that goes may drain before it is deleted (default 60)")),
     def!("best-effort", None, None, Tag::BestEffort, None,
         Unlisted("with --apply: carry on past changes the kernel refuses instead of undoing everything")),
+    def!("sysctl", None, None, Tag::Sysctl, None,
+        Unlisted("list the network namespace's IPVS kernel parameters (net.ipv4.vs.*), as JSON with --json (extension)")),
 ];
 
 /// Every option once per long name (`-l` is `--list`'s second letter).

@@ -11,7 +11,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 
 use crate::args::{self, Action, Failure, Format, ListWhat, Output};
 use crate::strerror::strerror;
-use crate::{apply_file, exec, generate, restore};
+use crate::{apply_file, exec, generate, restore, sysctl};
 
 /// Exit status when standard output cannot be written (ipvsadm ignores such
 /// errors and exits 0; a script then trusts an empty or cut-off file).
@@ -70,6 +70,8 @@ fn run_command(
     match &action {
         Action::Completions(shell) => return generate::completions(shell, out, err),
         Action::Man => return generate::man_page(out).map(|()| 0),
+        // Files under /proc/sys, not netlink: no IPVS handle needed.
+        Action::Sysctl { json } => return sysctl::list(*json, out, err),
         _ => {}
     }
     let mut handle = match exec::connect() {

@@ -214,7 +214,8 @@ impl Entry {
             | Tag::StopDaemon
             | Tag::Completions
             | Tag::Man
-            | Tag::Apply => Err(Failure::fail(format!("invalid option `{}'", o.word))),
+            | Tag::Apply
+            | Tag::Sysctl => Err(Failure::fail(format!("invalid option `{}'", o.word))),
             Tag::DryRun | Tag::Scope | Tag::DrainTimeout | Tag::BestEffort => Err(Failure::fail(
                 format!("option `{}' goes only with --apply", o.word),
             )),
