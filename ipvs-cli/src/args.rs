@@ -498,7 +498,10 @@ mod tests {
             (2, "multiple '--json' options specified\n".into())
         );
         assert_eq!(err("--sysctl x"), (2, "unexpected argument x\n".into()));
-        assert_eq!(err("-L --sysctl"), (2, "invalid option `--sysctl'\n".into()));
+        assert_eq!(
+            err("-L --sysctl"),
+            (2, "invalid option `--sysctl'\n".into())
+        );
     }
 
     #[test]

@@ -7,6 +7,7 @@ mod behaviour;
 mod cli;
 mod cli_apply;
 mod cli_kernel;
+mod cli_sysctl;
 mod core;
 mod core_apply;
 mod core_bench;
