@@ -247,7 +247,8 @@ parameters! {
     ExpireQuiescentTemplate = "expire_quiescent_template", BOOLEAN;
     /// Sync a connection after `threshold` packets, then every `period` packets.
     SyncThreshold = "sync_threshold", Range::ThresholdPeriod;
-    /// Minimum seconds between two syncs of a connection whose state did not change.
+    /// Minimum seconds between two syncs of a connection whose state did not change
+    /// (the kernel's limit is INT_MAX / HZ; this is it for the largest HZ, 1000).
     SyncRefreshPeriod = "sync_refresh_period", Range::Integer { min: 0, max: 2_147_483 };
     /// How many times a sync message is retried (sync protocol 1).
     SyncRetries = "sync_retries", Range::Integer { min: 0, max: 3 };
