@@ -17,5 +17,6 @@ mod lvs;
 mod ops;
 mod ops_bench;
 mod ops_deploy;
+mod ops_operator;
 mod ops_vrrp;
 mod vrrp;

@@ -15,11 +15,11 @@ const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
 /// The Kubernetes version manifests are validated against.
 const KUBERNETES_VERSION: &str = "1.37.0";
 
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn run(program: &str, args: &[&str]) -> Output {
+pub fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
         .args(args)
         .current_dir(root())
@@ -28,7 +28,7 @@ fn run(program: &str, args: &[&str]) -> Output {
 }
 
 #[track_caller]
-fn must_succeed(what: &str, out: &Output) -> String {
+pub fn must_succeed(what: &str, out: &Output) -> String {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -42,11 +42,11 @@ fn must_succeed(what: &str, out: &Output) -> String {
     text
 }
 
-fn promtool() {
+pub fn promtool() {
     ensure_packages(&[("/usr/bin/promtool", "prometheus")]).expect("install prometheus (promtool)");
 }
 
-fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
+pub fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
         .expect(dir)
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -126,7 +126,7 @@ fn a_wrong_expectation_fails_promtool_test_rules() {
 }
 
 /// kubernetes-validate on PATH, installed from PyPI when missing.
-fn kubernetes_validate() -> &'static str {
+pub fn kubernetes_validate() -> &'static str {
     let have = Command::new("kubernetes-validate")
         .arg("--version")
         .output();
@@ -140,7 +140,7 @@ fn kubernetes_validate() -> &'static str {
     "kubernetes-validate"
 }
 
-fn validate(path: &Path) -> Output {
+pub fn validate(path: &Path) -> Output {
     run(
         kubernetes_validate(),
         &[
