@@ -178,3 +178,49 @@ fn the_deployed_health_script_moves_the_vip_when_the_api_server_fails() {
     expect_holder(&[&ours, &theirs], VIP, "ours", Duration::from_secs(25));
     assert_eq!(ours.counter("effective_priority"), 100, "{}", ours.state());
 }
+
+/// deploy/firewall/vrrp.nft, loaded as it is into a node: adverts from an address
+/// outside its peer set are dropped before the daemon sees them; the same advert
+/// from a peer is accepted (the daemon yields to its priority 254).
+#[test]
+fn the_documented_firewall_admits_vrrp_only_from_the_peers() {
+    if !prerequisites("the_documented_firewall_admits_vrrp_only_from_the_peers") {
+        return;
+    }
+    let seg = Segment::new();
+    // 192.0.2.11 and .12 are in the file's peer set, .14 is not.
+    let mut ours = seg.node("ours", 11);
+    let peer = seg.client(12);
+    let stranger = seg.client(14);
+    let rules = crate::ops_deploy::root().join("deploy/firewall/vrrp.nft");
+    ours.ns.must(&format!("nft -f {}", rules.display()));
+    ours.start(Daemon::Ours, &super::harness::Inst::v2(100).conf());
+    expect_holder(&[&ours], VIP, "ours", Duration::from_secs(10));
+    let send = |ns: &Netns, src: &str| {
+        ns.must(&format!(
+            "{} --interface eth0 --src {src} --vrid 51 --priority 254 --vip {VIP} --pass secret12 --count 3",
+            ipvs_lab::workspace_bin("vrrp-send").display()
+        ));
+    };
+    send(&stranger, "192.0.2.14");
+    // The drop rule counted them; the daemon never heard them and stays master.
+    let dropped = wait_for(Duration::from_secs(2), || {
+        ours.ns
+            .must("nft list chain inet keepalived_vrrp input")
+            .stdout
+            .contains("counter packets 3 ")
+    });
+    assert!(
+        dropped.is_some(),
+        "{}",
+        ours.ns.must("nft list ruleset").stdout
+    );
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(ours.counter("adverts_received"), 0, "{}", ours.state());
+    assert!(ours.has_vip(VIP));
+    // A peer's advert passes: the daemon yields at once.
+    send(&peer, "192.0.2.12");
+    let yielded = wait_for(Duration::from_secs(2), || !ours.has_vip(VIP));
+    assert!(yielded.is_some(), "{}", ours.log());
+    assert!(ours.counter("adverts_received") >= 1, "{}", ours.state());
+}
