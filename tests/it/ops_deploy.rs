@@ -208,6 +208,9 @@ assert tpl['metadata']['annotations']['prometheus.io/scrape'] in keep, keep
 port = tpl['metadata']['annotations']['prometheus.io/port']
 assert str(c['ports'][0]['containerPort']) == port, port
 assert '--metrics=$(NODE_IP):' + port in c['args'], c['args']
+# Its probes ask the daemon's own /healthz (the VRRP loop's heartbeat) on that port.
+for probe in ('livenessProbe', 'readinessProbe'):
+    assert c[probe]['httpGet'] == {'path': '/healthz', 'port': c['ports'][0]['name']}, c[probe]
 print('ok')
 "#;
     let out = must_succeed("checking the scrape job", &run("python3", &["-c", check]));
