@@ -122,8 +122,9 @@ fn the_deployed_health_script_moves_the_vip_when_the_api_server_fails() {
     let api_ours = ApiServer::start(&ours.ns, ours.dir.path());
     let mut api_theirs = ApiServer::start(&theirs.ns, theirs.dir.path());
 
-    // As a ConfigMap volume's directory is (mode 0777), the script is refused by
-    // enable_script_security: why the DaemonSet mounts it with subPath.
+    // In a directory of mode 0777, as a ConfigMap volume's own is, the script is
+    // refused by enable_script_security (keepalived-lite: at start, exit 3): why the
+    // DaemonSet mounts it with subPath.
     let volume = tempfile::tempdir().expect("temp dir");
     let mounted = extract_keepalived_config(volume.path());
     must(&format!("chmod 777 {}", volume.path().display()));
@@ -140,6 +141,19 @@ fn the_deployed_health_script_moves_the_vip_when_the_api_server_fails() {
         ours.log()
     );
     assert!(script.starts_with(volume.path()));
+    // keepalived disables the check and runs on without it (no failover on an API
+    // server failure).
+    theirs.start(Daemon::Keepalived, &conf);
+    let disabled = wait_for(Duration::from_secs(5), || {
+        theirs.log().contains(&format!(
+            "Unsafe permissions found for script '{}' - disabling",
+            script.display()
+        )) && theirs
+            .log()
+            .contains("Disabling track script chk_apiserver due to insecure")
+    });
+    assert!(disabled.is_some(), "{}", theirs.log());
+    theirs.stop();
 
     // Mounted as the DaemonSet does (a root-owned directory nobody else may write).
     let mounted = start_deployed(&mut ours, Daemon::Ours);
