@@ -95,8 +95,8 @@ impl SharedSnapshot {
     }
 }
 
-/// How long the poll loop may go without a turn before `/healthz` fails: it turns
-/// at least every [`crate::daemon::LOOP_TURN_MAX`], so this is a loop stuck (a
+/// How long the poll loop may go without a turn before `/healthz` fails: the daemon
+/// turns it at least once a second, idle or not, so this is a loop stuck (a
 /// blocking call, a livelock), not an idle one.
 pub const LOOP_STALE_AFTER: Duration = Duration::from_secs(10);
 
