@@ -9,6 +9,7 @@
 //! fail under `CI`). They need `keepalived-lite` and `vrrp-send` built
 //! (`cargo build -p keepalived-lite`).
 
+mod deploy;
 mod elections;
 mod hardening;
 mod harness;
