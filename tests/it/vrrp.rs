@@ -12,7 +12,7 @@
 mod deploy;
 mod elections;
 mod hardening;
-mod harness;
+pub(crate) mod harness;
 mod metrics;
 mod operations;
 mod preemption;
