@@ -78,7 +78,8 @@ struct Held {
 /// The counters kept beside the held services, by index.
 enum HeldCounters {
     None,
-    Five(Vec<[u64; 5]>),
+    Totals(Vec<[u64; 5]>),
+    Rates(Vec<[u64; 5]>),
     All(Vec<Stats>),
 }
 
@@ -86,7 +87,6 @@ enum HeldCounters {
 struct HeldServices {
     services: Vec<Held>,
     counters: HeldCounters,
-    kind: Counters,
 }
 
 impl HeldServices {
@@ -113,10 +113,10 @@ impl HeldServices {
             services: Vec::new(),
             counters: match kind {
                 Counters::None => HeldCounters::None,
-                Counters::Totals | Counters::Rates => HeldCounters::Five(Vec::new()),
+                Counters::Totals => HeldCounters::Totals(Vec::new()),
+                Counters::Rates => HeldCounters::Rates(Vec::new()),
                 Counters::All => HeldCounters::All(Vec::new()),
             },
-            kind,
         }
     }
 
@@ -124,10 +124,10 @@ impl HeldServices {
         let st = s.stats;
         match &mut self.counters {
             HeldCounters::None => {}
-            HeldCounters::Five(v) if self.kind == Counters::Totals => {
+            HeldCounters::Totals(v) => {
                 v.push([st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes])
             }
-            HeldCounters::Five(v) => v.push([st.cps, st.inpps, st.outpps, st.inbps, st.outbps]),
+            HeldCounters::Rates(v) => v.push([st.cps, st.inpps, st.outpps, st.inbps, st.outbps]),
             HeldCounters::All(v) => v.push(st),
         }
         self.services.push(Held {
@@ -151,10 +151,10 @@ impl HeldServices {
         let st = &mut s.stats;
         match &self.counters {
             HeldCounters::None => {}
-            HeldCounters::Five(v) if self.kind == Counters::Totals => {
+            HeldCounters::Totals(v) => {
                 [st.conns, st.inpkts, st.outpkts, st.inbytes, st.outbytes] = v[i]
             }
-            HeldCounters::Five(v) => [st.cps, st.inpps, st.outpps, st.inbps, st.outbps] = v[i],
+            HeldCounters::Rates(v) => [st.cps, st.inpps, st.outpps, st.inbps, st.outbps] = v[i],
             HeldCounters::All(v) => *st = v[i],
         }
         s

@@ -166,10 +166,9 @@ pub fn sort_dests(items: &mut [Destination]) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn wrapping_order_as_ipvsadm() {
-        // Observed with ipvsadm 1.31: 127.0.0.1, 192.0.2.1, 192.0.2.12, 1.2.0.3.
-        let keys: Vec<ServiceKey> = [
+    /// Keys whose ipvsadm order is not numeric (the comparator wraps).
+    fn wrapping_keys() -> Vec<ServiceKey> {
+        [
             "1.2.0.3:82",
             "192.0.2.12:80",
             "127.0.0.1:81",
@@ -177,7 +176,13 @@ mod tests {
         ]
         .iter()
         .map(|a| ServiceKey::tcp(a.parse().unwrap()))
-        .collect();
+        .collect()
+    }
+
+    #[test]
+    fn wrapping_order_as_ipvsadm() {
+        // Observed with ipvsadm 1.31: 127.0.0.1, 192.0.2.1, 192.0.2.12, 1.2.0.3.
+        let keys = wrapping_keys();
         let mut sorted = keys.clone();
         glibc_msort(&mut sorted, &|a, b| cmp_services(a, b));
         let shown: Vec<String> = sorted
@@ -200,15 +205,7 @@ mod tests {
 
     #[test]
     fn service_order_is_the_sorted_keys_by_index() {
-        let keys: Vec<ServiceKey> = [
-            "1.2.0.3:82",
-            "192.0.2.12:80",
-            "127.0.0.1:81",
-            "192.0.2.1:80",
-        ]
-        .iter()
-        .map(|a| ServiceKey::tcp(a.parse().unwrap()))
-        .collect();
+        let keys = wrapping_keys();
         let order = service_order(&keys, |k| k);
         assert_eq!(order, [2, 3, 1, 0]);
         let mut sorted = keys.clone();

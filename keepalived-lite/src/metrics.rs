@@ -26,8 +26,10 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
 
 use ipvs_exporter::checker::{CheckerCollector, RealServerMetrics, VirtualServerMetrics};
 use ipvs_exporter::http::{Endpoint, ListenError};
@@ -56,9 +58,9 @@ pub struct Snapshot {
 }
 
 /// The latest [`Snapshot`], shared between the poll loop (writer) and the metrics
-/// thread (reader).
+/// thread (reader), with the loop's [`Heartbeat`].
 #[derive(Debug, Clone, Default)]
-pub struct SharedSnapshot(Arc<Mutex<Arc<Snapshot>>>);
+pub struct SharedSnapshot(Arc<Mutex<Arc<Snapshot>>>, Heartbeat);
 
 impl SharedSnapshot {
     /// Replaces the snapshot unless a reader holds the lock at this instant; then
@@ -85,6 +87,64 @@ impl SharedSnapshot {
     /// The latest snapshot (the lock is held only to clone the `Arc`).
     pub fn current(&self) -> Arc<Snapshot> {
         self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The poll loop's heartbeat.
+    pub fn heartbeat(&self) -> &Heartbeat {
+        &self.1
+    }
+}
+
+/// How long the poll loop may go without a turn before `/healthz` fails: the daemon
+/// turns it at least once a second, idle or not, so this is a loop stuck (a
+/// blocking call, a livelock), not an idle one.
+pub const LOOP_STALE_AFTER: Duration = Duration::from_secs(10);
+
+/// When the poll loop last turned: a lock-free time stamp the loop writes and
+/// `/healthz` reads.
+#[derive(Debug, Clone)]
+pub struct Heartbeat {
+    start: Instant,
+    last_ms: Arc<AtomicU64>,
+}
+
+impl Default for Heartbeat {
+    fn default() -> Self {
+        Heartbeat {
+            start: Instant::now(),
+            last_ms: Arc::new(AtomicU64::new(0)),
+        }
+    }
+}
+
+impl Heartbeat {
+    /// The loop turned now.
+    pub fn beat(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    /// Time since the last [`Heartbeat::beat`] (since creation before the first).
+    pub fn age(&self) -> Duration {
+        let last = Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        self.start.elapsed().saturating_sub(last)
+    }
+
+    /// `/healthz`: healthy while the loop turned within `stale_after`.
+    pub fn check(&self, stale_after: Duration) -> Result<String, String> {
+        let age = self.age();
+        if age <= stale_after {
+            Ok(format!(
+                "ok: the VRRP loop ran {:.1} s ago",
+                age.as_secs_f64()
+            ))
+        } else {
+            Err(format!(
+                "unhealthy: the VRRP loop has not run for {:.1} s (limit {:.1} s)",
+                age.as_secs_f64(),
+                stale_after.as_secs_f64()
+            ))
+        }
     }
 }
 
@@ -204,14 +264,17 @@ pub fn collectors(snapshot: &Snapshot) -> Vec<Box<dyn Collector>> {
 }
 
 /// Binds `addr` (an error names it) and serves `/metrics` on a thread of its own:
-/// ipvs-exporter's families read at each scrape, plus `shared`'s.
+/// ipvs-exporter's families read at each scrape, plus `shared`'s; and `/healthz`
+/// from `shared`'s heartbeat (503 once the loop is [`LOOP_STALE_AFTER`] late).
 pub fn start(
     addr: SocketAddr,
     shared: SharedSnapshot,
     log: Logger,
 ) -> Result<JoinHandle<()>, ListenError> {
+    let heartbeat = shared.heartbeat().clone();
     let scraper = Scraper::default().with_extra(Box::new(move || collectors(&shared.current())));
-    let endpoint = Endpoint::bind(addr, scraper)?;
+    let endpoint = Endpoint::bind(addr, scraper)?
+        .with_health(Box::new(move || heartbeat.check(LOOP_STALE_AFTER)));
     let spawned = std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || serve_forever(|| endpoint.serve(), log));
@@ -413,5 +476,28 @@ mod tests {
             Logger::new(true),
         );
         assert_eq!(runs.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn the_heartbeat_is_healthy_while_the_loop_turns_and_names_the_delay_when_not() {
+        let h = Heartbeat::default();
+        h.beat();
+        let ok = h.check(Duration::from_secs(10)).expect("just beaten");
+        assert!(
+            ok.starts_with("ok: the VRRP loop ran ") && ok.ends_with(" s ago"),
+            "{ok}"
+        );
+        std::thread::sleep(Duration::from_millis(30));
+        let stale = h.check(Duration::from_millis(10)).expect_err("late");
+        assert!(
+            stale.starts_with("unhealthy: the VRRP loop has not run for ")
+                && stale.ends_with(" s (limit 0.0 s)"),
+            "{stale}"
+        );
+        assert!(h.age() >= Duration::from_millis(30));
+        // A clone (the metrics thread's) sees the loop's beats.
+        let reader = h.clone();
+        h.beat();
+        assert!(reader.age() < Duration::from_millis(30));
     }
 }

@@ -18,5 +18,8 @@ mod lvs;
 mod ops;
 mod ops_bench;
 mod ops_deploy;
+mod ops_image;
+mod ops_netpol;
+mod ops_operator;
 mod ops_vrrp;
 mod vrrp;

@@ -15,11 +15,11 @@ const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
 /// The Kubernetes version manifests are validated against.
 const KUBERNETES_VERSION: &str = "1.37.0";
 
-fn root() -> PathBuf {
+pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn run(program: &str, args: &[&str]) -> Output {
+pub fn run(program: &str, args: &[&str]) -> Output {
     Command::new(program)
         .args(args)
         .current_dir(root())
@@ -28,7 +28,7 @@ fn run(program: &str, args: &[&str]) -> Output {
 }
 
 #[track_caller]
-fn must_succeed(what: &str, out: &Output) -> String {
+pub fn must_succeed(what: &str, out: &Output) -> String {
     let text = format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -42,11 +42,11 @@ fn must_succeed(what: &str, out: &Output) -> String {
     text
 }
 
-fn promtool() {
+pub fn promtool() {
     ensure_packages(&[("/usr/bin/promtool", "prometheus")]).expect("install prometheus (promtool)");
 }
 
-fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
+pub fn files(dir: &str, ext: &str) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
         .expect(dir)
         .filter_map(|e| e.ok().map(|e| e.path()))
@@ -126,7 +126,7 @@ fn a_wrong_expectation_fails_promtool_test_rules() {
 }
 
 /// kubernetes-validate on PATH, installed from PyPI when missing.
-fn kubernetes_validate() -> &'static str {
+pub fn kubernetes_validate() -> &'static str {
     let have = Command::new("kubernetes-validate")
         .arg("--version")
         .output();
@@ -140,7 +140,7 @@ fn kubernetes_validate() -> &'static str {
     "kubernetes-validate"
 }
 
-fn validate(path: &Path) -> Output {
+pub fn validate(path: &Path) -> Output {
     run(
         kubernetes_validate(),
         &[
@@ -208,6 +208,9 @@ assert tpl['metadata']['annotations']['prometheus.io/scrape'] in keep, keep
 port = tpl['metadata']['annotations']['prometheus.io/port']
 assert str(c['ports'][0]['containerPort']) == port, port
 assert '--metrics=$(NODE_IP):' + port in c['args'], c['args']
+# Its probes ask the daemon's own /healthz (the VRRP loop's heartbeat) on that port.
+for probe in ('livenessProbe', 'readinessProbe'):
+    assert c[probe]['httpGet'] == {'path': '/healthz', 'port': c['ports'][0]['name']}, c[probe]
 print('ok')
 "#;
     let out = must_succeed("checking the scrape job", &run("python3", &["-c", check]));
@@ -349,32 +352,130 @@ fn the_metrics_reference_the_rules_and_the_dashboard_name_only_emitted_families(
     }
 }
 
-/// The keepalived.conf inside keepalived-lite's ConfigMap is one keepalived-lite
-/// accepts (`-t`), with its health script beside it (extracted from the YAML, the
-/// one source), and so does the real `keepalived -t`.
+/// Python: the files keepalived-lite's DaemonSet mounts from its ConfigMaps, read
+/// from deploy/kubernetes/keepalived-lite.yaml as the kubelet would place them (each
+/// `volumeMounts` entry of a ConfigMap volume, `subPath` or whole directory, with
+/// `items`/`defaultMode`). Each is written under argv[1] by its base name, with every
+/// mounted path inside every file rewritten to the written copy, and its mode; prints
+/// JSON: `{"files": {container path: [local path, mode]}, "args": [...]}`.
+const EXTRACT_KEEPALIVED: &str = r#"
+import json, os, sys, yaml
+out = sys.argv[1]
+docs = list(yaml.safe_load_all(open('deploy/kubernetes/keepalived-lite.yaml')))
+cms = {d['metadata']['name']: d for d in docs if d['kind'] == 'ConfigMap'}
+spec = [d for d in docs if d['kind'] == 'DaemonSet'][0]['spec']['template']['spec']
+vols = {v['name']: v for v in spec['volumes']}
+c = spec['containers'][0]
+files = {}
+for m in c['volumeMounts']:
+    cmv = vols[m['name']].get('configMap')
+    if cmv is None:
+        continue
+    data = cms[cmv['name']]['data']
+    items = cmv.get('items') or [{'key': k, 'path': k} for k in data]
+    for it in items:
+        mode = it.get('mode', cmv.get('defaultMode', 0o644))
+        if 'subPath' in m:
+            if m['subPath'] == it['path']:
+                files[m['mountPath']] = (data[it['key']], mode)
+        else:
+            files[os.path.join(m['mountPath'], it['path'])] = (data[it['key']], mode)
+local = {p: os.path.join(out, os.path.basename(p)) for p in files}
+for p, (text, mode) in files.items():
+    for q, l in local.items():
+        text = text.replace(q, l)
+    open(local[p], 'w').write(text)
+    os.chmod(local[p], mode)
+print(json.dumps({'files': {p: [local[p], files[p][1]] for p in files}, 'args': c['args']}))
+"#;
+
+/// keepalived-lite's configuration as its DaemonSet mounts it, extracted from the
+/// manifest (the one source) into a directory.
+#[derive(Debug)]
+pub struct MountedConfig {
+    /// Container path -> (local copy, mode).
+    pub files: std::collections::BTreeMap<String, (PathBuf, u32)>,
+    /// The container's arguments.
+    pub args: Vec<String>,
+}
+
+impl MountedConfig {
+    /// The local copy of the file the DaemonSet mounts at `container_path`.
+    pub fn local(&self, container_path: &str) -> &Path {
+        &self
+            .files
+            .get(container_path)
+            .unwrap_or_else(|| panic!("nothing mounted at {container_path}: {self:?}"))
+            .0
+    }
+
+    /// The local copy of the configuration the daemon is started with
+    /// (`--use-file=`).
+    pub fn conf(&self) -> &Path {
+        let path = self
+            .args
+            .iter()
+            .find_map(|a| a.strip_prefix("--use-file="))
+            .expect("--use-file= in the DaemonSet's args");
+        self.local(path)
+    }
+}
+
+/// Extracts keepalived-lite's mounted configuration into `dir` (see
+/// [`EXTRACT_KEEPALIVED`]).
+pub fn extract_keepalived_config(dir: &Path) -> MountedConfig {
+    kubernetes_validate(); // brings PyYAML
+    let out = must_succeed(
+        "extracting keepalived-lite's ConfigMaps",
+        &run(
+            "python3",
+            &["-c", EXTRACT_KEEPALIVED, &dir.to_string_lossy()],
+        ),
+    );
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("extractor's JSON");
+    let files = v["files"]
+        .as_object()
+        .expect("files")
+        .iter()
+        .map(|(k, f)| {
+            let local = PathBuf::from(f[0].as_str().expect("path"));
+            let mode = f[1].as_u64().expect("mode") as u32;
+            (k.clone(), (local, mode))
+        })
+        .collect();
+    let args = v["args"]
+        .as_array()
+        .expect("args")
+        .iter()
+        .map(|a| a.as_str().expect("arg").to_string())
+        .collect();
+    MountedConfig { files, args }
+}
+
+/// The keepalived.conf and the health script keepalived-lite's DaemonSet mounts,
+/// extracted from the YAML (the one source): keepalived-lite and the real keepalived
+/// accept the configuration (`-t`); the script is where the configuration runs it,
+/// executable and writable by nobody but root (the volume's mode; the mount is
+/// read-only besides).
 #[test]
 fn the_keepalived_conf_in_the_configmap_passes_the_config_test() {
-    kubernetes_validate(); // brings PyYAML
     let dir = tempfile::tempdir().expect("tempdir");
-    let extract = format!(
-        r#"
-import yaml, os
-cm = [d for d in yaml.safe_load_all(open('deploy/kubernetes/keepalived-lite.yaml')) if d['kind'] == 'ConfigMap'][0]
-for name, text in cm['data'].items():
-    path = os.path.join('{dir}', name)
-    open(path, 'w').write(text.replace('/etc/keepalived/', '{dir}/'))
-    os.chmod(path, 0o755)
-print(' '.join(sorted(cm['data'])))
-"#,
-        dir = dir.path().display()
+    let mounted = extract_keepalived_config(dir.path());
+    let script = "/usr/local/bin/health_check.sh";
+    let names: Vec<&str> = mounted.files.keys().map(String::as_str).collect();
+    assert_eq!(names, ["/etc/keepalived/keepalived.conf", script]);
+    let conf_text = std::fs::read_to_string(mounted.conf()).expect("conf");
+    let local_script = mounted.local(script);
+    assert!(
+        conf_text.contains(&format!("script \"{}\"", local_script.display())),
+        "{conf_text}"
     );
-    let out = must_succeed(
-        "extracting the ConfigMap",
-        &run("python3", &["-c", &extract]),
-    );
-    assert_eq!(out.trim(), "check_apiserver.sh keepalived.conf");
-    let conf = dir.path().join("keepalived.conf");
-    let conf = conf.to_string_lossy();
+    assert!(conf_text.contains("enable_script_security"), "{conf_text}");
+    for (path, (_, mode)) in &mounted.files {
+        assert_eq!(mode & 0o022, 0, "{path} is writable by group or others");
+    }
+    assert_eq!(mounted.files[script].1 & 0o111, 0o111, "script executable");
+    let conf = mounted.conf().to_string_lossy().into_owned();
     let ours = run(
         &ipvs_lab::workspace_bin("keepalived-lite").to_string_lossy(),
         &["-t", "-f", &conf],

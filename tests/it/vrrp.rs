@@ -9,9 +9,10 @@
 //! fail under `CI`). They need `keepalived-lite` and `vrrp-send` built
 //! (`cargo build -p keepalived-lite`).
 
+mod deploy;
 mod elections;
 mod hardening;
-mod harness;
+pub(crate) mod harness;
 mod metrics;
 mod operations;
 mod preemption;

@@ -37,6 +37,11 @@ pub use crate::users::check_users;
 /// during shutdown) before they are killed.
 const EXIT_GRACE: Duration = Duration::from_secs(5);
 
+/// The longest the poll loop sleeps without a deadline: it turns at least this
+/// often, so `/healthz` ([`crate::metrics::Heartbeat`]) tells a stuck loop from an
+/// idle one (an instance in FAULT, say, has no timer running).
+pub const LOOP_TURN_MAX: Duration = Duration::from_secs(1);
+
 /// Daemon options from the command line.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -622,14 +627,11 @@ impl Daemon {
                 .chain(self.schedule.next_deadline())
                 .chain(self.lvs.as_ref().and_then(|l| l.next_deadline()))
                 .min();
-            let timeout_ms = match deadline {
-                Some(d) => d
-                    .saturating_sub(now)
-                    .as_micros()
-                    .div_ceil(1000)
-                    .min(i32::MAX as u128) as libc::c_int,
-                None => -1,
-            };
+            if let Some(m) = &self.metrics {
+                m.heartbeat().beat();
+            }
+            let wait = deadline.map_or(LOOP_TURN_MAX, |d| d.saturating_sub(now));
+            let timeout_ms = wait.min(LOOP_TURN_MAX).as_micros().div_ceil(1000) as libc::c_int;
             // 0: signals, 1: a reload's configuration read (-1, ignored, when none),
             // then one socket per instance.
             let reading_fd = self.reading.as_ref().map_or(-1, |r| r.raw_fd());

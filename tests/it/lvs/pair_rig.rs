@@ -13,9 +13,11 @@
 //! would also need a floating gateway address on the real servers' side).
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ipvs_lab::{must, Netns, TcpServer};
+
+pub use crate::vrrp::harness::wait_for;
 
 /// The VIP, on the directors' segment.
 pub const VIP: &str = "198.51.100.100";
@@ -326,20 +328,6 @@ virtual_server {VIP} 80 {{
     }
     conf += "}\n";
     conf
-}
-
-/// Polls `cond` every 10 ms until it holds or `timeout` passes; the time it took.
-pub fn wait_for(timeout: Duration, mut cond: impl FnMut() -> bool) -> Option<Duration> {
-    let start = Instant::now();
-    loop {
-        if cond() {
-            return Some(start.elapsed());
-        }
-        if start.elapsed() > timeout {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
 }
 
 /// Master_Down_Interval of a VRRPv2 backup of `priority` at advert_int 1 s.

@@ -195,3 +195,65 @@ fn a_bad_metrics_address_stops_the_start_with_its_exit_code() {
         assert!(!n.has_vip(VIP));
     }
 }
+
+/// `/healthz` (the DaemonSet's probes) answers from the poll loop's heartbeat: 200
+/// while it turns; with only the loop's thread stopped (ptrace on the main thread;
+/// the metrics thread runs on) 503 naming the delay once it is 10 s late; 200 again
+/// when the loop runs.
+#[test]
+fn healthz_fails_while_the_vrrp_loop_is_stuck_and_recovers() {
+    if !prerequisites("healthz_fails_while_the_vrrp_loop_is_stuck_and_recovers") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut n = seg.node("ours", 64);
+    n.extra_args = vec!["--metrics".into(), METRICS.into()];
+    n.start(Daemon::Ours, &Inst::v2(100).conf());
+    expect_holder(&[&n], VIP, "ours", Duration::from_secs(10));
+    let healthz = |n: &Node| {
+        let addr: SocketAddr = METRICS.parse().expect("addr");
+        n.ns.spawn(move || http_get(addr, "/healthz", "*/*"))
+            .join()
+            .expect("healthz thread")
+    };
+    let (head, body) = healthz(&n);
+    assert!(head.starts_with("HTTP/1.1 200 "), "{head}{body}");
+    assert!(body.starts_with("ok: the VRRP loop ran "), "{body}");
+
+    let pid = n.pid().expect("running") as libc::pid_t;
+    // SAFETY: ptrace and waitpid on a process this test started; no memory shared.
+    unsafe {
+        assert_eq!(
+            libc::ptrace(libc::PTRACE_SEIZE, pid, 0usize, 0usize),
+            0,
+            "PTRACE_SEIZE: {}",
+            std::io::Error::last_os_error()
+        );
+        assert_eq!(libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0usize, 0usize), 0);
+        let mut status = 0;
+        assert_eq!(libc::waitpid(pid, &mut status, libc::__WALL), pid);
+    }
+    let failed = wait_for(Duration::from_secs(15), || {
+        healthz(&n).0.starts_with("HTTP/1.1 503 ")
+    });
+    let (head, body) = healthz(&n);
+    // SAFETY: as above; the thread is in a ptrace stop.
+    unsafe {
+        libc::ptrace(libc::PTRACE_DETACH, pid, 0usize, 0usize);
+    }
+    assert!(failed.is_some(), "{head}{body}");
+    assert!(
+        failed.is_some_and(|t| t >= Duration::from_secs(9)),
+        "503 after {failed:?}"
+    );
+    assert!(
+        body.starts_with("unhealthy: the VRRP loop has not run for ")
+            && body.trim_end().ends_with(" s (limit 10.0 s)"),
+        "{body}"
+    );
+    let recovered = wait_for(Duration::from_secs(3), || {
+        healthz(&n).0.starts_with("HTTP/1.1 200 ")
+    });
+    assert!(recovered.is_some(), "{}", n.log());
+    expect_holder(&[&n], VIP, "ours", Duration::from_secs(3));
+}
