@@ -172,6 +172,13 @@ fn main() -> ExitCode {
         state_file: cli.state_file,
         notify_timeout: cli.notify_timeout,
     };
+    // Before the metrics thread starts: it must inherit the blocked mask, or a
+    // SIGTERM delivered to it kills the daemon without resigning.
+    if let Err(e) = keepalived_lite::signals::block_before_threads() {
+        log.log(&format!("cannot set up signals: {e}"));
+        let _ = std::fs::remove_file(&cli.pid);
+        return ExitCode::from(EXIT_FATAL);
+    }
     let shared = SharedSnapshot::default();
     if let Some(addr) = cli.metrics {
         // Its own thread: a scrape never waits on the poll loop nor the loop on it.

@@ -18,6 +18,29 @@ pub enum SignalEvent {
     ChildExited,
 }
 
+/// `SIGTERM`, `SIGINT`, `SIGHUP`, `SIGCHLD`: the signals the poll loop reads.
+fn daemon_signals() -> SigSet {
+    let mut set = SigSet::empty();
+    for s in [
+        Signal::SIGTERM,
+        Signal::SIGINT,
+        Signal::SIGHUP,
+        Signal::SIGCHLD,
+    ] {
+        set.add(s);
+    }
+    set
+}
+
+/// Blocks the daemon's signals in the calling thread, so that threads started from
+/// it afterwards (the `--metrics` endpoint's) inherit the mask. Without it the
+/// kernel may hand `SIGTERM` to such a thread, where its default action ends the
+/// process at once: no priority-0 advert, the VIP and the virtual servers left
+/// behind. [`Signals::block`] blocks the same set.
+pub fn block_before_threads() -> nix::Result<()> {
+    daemon_signals().thread_block()
+}
+
 /// The daemon's signals, blocked and readable from a non-blocking `signalfd`.
 #[derive(Debug)]
 pub struct Signals {
@@ -29,15 +52,7 @@ impl Signals {
     /// (threads inherit the mask, so the signals reach only the `signalfd`), and opens
     /// the `signalfd`. Children get an empty signal mask from `std::process::Command`.
     pub fn block() -> nix::Result<Self> {
-        let mut set = SigSet::empty();
-        for s in [
-            Signal::SIGTERM,
-            Signal::SIGINT,
-            Signal::SIGHUP,
-            Signal::SIGCHLD,
-        ] {
-            set.add(s);
-        }
+        let set = daemon_signals();
         set.thread_block()?;
         let fd = SignalFd::with_flags(&set, SfdFlags::SFD_NONBLOCK | SfdFlags::SFD_CLOEXEC)?;
         Ok(Signals { fd })

@@ -20,6 +20,11 @@ pub const REQUIRED_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/time", "time"),
     // promtool and the Prometheus server, for the exporter's lab tests (tests/it/ops.rs).
     ("/usr/bin/promtool", "prometheus"),
+    // The runbook's commands (tests/it/ops_runbook.rs): adverts on the wire, the
+    // client's requests, the real servers' HTTPS.
+    ("/usr/bin/tcpdump", "tcpdump"),
+    ("/usr/bin/curl", "curl"),
+    ("/usr/bin/openssl", "openssl"),
 ];
 
 /// Why packages could not be installed.

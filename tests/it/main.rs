@@ -21,5 +21,6 @@ mod ops_deploy;
 mod ops_image;
 mod ops_netpol;
 mod ops_operator;
+mod ops_runbook;
 mod ops_vrrp;
 mod vrrp;
