@@ -29,6 +29,8 @@ use std::path::{Path, PathBuf};
 
 use crate::netns::{run_in, Netns};
 
+pub mod node;
+
 /// Where the kernel's parameters are in production.
 pub const PROC_SYS: &str = "/proc/sys";
 
