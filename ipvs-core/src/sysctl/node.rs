@@ -38,7 +38,9 @@ pub fn path_at(root: &Path, name: &str) -> Result<PathBuf, SysctlError> {
             ),
         });
     }
-    Ok(parts.iter().fold(root.to_path_buf(), |path, p| path.join(p)))
+    Ok(parts
+        .iter()
+        .fold(root.to_path_buf(), |path, p| path.join(p)))
 }
 
 /// The value of the parameter `name` below `root` (`/proc/sys` in production);
@@ -135,7 +137,8 @@ mod tests {
         for bad in ["net..ipv4", ".net", "net.", "", "net/../../etc.passwd"] {
             let err = read_at(root, bad).unwrap_err();
             assert!(
-                err.to_string().contains("not a dotted kernel parameter name"),
+                err.to_string()
+                    .contains("not a dotted kernel parameter name"),
                 "{bad}: {err}"
             );
         }
