@@ -294,38 +294,50 @@ fn json_value(v: &Value) -> serde_json::Value {
     }
 }
 
+/// One setting as `--check --json` prints it (fields in this order).
+#[derive(Debug, serde::Serialize)]
+struct JsonFinding<'a> {
+    setting: &'a str,
+    found: serde_json::Value,
+    comparison: &'a str,
+    advised: Option<i64>,
+    outcome: &'a str,
+    reason: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error: Option<&'a str>,
+}
+
 /// One object per setting, in table order: `setting`, `found` (the value as a
 /// number, an array of numbers or a string; `"present"` for a directory; null
 /// when absent or unreadable), `comparison` (`=`, `>=`, `present`, `shown`),
 /// `advised` (a number, null for `present` and `shown`), `outcome` (the word of
 /// [`Outcome::word`]), `reason`, and `error` for an unreadable setting only.
 pub fn write_json(findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
-    let items: Vec<serde_json::Value> = findings
+    let items: Vec<JsonFinding<'_>> = findings
         .iter()
         .map(|f| {
-            let found = match &f.found {
-                Found::Value(v) => json_value(v),
-                Found::Present => "present".into(),
-                Found::Absent | Found::Unreadable(_) => serde_json::Value::Null,
-            };
             let (comparison, advised) = match f.advice.comparison {
-                Comparison::Equal(n) => ("=", n.into()),
-                Comparison::AtLeast(n) => (">=", n.into()),
-                Comparison::Present => ("present", serde_json::Value::Null),
-                Comparison::Shown => ("shown", serde_json::Value::Null),
+                Comparison::Equal(n) => ("=", Some(n)),
+                Comparison::AtLeast(n) => (">=", Some(n)),
+                Comparison::Present => ("present", None),
+                Comparison::Shown => ("shown", None),
             };
-            let mut item = serde_json::json!({
-                "setting": f.advice.setting,
-                "found": found,
-                "comparison": comparison,
-                "advised": advised,
-                "outcome": f.outcome.word(),
-                "reason": f.advice.reason,
-            });
-            if let (Found::Unreadable(e), Some(map)) = (&f.found, item.as_object_mut()) {
-                map.insert("error".into(), e.clone().into());
+            JsonFinding {
+                setting: f.advice.setting,
+                found: match &f.found {
+                    Found::Value(v) => json_value(v),
+                    Found::Present => "present".into(),
+                    Found::Absent | Found::Unreadable(_) => serde_json::Value::Null,
+                },
+                comparison,
+                advised,
+                outcome: f.outcome.word(),
+                reason: f.advice.reason,
+                error: match &f.found {
+                    Found::Unreadable(e) => Some(e),
+                    _ => None,
+                },
             }
-            item
         })
         .collect();
     serde_json::to_writer_pretty(&mut *out, &items)?;
@@ -635,6 +647,11 @@ mod tests {
         let root = advised_but(&[("net.ipv4.conf.all.arp_announce", Some("0\n"))]);
         let mut out = Vec::new();
         write_json(&check_at(root.path()), &mut out).unwrap();
+        let text = String::from_utf8(out.clone()).unwrap();
+        assert!(
+            text.starts_with("[\n  {\n    \"setting\": \"net.ipv4.vs\",\n    \"found\""),
+            "{text}"
+        );
         let doc: serde_json::Value = serde_json::from_slice(&out).unwrap();
         let items = doc.as_array().unwrap();
         assert_eq!(items.len(), ADVICE.len());
