@@ -227,6 +227,11 @@ pub enum Action {
         /// As a JSON document (`--json`).
         json: bool,
     },
+    /// `--check`: the node's kernel settings against the advised ones (extension).
+    Check {
+        /// As a JSON array (`--json`).
+        json: bool,
+    },
 }
 
 /// A resolved `--apply` command line.
@@ -343,7 +348,14 @@ fn command(
         Tag::Completions => return Ok(Err(Action::Completions(first.arg.unwrap_or_default()))),
         Tag::Man => return Ok(Err(Action::Man)),
         Tag::Apply => return apply_command(first.arg.unwrap_or_default(), popt).map(Err),
-        Tag::Sysctl => return sysctl_command(popt).map(Err),
+        Tag::Sysctl => {
+            let json = json_only("--sysctl", popt)?;
+            return Ok(Err(Action::Sysctl { json }));
+        }
+        Tag::Check => {
+            let json = json_only("--check", popt)?;
+            return Ok(Err(Action::Check { json }));
+        }
         _ => return Err(Failure::try_help(program)),
     };
     e.cmd = Some(cmd);
@@ -411,8 +423,9 @@ fn apply_command(file: String, popt: &mut Popt<'_, Tag, OptionDef>) -> Result<Ac
     Ok(Action::ApplyFile(cmd))
 }
 
-/// `--sysctl` and the one option that goes with it, `--json`.
-fn sysctl_command(popt: &mut Popt<'_, Tag, OptionDef>) -> Result<Action, Failure> {
+/// A command (`--sysctl`, `--check`) whose one option is `--json`; whether it
+/// was given.
+fn json_only(command: &str, popt: &mut Popt<'_, Tag, OptionDef>) -> Result<bool, Failure> {
     let mut json = false;
     loop {
         let o = match popt.next_opt() {
@@ -435,7 +448,7 @@ fn sysctl_command(popt: &mut Popt<'_, Tag, OptionDef>) -> Result<Action, Failure
             }
             _ => {
                 return Err(Failure::fail(format!(
-                    "option `{}' does not go with --sysctl",
+                    "option `{}' does not go with {command}",
                     o.word
                 )))
             }
@@ -444,7 +457,7 @@ fn sysctl_command(popt: &mut Popt<'_, Tag, OptionDef>) -> Result<Action, Failure
     if let Some(extra) = popt.get_arg() {
         return Err(Failure::fail(format!("unexpected argument {extra}")));
     }
-    Ok(Action::Sysctl { json })
+    Ok(json)
 }
 
 /// Words that are not options: `--set`'s three timeouts, and nothing else.
@@ -502,6 +515,18 @@ mod tests {
             err("-L --sysctl"),
             (2, "invalid option `--sysctl'\n".into())
         );
+    }
+
+    #[test]
+    fn check_takes_only_json() {
+        assert_eq!(p("--check"), Ok(Action::Check { json: false }));
+        assert_eq!(p("--check --json"), Ok(Action::Check { json: true }));
+        assert_eq!(
+            err("--check --stats"),
+            (2, "option `--stats' does not go with --check\n".into())
+        );
+        assert_eq!(err("--check all"), (2, "unexpected argument all\n".into()));
+        assert_eq!(err("-L --check"), (2, "invalid option `--check'\n".into()));
     }
 
     #[test]

@@ -74,7 +74,8 @@ pub fn execute(
         | Action::Completions(_)
         | Action::Man
         | Action::ApplyFile(_)
-        | Action::Sysctl { .. } => {
+        | Action::Sysctl { .. }
+        | Action::Check { .. } => {
             err.write_all(Failure::try_help(program).message.as_bytes())?;
             Ok(Failure::try_help(program).code)
         }

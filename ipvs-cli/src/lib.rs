@@ -28,6 +28,7 @@
 pub mod addr;
 pub mod apply_file;
 pub mod args;
+pub mod check;
 pub mod connections;
 pub mod exec;
 pub mod generate;

@@ -129,6 +129,7 @@ pub enum Tag {
     DrainTimeout,
     BestEffort,
     Sysctl,
+    Check,
 }
 
 /// The sections of ipvsadm's usage text.
@@ -347,6 +348,8 @@ pub const OPTIONS: &[OptionDef] = &[
         Unlisted("with --apply: carry on past changes the kernel refuses instead of undoing everything")),
     def!("sysctl", None, None, Tag::Sysctl, None,
         Unlisted("list the network namespace's IPVS kernel parameters (net.ipv4.vs.*), as JSON with --json (extension)")),
+    def!("check", None, None, Tag::Check, None,
+        Unlisted("check the node's kernel settings against the advised ones (ip_forward, net.ipv4.vs, conntrack, bridge, ARP); exit 3 if one is off, as JSON with --json (extension)")),
 ];
 
 /// Every option once per long name (`-l` is `--list`'s second letter).

@@ -11,7 +11,7 @@ use std::io::{self, BufRead, BufWriter, Write};
 
 use crate::args::{self, Action, Failure, Format, ListWhat, Output};
 use crate::strerror::strerror;
-use crate::{apply_file, exec, generate, restore, sysctl};
+use crate::{apply_file, check, exec, generate, restore, sysctl};
 
 /// Exit status when standard output cannot be written (ipvsadm ignores such
 /// errors and exits 0; a script then trusts an empty or cut-off file).
@@ -72,6 +72,7 @@ fn run_command(
         Action::Man => return generate::man_page(out).map(|()| 0),
         // Files under /proc/sys, not netlink: no IPVS handle needed.
         Action::Sysctl { json } => return sysctl::list(*json, out, err),
+        Action::Check { json } => return check::run(*json, out),
         _ => {}
     }
     let mut handle = match exec::connect() {

@@ -8,10 +8,14 @@
 //! [`read_all`]; files this library does not know (a newer kernel) are listed by
 //! name with `parameter: None`.
 //!
-//! Ranges: where the kernel checks (`drop_entry`, `sync_retries`, `sync_ports`,
-//! `sync_threshold`, `est_nice`...) they are the kernel's; where the kernel stores
-//! any integer (`proc_dointvec`) they are the values ipvs-sysctl.rst gives a
-//! meaning to (0 or 1 for a boolean, 0 to 3 for the `conn_reuse_mode` bits).
+//! Ranges are the kernel's: a value is refused here exactly when the kernel would
+//! refuse it, so a write fails before anything is touched rather than halfway.
+//! Where the kernel stores any integer (`proc_dointvec`: the booleans,
+//! `conn_reuse_mode`, `sync_sock_size`) so does the range; the one exception is
+//! a period the kernel keeps in jiffies, whose limit depends on the kernel's HZ
+//! ([`Range::Seconds`]). The lab test
+//! `cli_sysctl::sysctl_ranges_accept_what_the_kernel_accepts` offers every
+//! parameter values at and beyond its range's edges and compares with the kernel.
 //!
 //! ```no_run
 //! use ipvs_core::sysctl::{self, Parameter};
@@ -28,6 +32,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::netns::{run_in, Netns};
+
+pub mod node;
 
 /// Where the kernel's parameters are in production.
 pub const PROC_SYS: &str = "/proc/sys";
@@ -121,6 +127,12 @@ impl fmt::Display for Value {
 /// The values a parameter accepts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Range {
+    /// A switch: 0 is off, any other integer (a C `int`) is on.
+    Boolean,
+    /// Seconds the kernel keeps in jiffies: at most `INT_MAX / HZ` either side
+    /// of 0. HZ is not visible from user space, so this accepts what a kernel
+    /// with the largest HZ (1000) accepts: -2147483 to 2147483.
+    Seconds,
     /// One integer from `min` to `max`, both included.
     Integer {
         /// Smallest accepted.
@@ -144,6 +156,8 @@ impl Range {
     /// Whether `value` is accepted.
     pub fn accepts(&self, value: &Value) -> bool {
         match (self, value) {
+            (Range::Boolean, Value::Integer(n)) => i32::try_from(*n).is_ok(),
+            (Range::Seconds, Value::Integer(n)) => n.abs() <= SECONDS_MAX,
             (Range::Integer { min, max }, Value::Integer(n)) => (*min..=*max).contains(n),
             (Range::PowerOfTwo { max }, Value::Integer(n)) => {
                 *n >= 1 && *n <= *max && (*n & (*n - 1)) == 0
@@ -163,7 +177,8 @@ impl Range {
 impl fmt::Display for Range {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Range::Integer { min: 0, max: 1 } => f.write_str("0 or 1"),
+            Range::Boolean => f.write_str("0 (off) or any other integer (on)"),
+            Range::Seconds => write!(f, "-{SECONDS_MAX} to {SECONDS_MAX} seconds"),
             Range::Integer { min, max } => write!(f, "{min} to {max}"),
             Range::PowerOfTwo { max } => write!(f, "a power of two from 1 to {max}"),
             Range::ThresholdPeriod => f.write_str(
@@ -174,13 +189,12 @@ impl fmt::Display for Range {
     }
 }
 
-const BOOLEAN: Range = Range::Integer { min: 0, max: 1 };
+/// `INT_MAX / HZ` for the largest HZ a kernel is built with (1000).
+const SECONDS_MAX: i64 = i32::MAX as i64 / 1000;
+
+/// Any C `int` (`proc_dointvec`).
 const INT: Range = Range::Integer {
     min: i32::MIN as i64,
-    max: i32::MAX as i64,
-};
-const NON_NEGATIVE: Range = Range::Integer {
-    min: 0,
     max: i32::MAX as i64,
 };
 
@@ -220,58 +234,63 @@ parameters! {
     /// Defense strategy: drop packets under memory pressure (0 off, 1 auto, 2 on, 3 always).
     DropPacket = "drop_packet", Range::Integer { min: 0, max: 3 };
     /// Keep netfilter connection tracking for IPVS connections (needed for stateful firewalls, SNAT).
-    Conntrack = "conntrack", BOOLEAN;
+    Conntrack = "conntrack", Range::Boolean;
     /// Defense strategy: stricter TCP state timeouts under memory pressure (0 off, 1 auto, 2 on, 3 always).
     SecureTcp = "secure_tcp", Range::Integer { min: 0, max: 3 };
     /// Reroute NAT replies whose source was changed, as for local SNAT.
-    SnatReroute = "snat_reroute", BOOLEAN;
+    SnatReroute = "snat_reroute", Range::Boolean;
     /// Version of the connection-sync protocol the master sends (0 old, 1 new).
     SyncVersion = "sync_version", Range::Integer { min: 0, max: 1 };
     /// Number of sync-daemon threads/ports (a power of two).
     SyncPorts = "sync_ports", Range::PowerOfTwo { max: 1 << 30 };
     /// Sync persistence templates for persistent services only.
-    SyncPersistMode = "sync_persist_mode", BOOLEAN;
+    SyncPersistMode = "sync_persist_mode", Range::Boolean;
     /// Maximum number of queued sync messages.
     SyncQlenMax = "sync_qlen_max", Range::Integer { min: 0, max: i64::MAX };
-    /// Sync socket buffer size in bytes (0: system default).
-    SyncSockSize = "sync_sock_size", NON_NEGATIVE;
+    /// Sync socket buffer size in bytes (0 or less: the system default).
+    SyncSockSize = "sync_sock_size", INT;
     /// Send packets to the original destination when no real server is available.
-    CacheBypass = "cache_bypass", BOOLEAN;
+    CacheBypass = "cache_bypass", Range::Boolean;
     /// Expire a connection at once when its real server is removed.
-    ExpireNodestConn = "expire_nodest_conn", BOOLEAN;
+    ExpireNodestConn = "expire_nodest_conn", Range::Boolean;
     /// Accept TCP connections in any state, not only from SYN (for failover).
-    SloppyTcp = "sloppy_tcp", BOOLEAN;
+    SloppyTcp = "sloppy_tcp", Range::Boolean;
     /// Accept SCTP associations in any state, not only from INIT (for failover).
-    SloppySctp = "sloppy_sctp", BOOLEAN;
+    SloppySctp = "sloppy_sctp", Range::Boolean;
     /// Expire persistence templates of a quiescent (weight 0) real server.
-    ExpireQuiescentTemplate = "expire_quiescent_template", BOOLEAN;
+    ExpireQuiescentTemplate = "expire_quiescent_template", Range::Boolean;
     /// Sync a connection after `threshold` packets, then every `period` packets.
     SyncThreshold = "sync_threshold", Range::ThresholdPeriod;
-    /// Minimum seconds between two syncs of a connection whose state did not change
-    /// (the kernel's limit is INT_MAX / HZ; this is it for the largest HZ, 1000).
-    SyncRefreshPeriod = "sync_refresh_period", Range::Integer { min: 0, max: 2_147_483 };
+    /// Minimum seconds between two syncs of a connection whose state did not change.
+    SyncRefreshPeriod = "sync_refresh_period", Range::Seconds;
     /// How many times a sync message is retried (sync protocol 1).
     SyncRetries = "sync_retries", Range::Integer { min: 0, max: 3 };
     /// Send ICMP errors for packets of NAT connections whose real server is gone.
-    NatIcmpSend = "nat_icmp_send", BOOLEAN;
+    NatIcmpSend = "nat_icmp_send", Range::Boolean;
     /// Path-MTU discovery for forwarded packets (0 lets them fragment).
-    PmtuDisc = "pmtu_disc", BOOLEAN;
+    PmtuDisc = "pmtu_disc", Range::Boolean;
     /// Only act as a sync backup: do not load-balance while the backup daemon runs.
-    BackupOnly = "backup_only", BOOLEAN;
-    /// How a reused client port is rescheduled (bit 1 for plain modes, bit 2 for conntrack).
-    ConnReuseMode = "conn_reuse_mode", Range::Integer { min: 0, max: 3 };
+    BackupOnly = "backup_only", Range::Boolean;
+    /// How a reused client port is rescheduled (a bitmap: bit 1 when it is safe, bit 2
+    /// also for FIN_WAIT; the kernel stores any integer and reads these bits).
+    ConnReuseMode = "conn_reuse_mode", INT;
     /// Schedule ICMP packets that arrive for a virtual service without a connection.
-    ScheduleIcmp = "schedule_icmp", BOOLEAN;
+    ScheduleIcmp = "schedule_icmp", Range::Boolean;
     /// Ignore tunnelled packets (leave them to the tunnel driver).
-    IgnoreTunneled = "ignore_tunneled", BOOLEAN;
+    IgnoreTunneled = "ignore_tunneled", Range::Boolean;
     /// Run the rate estimator (the per-second rates of `--rate`).
-    RunEstimation = "run_estimation", BOOLEAN;
+    RunEstimation = "run_estimation", Range::Boolean;
     /// CPUs the rate-estimator kthreads may run on (Linux 6.2+).
     EstCpulist = "est_cpulist", Range::CpuList;
     /// Nice value of the rate-estimator kthreads (Linux 6.2+).
     EstNice = "est_nice", Range::Integer { min: -20, max: 19 };
-    /// Debug message level (kernels built with `CONFIG_IP_VS_DEBUG`).
+    /// Debug message level (kernels built with `CONFIG_IP_VS_DEBUG`). Global to the
+    /// host: read-only in every network namespace but the first.
     DebugLevel = "debug_level", INT;
+    /// Seconds an idle lblc scheduler entry is kept (present while `ip_vs_lblc` is loaded).
+    LblcExpiration = "lblc_expiration", Range::Seconds;
+    /// Seconds an idle lblcr scheduler entry is kept (present while `ip_vs_lblcr` is loaded).
+    LblcrExpiration = "lblcr_expiration", Range::Seconds;
 }
 
 impl Parameter {
@@ -523,6 +542,7 @@ mod tests {
             "range",
             &[
                 ("conntrack", "0\n"),
+                ("sync_refresh_period", "0\n"),
                 ("drop_entry", "0\n"),
                 ("sync_ports", "1\n"),
                 ("sync_threshold", "3\t50\n"),
@@ -532,8 +552,13 @@ mod tests {
         let cases: &[(Parameter, Value, &str)] = &[
             (
                 Parameter::Conntrack,
-                2.into(),
-                "net.ipv4.vs.conntrack: 2 is out of range (0 or 1)",
+                (1i64 << 31).into(),
+                "net.ipv4.vs.conntrack: 2147483648 is out of range (0 (off) or any other integer (on))",
+            ),
+            (
+                Parameter::SyncRefreshPeriod,
+                2_147_484.into(),
+                "-2147483 to 2147483 seconds",
             ),
             (
                 Parameter::DropEntry,

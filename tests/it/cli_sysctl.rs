@@ -1,7 +1,7 @@
 //! The IPVS kernel parameters in the lab: ipvs-core's `sysctl` module and
 //! `ipvsadm-rs --sysctl` against procps's `sysctl`, in a namespace of their own.
 
-use ipvs_core::sysctl::{self, Parameter};
+use ipvs_core::sysctl::{self, Parameter, Range, Value};
 use ipvs_lab::{lab_test, must, workspace_bin, Netns};
 
 /// `a = b` lines with the spacing around `=` made one, in order.
@@ -70,5 +70,92 @@ lab_test! {
         let kernel = ns.sh("sysctl -w net.ipv4.vs.drop_entry=4");
         assert!(!kernel.success(), "the kernel took drop_entry=4: {kernel}");
         assert_eq!(ns.must("sysctl -n net.ipv4.vs.drop_entry").stdout, before);
+    }
+}
+
+/// Values at and just beyond each edge of `range`, and the usual suspects
+/// (0, 1, 2, -1), to offer the kernel and the range alike.
+fn probes(range: Range) -> Vec<Value> {
+    let edges = |min: i64, max: i64| {
+        let mut values = vec![0, 1, 2, -1, min, max];
+        values.extend(min.checked_sub(1));
+        values.extend(max.checked_add(1));
+        values.sort_unstable();
+        values.dedup();
+        values.into_iter().map(Value::from).collect::<Vec<_>>()
+    };
+    match range {
+        Range::Boolean => edges(i32::MIN.into(), i32::MAX.into()),
+        // 2147483 is INT_MAX / 1000; any kernel (HZ >= 100) refuses beyond INT_MAX / 100.
+        Range::Seconds => [0, 1, -1, 2_147_483, -2_147_483, 21_474_837, -21_474_837]
+            .map(Value::from)
+            .to_vec(),
+        Range::Integer { min, max } => edges(min, max),
+        Range::PowerOfTwo { max } => {
+            let mut values = edges(1, max);
+            values.extend([3, 4, 6, 128].map(Value::from));
+            values
+        }
+        Range::ThresholdPeriod => [[3, 50], [50, 3], [0, 0], [5, 0], [-1, 5], [50, 50], [0, 1]]
+            .map(|pair| Value::Integers(pair.to_vec()))
+            .to_vec(),
+        Range::CpuList => vec![Value::Text("0".into()), Value::Text("0-0".into())],
+    }
+}
+
+lab_test! {
+    /// Every range is the kernel's: each parameter the lab kernel has is offered
+    /// values at and beyond its range's edges, written straight to the file (no
+    /// range check on our side); the kernel takes exactly the values the range
+    /// accepts. Each accepted value is put back before the next one. A file the
+    /// kernel makes read-only here (`debug_level`, global) refuses our write with
+    /// its path named.
+    fn sysctl_ranges_accept_what_the_kernel_accepts() {
+        let ns = Netns::new("ranges");
+        let target = ipvs_core::Netns::named(ns.name());
+        let present = sysctl::read_all_in(&target).expect("the IPVS parameters");
+        let mut disagreements = Vec::new();
+        let mut probed = 0;
+        let mut read_only = Vec::new();
+        for setting in &present {
+            let Some(parameter) = setting.parameter else {
+                disagreements.push(format!("{}: not known to ipvs-core", setting.name));
+                continue;
+            };
+            let file = format!("/proc/sys/net/ipv4/vs/{}", parameter.name());
+            if !ns.sh(&format!("test -w {file}")).success() {
+                // Global parameters are read-only outside the first namespace: the
+                // write is refused by the file, with its path named.
+                let err = sysctl::write_in(&target, parameter, &setting.value)
+                    .expect_err("a read-only parameter")
+                    .to_string();
+                assert!(err.contains(&file), "{err}");
+                read_only.push(parameter);
+                continue;
+            }
+            for value in probes(parameter.range()) {
+                let taken = ns.sh(&format!("printf '%s\\n' '{value}' > {file}")).success();
+                probed += 1;
+                if taken != parameter.range().accepts(&value) {
+                    disagreements.push(format!(
+                        "{parameter} = {value}: the kernel {} it, the range ({}) {} it",
+                        if taken { "takes" } else { "refuses" },
+                        parameter.range(),
+                        if taken { "refuses" } else { "takes" },
+                    ));
+                }
+                if taken {
+                    ns.must(&format!("printf '%s\\n' '{}' > {file}", setting.value));
+                }
+            }
+            assert_eq!(
+                sysctl::read_in(&target, parameter).expect("read back"),
+                setting.value,
+                "{parameter} restored"
+            );
+        }
+        assert!(probed > 100, "only {probed} values offered");
+        assert!(read_only.len() <= 1, "read-only: {read_only:?}");
+        assert!(disagreements.is_empty(), "{}", disagreements.join("\n"));
     }
 }

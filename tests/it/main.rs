@@ -6,6 +6,7 @@
 mod behaviour;
 mod cli;
 mod cli_apply;
+mod cli_check;
 mod cli_kernel;
 mod cli_sysctl;
 mod core;

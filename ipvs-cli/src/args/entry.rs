@@ -215,7 +215,8 @@ impl Entry {
             | Tag::Completions
             | Tag::Man
             | Tag::Apply
-            | Tag::Sysctl => Err(Failure::fail(format!("invalid option `{}'", o.word))),
+            | Tag::Sysctl
+            | Tag::Check => Err(Failure::fail(format!("invalid option `{}'", o.word))),
             Tag::DryRun | Tag::Scope | Tag::DrainTimeout | Tag::BestEffort => Err(Failure::fail(
                 format!("option `{}' goes only with --apply", o.word),
             )),
