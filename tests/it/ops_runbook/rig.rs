@@ -19,13 +19,15 @@ const VIP: &str = "192.0.2.100";
 const SERVICE: &str = "192.0.2.100:6443";
 const REAL_SERVERS: [&str; 2] = ["192.0.2.21", "192.0.2.22"];
 const CLIENT: &str = "192.0.2.50";
-/// The parameters step 1 sets, with the guide's values.
-const GUIDE: [(&str, u64); 5] = [
+/// The parameters step 1 sets, with the guide's values (and strictARP's).
+const GUIDE: [(&str, u64); 7] = [
     ("net.ipv4.ip_forward", 1),
     ("net.ipv4.vs.conntrack", 1),
     ("net.ipv4.vs.expire_nodest_conn", 1),
     ("net.ipv4.vs.expire_quiescent_template", 1),
     ("net.netfilter.nf_conntrack_max", 1_000_000),
+    ("net.ipv4.conf.all.arp_ignore", 1),
+    ("net.ipv4.conf.all.arp_announce", 2),
 ];
 
 /// A node's shell: its own `/run` and `/etc/keepalived` (bind mounts in the mount
@@ -344,9 +346,10 @@ impl Rig {
                         .filter(|(name, want)| self.sysctl(i, name) != Some(*want))
                         .map(|(name, _)| *name)
                         .collect();
-                    match (off.is_empty(), out.success()) {
-                        (true, true) => {}
-                        (false, false) if off.iter().any(|p| out.to_string().contains(p)) => {}
+                    // Exit 3 while a setting is off, naming each; 0 once all hold.
+                    match (off.is_empty(), out.status) {
+                        (true, 0) => {}
+                        (false, 3) if off.iter().all(|p| out.stdout.contains(p)) => {}
                         _ => {
                             return Err(format!(
                                 "{}: parameters off: {off:?}; --check said:\n{out}",
