@@ -175,7 +175,9 @@ fn kubernetes_manifests_validate_strictly_and_a_broken_one_does_not() {
 }
 
 /// The scrape job in the ConfigMap agrees with the DaemonSet: the job name the alert
-/// rules expect, the pod label it keeps, the annotated port the exporter listens on.
+/// rules expect, the pod label it keeps, the annotated port the exporter listens on;
+/// and the exporter's DaemonSet schedules on every node (every taint tolerated, no
+/// control-plane node selector).
 /// (Debian's promtool is built without Kubernetes service discovery, so
 /// `promtool check config` cannot read this job; the ConfigMap itself is validated
 /// by kubernetes-validate above.)
@@ -188,6 +190,12 @@ cm = yaml.safe_load(open('deploy/kubernetes/prometheus-scrape-config.yaml'))
 job = yaml.safe_load(cm['data']['ipvs-scrape.yml'])['scrape_configs'][0]
 ds = yaml.safe_load(open('deploy/kubernetes/ipvs-exporter.yaml'))
 tpl = ds['spec']['template']
+# The exporter runs on every node: it tolerates every taint (no key, operator
+# Exists, any effect) and no selector or affinity keeps it to control-plane nodes.
+spec = tpl['spec']
+assert {'operator': 'Exists'} in spec.get('tolerations', []), spec.get('tolerations')
+assert not [k for k in spec.get('nodeSelector', {}) if 'control-plane' in k or 'master' in k], spec['nodeSelector']
+assert 'affinity' not in spec, spec['affinity']
 keep = [r['regex'] for r in job['relabel_configs'] if r.get('action') == 'keep']
 c = tpl['spec']['containers'][0]
 assert job['job_name'] == 'ipvs-exporter', job['job_name']
