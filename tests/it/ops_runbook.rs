@@ -130,21 +130,26 @@ pub fn plan(doc: &str) -> Result<Vec<Line>, String> {
     let (first, section) = runbook_section(doc)?;
     let mut out = Vec::new();
     let mut in_block = false;
+    let mut in_conf = false;
     let mut pending: Option<(usize, String)> = None;
     for (i, raw) in section.iter().enumerate() {
         let number = first + i;
         let line = raw.trim();
         if let Some(info) = line.strip_prefix("```") {
-            if in_block {
-                in_block = false;
+            if in_block || in_conf {
+                (in_block, in_conf) = (false, false);
                 continue;
             }
-            if info != "sh" {
-                return Err(format!(
-                    "docs/operations.md:{number}: a ```{info} block in the runbook: commands go in ```sh blocks, which the test runs"
-                ));
+            match info {
+                "sh" => in_block = true,
+                // The nodes' keepalived.conf: see runbook_conf.
+                "conf" => in_conf = true,
+                _ => {
+                    return Err(format!(
+                        "docs/operations.md:{number}: a ```{info} block in the runbook: commands go in ```sh blocks, which the test runs"
+                    ))
+                }
             }
-            in_block = true;
             continue;
         }
         if !in_block {
@@ -183,10 +188,29 @@ pub fn plan(doc: &str) -> Result<Vec<Line>, String> {
             }
         }
     }
-    if in_block {
+    if in_block || in_conf {
         return Err("docs/operations.md: the runbook's last block is not closed".into());
     }
     Ok(out)
+}
+
+/// The runbook's one ```conf block: the first node's keepalived.conf.
+pub fn runbook_conf() -> String {
+    let doc = std::fs::read_to_string(root().join("docs/operations.md")).expect("doc");
+    let (_, section) = runbook_section(&doc).unwrap_or_else(|e| panic!("{e}"));
+    let text = section.join("\n");
+    let blocks: Vec<&str> = text
+        .split("```conf\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap_or(""))
+        .collect();
+    match blocks[..] {
+        [conf] => conf.to_string(),
+        _ => panic!(
+            "the runbook should have one ```conf block, it has {}",
+            blocks.len()
+        ),
+    }
 }
 
 /// The runbook as the document has it now.
@@ -235,7 +259,7 @@ ipvs_lab::lab_test! {
     /// keepalived-lite holding VIP 192.0.2.100, two real servers behind it and a
     /// client (tests/it/ops_runbook/rig.rs); each line's effect is checked by its step.
     fn the_runbook_runs_on_two_directors_real_servers_and_a_client() {
-        let mut rig = rig::Rig::start();
+        let mut rig = rig::Rig::start(&runbook_conf());
         for line in runbook() {
             rig.run(&line);
         }

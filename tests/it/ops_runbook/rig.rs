@@ -106,17 +106,15 @@ pub struct Rig {
     ran: Vec<String>,
 }
 
-fn keepalived_conf(name: &str, priority: u8) -> String {
-    let servers: String = REAL_SERVERS
-        .iter()
-        .map(|rs| format!("    real_server {rs} 6443 {{\n        TCP_CHECK {{\n            connect_timeout 1\n        }}\n    }}\n"))
-        .collect();
-    format!(
-        "global_defs {{\n    router_id {name}\n}}\n\
-         vrrp_instance VI_API {{\n    state BACKUP\n    interface eth0\n    virtual_router_id 51\n    priority {priority}\n    advert_int 1\n\
-         \x20   authentication {{\n        auth_type PASS\n        auth_pass Vq7r2mXk\n    }}\n    virtual_ipaddress {{\n        {VIP}/24 dev eth0\n    }}\n}}\n\
-         virtual_server {VIP} 6443 {{\n    delay_loop 1\n    lvs_sched rr\n    lvs_method DR\n    protocol TCP\n{servers}}}\n"
-    )
+/// The runbook's conf with this node's priority (the conf's own is the first node's).
+fn conf_for(conf: &str, priority: u8) -> String {
+    let first = "    priority 150\n";
+    assert_eq!(
+        conf.matches(first).count(),
+        1,
+        "the runbook's conf sets `priority 150` once:\n{conf}"
+    );
+    conf.replacen(first, &format!("    priority {priority}\n"), 1)
 }
 
 /// Polls `check` until it passes or `timeout` ends; the last error otherwise.
@@ -137,7 +135,9 @@ fn eventually(
 impl Rig {
     /// Builds the segment, the real servers, the client and the two directors (with
     /// their configuration, nothing running yet: the runbook starts the daemons).
-    pub fn start() -> Rig {
+    /// `conf` is the first node's keepalived.conf; the second's differs in its
+    /// priority, as the runbook says.
+    pub fn start(conf: &str) -> Rig {
         assert_ne!(
             std::env::var("IPVS_LAB").as_deref(),
             Ok("host"),
@@ -203,7 +203,7 @@ impl Rig {
                 std::fs::create_dir_all(d.join("keepalived")).expect("keepalived");
                 std::fs::write(
                     d.join("keepalived/keepalived.conf"),
-                    keepalived_conf(name, priority),
+                    conf_for(conf, priority),
                 )
                 .expect("conf");
                 Node {
