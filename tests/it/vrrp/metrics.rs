@@ -257,3 +257,40 @@ fn healthz_fails_while_the_vrrp_loop_is_stuck_and_recovers() {
     assert!(recovered.is_some(), "{}", n.log());
     expect_holder(&[&n], VIP, "ours", Duration::from_secs(3));
 }
+
+/// SIGTERM reaches the poll loop while the metrics endpoint runs (its threads start
+/// with the daemon's signals blocked): the master logs its stop, resigns with a
+/// priority-0 advert its peer counts, and removes the VIP. Before the signals were
+/// blocked ahead of the metrics thread, the kernel handed SIGTERM to that thread,
+/// whose default action ended the process on the spot: none of the three happened
+/// and the VIP stayed on the stopped node (the runbook's failover drill,
+/// `ops_runbook`, found it).
+#[test]
+fn sigterm_with_metrics_resigns_and_removes_the_vip() {
+    if !prerequisites("sigterm_with_metrics_resigns_and_removes_the_vip") {
+        return;
+    }
+    let seg = Segment::new();
+    let mut a = seg.node("ours-150", 61);
+    let mut b = seg.node("ours-100", 62);
+    for n in [&mut a, &mut b] {
+        n.extra_args = vec!["--metrics".into(), METRICS.into()];
+    }
+    a.start(Daemon::Ours, &Inst::v2(150).conf());
+    b.start(Daemon::Ours, &Inst::v2(100).conf());
+    expect_holder(&[&a, &b], VIP, "ours-150", Duration::from_secs(10));
+    assert!(
+        wait_for(Duration::from_secs(5), || state_of(&a) == Some(2.0)).is_some(),
+        "the endpoint serves MASTER"
+    );
+    a.stop();
+    let log = a.log();
+    assert!(log.contains("Stopping"), "no orderly stop:\n{log}");
+    assert!(!a.has_vip(VIP), "the stopped master kept {VIP}:\n{log}");
+    expect_holder(&[&a, &b], VIP, "ours-100", Duration::from_secs(10));
+    assert!(
+        b.counter("priority_zero_received") >= 1,
+        "the peer saw no resignation: {}",
+        b.state()
+    );
+}
