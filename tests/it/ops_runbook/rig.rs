@@ -101,7 +101,8 @@ pub struct Rig {
     client: Netns,
     _servers: Vec<(Netns, Killed)>,
     bin: String,
-    dir: tempfile::TempDir,
+    /// Dropped last, after the daemons that write into it.
+    _dir: tempfile::TempDir,
     /// Lines run, for the report at the end.
     ran: Vec<String>,
 }
@@ -222,7 +223,7 @@ impl Rig {
             client,
             _servers: servers,
             bin,
-            dir,
+            _dir: dir,
             ran: Vec::new(),
         };
         for rs in REAL_SERVERS {
@@ -282,7 +283,6 @@ impl Rig {
     pub fn finish(self) {
         assert!(!self.ran.is_empty(), "no runbook line ran");
         eprintln!("{} runbook lines ran in the lab", self.ran.len());
-        drop(self.dir);
     }
 
     fn on_each(&self, cmd: &str, only: impl Fn(&Node) -> bool) -> Vec<(usize, Output)> {
