@@ -254,7 +254,7 @@ pub struct ParsedAddr {
 
 /// ipvsadm's `parse_service`: `host[:port]`, `[v6addr]:port` or a bare IPv6
 /// address; host names and service names are resolved (the latter for
-/// `protocol`). `None` when ipvsadm would say "illegal ... address[:port]".
+/// `protocol`). `None` when ipvsadm would say "illegal ... address\[:port\]".
 pub fn parse_service(text: &str, protocol: Option<Protocol>) -> Option<ParsedAddr> {
     if text.bytes().all(|c| c.is_ascii_digit()) {
         return None;

@@ -348,14 +348,8 @@ fn command(
         Tag::Completions => return Ok(Err(Action::Completions(first.arg.unwrap_or_default()))),
         Tag::Man => return Ok(Err(Action::Man)),
         Tag::Apply => return apply_command(first.arg.unwrap_or_default(), popt).map(Err),
-        Tag::Sysctl => {
-            let json = json_only("--sysctl", popt)?;
-            return Ok(Err(Action::Sysctl { json }));
-        }
-        Tag::Check => {
-            let json = json_only("--check", popt)?;
-            return Ok(Err(Action::Check { json }));
-        }
+        Tag::Sysctl => return sysctl_command(popt).map(Err),
+        Tag::Check => return check_command(popt).map(Err),
         _ => return Err(Failure::try_help(program)),
     };
     e.cmd = Some(cmd);
@@ -372,6 +366,61 @@ fn apply_command(file: String, popt: &mut Popt<'_, Tag, OptionDef>) -> Result<Ac
         best_effort: false,
         json: false,
     };
+    extension_options(popt, "--apply", |tag, arg| {
+        match tag {
+            Tag::DryRun => cmd.dry_run = true,
+            Tag::BestEffort => cmd.best_effort = true,
+            Tag::Json => cmd.json = true,
+            Tag::Scope => cmd.scopes.push(
+                arg.parse()
+                    .map_err(|e: ipvs_core::apply::ScopeParseError| Failure::fail(e.to_string()))?,
+            ),
+            Tag::DrainTimeout => {
+                let secs: u64 = arg.parse().map_err(|_| {
+                    Failure::fail(format!("invalid drain timeout `{arg}' specified"))
+                })?;
+                cmd.drain_timeout = std::time::Duration::from_secs(secs);
+            }
+            _ => return Ok(false),
+        }
+        Ok(true)
+    })?;
+    if cmd.file.is_empty() {
+        return Err(Failure::fail("--apply needs a file (- for standard input)"));
+    }
+    Ok(Action::ApplyFile(cmd))
+}
+
+/// `--sysctl` and the one option that goes with it, `--json`.
+fn sysctl_command(popt: &mut Popt<'_, Tag, OptionDef>) -> Result<Action, Failure> {
+    let json = json_only(popt, "--sysctl")?;
+    Ok(Action::Sysctl { json })
+}
+
+/// `--check` and the one option that goes with it, `--json`.
+fn check_command(popt: &mut Popt<'_, Tag, OptionDef>) -> Result<Action, Failure> {
+    let json = json_only(popt, "--check")?;
+    Ok(Action::Check { json })
+}
+
+/// The options of a command whose only option is `--json`: whether it was given.
+fn json_only(popt: &mut Popt<'_, Tag, OptionDef>, command: &str) -> Result<bool, Failure> {
+    let mut json = false;
+    extension_options(popt, command, |tag, _| {
+        json |= tag == Tag::Json;
+        Ok(tag == Tag::Json)
+    })?;
+    Ok(json)
+}
+
+/// The options after an extension command (`--apply`, `--sysctl`): each given
+/// to `take` (with its argument), which says whether it goes with `command`;
+/// each at most once (`--scope` excepted); no word left over.
+fn extension_options(
+    popt: &mut Popt<'_, Tag, OptionDef>,
+    command: &str,
+    mut take: impl FnMut(Tag, String) -> Result<bool, Failure>,
+) -> Result<(), Failure> {
     let mut seen: Vec<Tag> = Vec::new();
     loop {
         let o = match popt.next_opt() {
@@ -391,73 +440,17 @@ fn apply_command(file: String, popt: &mut Popt<'_, Tag, OptionDef>) -> Result<Ac
             )));
         }
         seen.push(o.tag);
-        let arg = o.arg.unwrap_or_default();
-        match o.tag {
-            Tag::DryRun => cmd.dry_run = true,
-            Tag::BestEffort => cmd.best_effort = true,
-            Tag::Json => cmd.json = true,
-            Tag::Scope => cmd.scopes.push(
-                arg.parse()
-                    .map_err(|e: ipvs_core::apply::ScopeParseError| Failure::fail(e.to_string()))?,
-            ),
-            Tag::DrainTimeout => {
-                let secs: u64 = arg.parse().map_err(|_| {
-                    Failure::fail(format!("invalid drain timeout `{arg}' specified"))
-                })?;
-                cmd.drain_timeout = std::time::Duration::from_secs(secs);
-            }
-            _ => {
-                return Err(Failure::fail(format!(
-                    "option `{}' does not go with --apply",
-                    o.word
-                )))
-            }
+        if !take(o.tag, o.arg.unwrap_or_default())? {
+            return Err(Failure::fail(format!(
+                "option `{}' does not go with {command}",
+                o.word
+            )));
         }
     }
     if let Some(extra) = popt.get_arg() {
         return Err(Failure::fail(format!("unexpected argument {extra}")));
     }
-    if cmd.file.is_empty() {
-        return Err(Failure::fail("--apply needs a file (- for standard input)"));
-    }
-    Ok(Action::ApplyFile(cmd))
-}
-
-/// A command (`--sysctl`, `--check`) whose one option is `--json`; whether it
-/// was given.
-fn json_only(command: &str, popt: &mut Popt<'_, Tag, OptionDef>) -> Result<bool, Failure> {
-    let mut json = false;
-    loop {
-        let o = match popt.next_opt() {
-            Ok(Some(o)) => o,
-            Ok(None) => break,
-            Err(err) => {
-                return Err(Failure {
-                    code: 255,
-                    message: format!("{}: {}\n", err.bad_option(), err.description()),
-                })
-            }
-        };
-        match o.tag {
-            Tag::Json if !json => json = true,
-            Tag::Json => {
-                return Err(Failure::fail(format!(
-                    "multiple '{}' options specified",
-                    o.word
-                )))
-            }
-            _ => {
-                return Err(Failure::fail(format!(
-                    "option `{}' does not go with {command}",
-                    o.word
-                )))
-            }
-        }
-    }
-    if let Some(extra) = popt.get_arg() {
-        return Err(Failure::fail(format!("unexpected argument {extra}")));
-    }
-    Ok(json)
+    Ok(())
 }
 
 /// Words that are not options: `--set`'s three timeouts, and nothing else.
@@ -499,6 +492,32 @@ mod tests {
     }
 
     #[test]
+    fn apply_takes_its_options_once_each_but_scope_and_nothing_else() {
+        let Ok(Action::ApplyFile(cmd)) = p(
+            "--apply want --scope 192.0.2.0/24 --scope fwmark:7 --dry-run --drain-timeout 5 --json",
+        ) else {
+            panic!("--apply with its options");
+        };
+        assert_eq!(cmd.file, "want");
+        assert_eq!(cmd.scopes.len(), 2);
+        assert!(cmd.dry_run && cmd.json && !cmd.best_effort);
+        assert_eq!(cmd.drain_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(
+            err("--apply want -n"),
+            (2, "option `-n' does not go with --apply\n".into())
+        );
+        assert_eq!(
+            err("--apply want --dry-run --dry-run"),
+            (2, "multiple '--dry-run' options specified\n".into())
+        );
+        assert_eq!(
+            err("--apply want --drain-timeout soon"),
+            (2, "invalid drain timeout `soon' specified\n".into())
+        );
+        assert_eq!(err("--apply want x"), (2, "unexpected argument x\n".into()));
+    }
+
+    #[test]
     fn sysctl_takes_only_json() {
         assert_eq!(p("--sysctl"), Ok(Action::Sysctl { json: false }));
         assert_eq!(p("--sysctl --json"), Ok(Action::Sysctl { json: true }));
@@ -524,6 +543,10 @@ mod tests {
         assert_eq!(
             err("--check --stats"),
             (2, "option `--stats' does not go with --check\n".into())
+        );
+        assert_eq!(
+            err("--check --json --json"),
+            (2, "multiple '--json' options specified\n".into())
         );
         assert_eq!(err("--check all"), (2, "unexpected argument all\n".into()));
         assert_eq!(err("-L --check"), (2, "invalid option `--check'\n".into()));

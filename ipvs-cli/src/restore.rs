@@ -56,7 +56,7 @@ pub fn words(program: &str, line: &str) -> Option<Vec<String>> {
 
 /// Input that passed the check: each good line as its number and its words,
 /// `17 -A -t 192.0.2.1:80 -s rr`, one per text line, in blocks of about
-/// [`BLOCK_BYTES`] (blocks are never grown, so no reallocation doubles them).
+/// `BLOCK_BYTES` (blocks are never grown, so no reallocation doubles them).
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Checked {
     blocks: Vec<String>,

@@ -416,7 +416,7 @@ pub fn read_in(netns: &Netns, parameter: Parameter) -> Result<Value, SysctlError
     in_netns(netns, || read(parameter))
 }
 
-/// [`write`] in another network namespace.
+/// [`write()`] in another network namespace.
 pub fn write_in(netns: &Netns, parameter: Parameter, value: &Value) -> Result<(), SysctlError> {
     in_netns(netns, || write(parameter, value))
 }

@@ -129,7 +129,7 @@ impl Default for BootOptions {
 /// Inside, the host's root filesystem is visible and writable (hostfs), with fresh
 /// tmpfs mounts over `/run` and `/dev/shm` so that nothing the kernel tools write there
 /// (network namespaces, pid files) reaches the host. /proc and /sys are mounted, every
-/// IPVS module and the modules of [`EXTRA_MODULES`] are loaded, the kernel loads others
+/// IPVS module and the modules of `EXTRA_MODULES` are loaded, the kernel loads others
 /// on demand, loopback is up and `IPVS_LAB_INSIDE=1` is set.
 ///
 /// The kernel and everything it started are killed when the workload ends, when the

@@ -3,7 +3,7 @@
 //! - `demo`: inside the lab, program a virtual service with `ipvsadm-rs`, send real
 //!   traffic from a client namespace to three real servers, print the table with
 //!   per-destination stats and its JSON.
-//! - `test`: the whole suite: `cargo fmt --check` and clippy (warnings are errors),
+//! - `test`: the whole suite: `cargo fmt --check`, clippy and rustdoc (warnings are errors),
 //!   unit tests, lab tests, interop tests, then a minute of
 //!   fuzzing of ipvs-core's decoder (`FUZZ_SECONDS` changes the minute). Arguments
 //!   after `test` go to `cargo test` and skip the fuzzing (for running a part).
@@ -77,6 +77,14 @@ fn test(extra: &[String]) -> Result<ExitCode, String> {
             "--",
             "-D",
             "warnings",
+        ])?;
+        // Broken intra-doc links are errors too: rustdoc is the library's manual.
+        cargo(&[
+            "doc",
+            "--workspace",
+            "--no-deps",
+            "--config",
+            "build.rustdocflags=[\"-D\", \"warnings\"]",
         ])?;
     }
     // Lab and interop tests run the workspace's binaries; build them first.

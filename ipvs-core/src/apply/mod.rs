@@ -4,7 +4,7 @@
 //! The loop every IPVS controller writes (read the table, compare, send the
 //! difference) as one call:
 //!
-//! - [`plan`] (pure) compares the kernel's [`Table`](crate::Table) with a
+//! - [`plan`] (pure) compares the kernel's [`Table`] with a
 //!   desired [`TableSpec`] inside a [`Scope`] and returns a [`Plan`]: add or
 //!   edit services, add or edit destinations, drain then delete destinations
 //!   that go, delete services that go. It edits in place whenever the kernel

@@ -27,7 +27,7 @@ pub enum ApplyMode {
 #[derive(Debug)]
 #[non_exhaustive]
 pub struct Failure {
-    /// Index in [`Plan::changes`] (or in the requests of a transaction).
+    /// Index in [`Plan::changes`](super::Plan::changes) (or in the requests of a transaction).
     pub index: usize,
     /// The request sent.
     pub request: Request,

@@ -337,7 +337,7 @@ impl Transport {
         }
     }
 
-    /// Send many requests, [`BATCH_CHUNK`] per `sendmsg`, each with
+    /// Send many requests, [`BATCH_CHUNK`](super::BATCH_CHUNK) per `sendmsg`, each with
     /// `NLM_F_ACK`, and collect one result per request. A socket error stops
     /// the batch but keeps the results already acknowledged.
     pub fn batch<T>(&mut self, payloads: Vec<T>) -> BatchOutcome

@@ -1,7 +1,7 @@
 //! The checker core, sans-IO: health of every real server from probe results and the
 //! time, as keepalived 2.2 decides it. Events and time in; probe requests, notify
-//! programs and "the table changed" out; [`CheckerCore::table`] says what IPVS should
-//! hold (see [`super::table`]).
+//! programs and "the table changed" out; [`super::table::desired`] says what IPVS should
+//! hold.
 //!
 //! Per checker (keepalived's rules): the first probe runs 1 s after start plus a
 //! random part of `warmup` (default: the `delay_loop`); after a success the next runs
@@ -88,7 +88,7 @@ pub enum Action {
     Probe(Box<ProbeRequest>),
     /// Run this notify program (`notify_up`, `notify_down`, `quorum_up`, `quorum_down`).
     Notify(Vec<String>),
-    /// The desired IPVS table changed: apply [`CheckerCore::table`].
+    /// The desired IPVS table changed: apply [`super::table::desired`].
     TableChanged,
     /// A line for the log.
     Log(String),

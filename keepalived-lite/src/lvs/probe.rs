@@ -1,6 +1,6 @@
 //! The probes, off the poll loop: each runs on a worker thread of its own, bounded by
 //! its timeout, and sends its result through a channel; a byte on a socket pair wakes
-//! the poll loop ([`Prober::raw_fd`]). A slow HTTP server or a hanging MISC_CHECK
+//! the poll loop ([`Prober::raw_fd`](crate::lvs::probe::Prober::raw_fd)). A slow HTTP server or a hanging MISC_CHECK
 //! delays nothing but its own result.
 //!
 //! - TCP_CHECK: a non-blocking connect (from `bindto` when given) that must complete

@@ -83,10 +83,13 @@ fn preemption_nopreempt_and_preempt_delay_match_keepalived() {
             (None, None) => assert_eq!(extra, ["nopreempt"], "nobody preempted:\n{report}"),
             (Some(a), Some(b)) => {
                 assert_ne!(extra, ["nopreempt"], "nopreempt preempted:\n{report}");
-                let diff = a.abs_diff(b);
+                // Measured from each daemon's start, so each includes its own
+                // start-up, which a loaded machine stretches (keepalived forks a
+                // VRRP child): the tolerance grows with the slower time.
+                let tolerance = Duration::from_millis(1200).max(a.max(b) / 4);
                 assert!(
-                    diff < Duration::from_millis(1200),
-                    "ours and keepalived differ:\n{report}"
+                    a.abs_diff(b) < tolerance,
+                    "ours and keepalived differ by more than {tolerance:?}:\n{report}"
                 );
                 if extra == ["preempt_delay 3"] {
                     assert!(
