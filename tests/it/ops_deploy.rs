@@ -4,8 +4,10 @@
 //! configuration inside the ConfigMap checked by `promtool check config`. Host tests:
 //! nothing here needs IPVS.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Mutex;
 
 use ipvs_lab::ensure_packages;
 
@@ -19,12 +21,52 @@ pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-pub fn run(program: &str, args: &[&str]) -> Output {
-    Command::new(program)
-        .args(args)
+/// Runs `program` in the workspace root; Python (`python3`, kubernetes-validate)
+/// with the test's Python packages on its path.
+pub fn run(program: impl AsRef<OsStr>, args: &[&str]) -> Output {
+    let program = program.as_ref();
+    let mut cmd = Command::new(program);
+    let packages = python_packages();
+    if program == "python3" || Path::new(program).starts_with(&packages) {
+        cmd.env("PYTHONPATH", &packages);
+    }
+    cmd.args(args)
         .current_dir(root())
         .output()
-        .unwrap_or_else(|e| panic!("running {program}: {e}"))
+        .unwrap_or_else(|e| panic!("running {}: {e}", program.to_string_lossy()))
+}
+
+/// Installs a PyPI requirement into `dir` under the build directory, unless the
+/// file `marker` it installs is there already, and returns the directory.
+/// `--target` leaves the system's Python alone: Debian's refuses installs into
+/// its own site-packages (PEP 668). One install at a time: the tests run in
+/// parallel threads of one process.
+pub fn pip_target(requirement: &str, dir: &str, marker: &str) -> PathBuf {
+    static INSTALLING: Mutex<()> = Mutex::new(());
+    let _one = INSTALLING
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(dir);
+    if !dir.join(marker).exists() {
+        let out = Command::new("python3")
+            .args(["-m", "pip", "install", "--quiet", "--target"])
+            .arg(&dir)
+            .arg(requirement)
+            .output()
+            .unwrap_or_else(|e| panic!("running python3 -m pip: {e}"));
+        must_succeed(&format!("pip install {requirement}"), &out);
+    }
+    dir
+}
+
+/// The Python packages the deploy tests use: kubernetes-validate, and through it
+/// PyYAML and jsonschema.
+pub fn python_packages() -> PathBuf {
+    pip_target(
+        KUBERNETES_VALIDATE,
+        "python-packages",
+        "bin/kubernetes-validate",
+    )
 }
 
 #[track_caller]
@@ -125,19 +167,9 @@ fn a_wrong_expectation_fails_promtool_test_rules() {
     );
 }
 
-/// kubernetes-validate on PATH, installed from PyPI when missing.
-pub fn kubernetes_validate() -> &'static str {
-    let have = Command::new("kubernetes-validate")
-        .arg("--version")
-        .output();
-    if !have.is_ok_and(|o| o.status.success()) {
-        let out = run(
-            "python3",
-            &["-m", "pip", "install", "--quiet", KUBERNETES_VALIDATE],
-        );
-        must_succeed("pip install kubernetes-validate", &out);
-    }
-    "kubernetes-validate"
+/// kubernetes-validate, installed from PyPI when missing.
+pub fn kubernetes_validate() -> PathBuf {
+    python_packages().join("bin/kubernetes-validate")
 }
 
 pub fn validate(path: &Path) -> Output {
@@ -183,7 +215,6 @@ fn kubernetes_manifests_validate_strictly_and_a_broken_one_does_not() {
 /// by kubernetes-validate above.)
 #[test]
 fn scrape_config_in_the_configmap_matches_the_daemonset_and_the_rules() {
-    kubernetes_validate(); // brings PyYAML
     let check = r#"
 import yaml
 cm = yaml.safe_load(open('deploy/kubernetes/prometheus-scrape-config.yaml'))
@@ -432,7 +463,6 @@ impl MountedConfig {
 /// Extracts keepalived-lite's mounted configuration into `dir` (see
 /// [`EXTRACT_KEEPALIVED`]).
 pub fn extract_keepalived_config(dir: &Path) -> MountedConfig {
-    kubernetes_validate(); // brings PyYAML
     let out = must_succeed(
         "extracting keepalived-lite's ConfigMaps",
         &run(
@@ -485,7 +515,7 @@ fn the_keepalived_conf_in_the_configmap_passes_the_config_test() {
     assert_eq!(mounted.files[script].1 & 0o111, 0o111, "script executable");
     let conf = mounted.conf().to_string_lossy().into_owned();
     let ours = run(
-        &ipvs_lab::workspace_bin("keepalived-lite").to_string_lossy(),
+        ipvs_lab::workspace_bin("keepalived-lite"),
         &["-t", "-f", &conf],
     );
     let text = must_succeed("keepalived-lite -t", &ours);

@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::ops_deploy::{kubernetes_validate, must_succeed, root, run};
+use crate::ops_deploy::{must_succeed, root, run};
 
 /// One stage of the Containerfile.
 #[derive(Debug, Default)]
@@ -162,7 +162,6 @@ fn the_containerfile_ships_workspace_binaries_and_every_manifest_image() {
     );
 
     // Every container of every manifest runs one of these images.
-    kubernetes_validate(); // brings PyYAML
     let list = r#"
 import glob, json, yaml
 out = []

@@ -2,7 +2,7 @@
 //! guide's VRRP NetworkPolicy (`protocol: 112`) shown to be invalid. (The firewall
 //! rule that does confine VRRP to the peers runs in `vrrp::deploy`.) Host tests.
 
-use crate::ops_deploy::{kubernetes_validate, must_succeed, root, run, validate};
+use crate::ops_deploy::{must_succeed, root, run, validate};
 
 /// The guide's egress policy for the keepalived pods, as it writes it.
 const GUIDE_POLICY: &str = "apiVersion: networking.k8s.io/v1
@@ -51,7 +51,6 @@ for path in sys.argv[1:]:
 
 #[test]
 fn the_guides_vrrp_policy_is_invalid_and_the_shipped_ones_use_only_tcp_udp_sctp() {
-    kubernetes_validate();
     let dir = tempfile::tempdir().expect("tempdir");
     let guide = dir.path().join("guide.yaml");
     std::fs::write(&guide, GUIDE_POLICY).expect("write");
@@ -105,7 +104,6 @@ fn the_guides_vrrp_policy_is_invalid_and_the_shipped_ones_use_only_tcp_udp_sctp(
 /// the DaemonSets' metrics ports.
 #[test]
 fn the_shipped_policies_admit_vrrp_by_peers_and_scrapes_on_the_daemonsets_ports() {
-    kubernetes_validate(); // brings PyYAML
     let check = r#"
 import yaml
 pols = {d['metadata']['name']: d['spec'] for d in yaml.safe_load_all(open('deploy/kubernetes/networkpolicy.yaml'))}

@@ -9,7 +9,7 @@
 use std::path::Path;
 use std::process::Output;
 
-use crate::ops_deploy::{files, kubernetes_validate, must_succeed, promtool, root, run};
+use crate::ops_deploy::{files, must_succeed, promtool, root, run};
 
 /// Python: validates every document of the files argv[2:] against the CRD schema
 /// (argv[1]/*.schema.json) of its apiVersion and kind, strictly as the API server's
@@ -56,7 +56,6 @@ sys.exit(1 if failed else 0)
 "#;
 
 fn validate_crs(paths: &[&Path]) -> Output {
-    kubernetes_validate(); // brings PyYAML and jsonschema
     let schemas = root().join("tests/fixtures/prometheus-operator");
     let mut args = vec![
         "-c".to_string(),
@@ -123,7 +122,6 @@ fn operator_resources_validate_against_the_crd_schemas_and_broken_ones_do_not() 
 #[test]
 fn the_prometheusrule_carries_the_rules_promtool_tests() {
     promtool();
-    kubernetes_validate(); // brings PyYAML
     let dir = tempfile::tempdir().expect("tempdir");
     let extract = r#"
 import sys, yaml
@@ -167,7 +165,6 @@ print(sum(len(g['rules']) for g in cr['spec']['groups']))
 /// use.
 #[test]
 fn the_podmonitors_scrape_what_the_scrape_config_scrapes() {
-    kubernetes_validate(); // brings PyYAML
     let check = r#"
 import yaml
 monitors = list(yaml.safe_load_all(open('deploy/kubernetes/prometheus-operator/podmonitors.yaml')))

