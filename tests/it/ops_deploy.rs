@@ -366,6 +366,7 @@ fn the_metrics_reference_the_rules_and_the_dashboard_name_only_emitted_families(
     .expect("encode");
     let emitted = declared_families(&text);
     assert!(emitted.len() > 50, "{emitted:?}");
+    keepalived_lite_jobs_drop_exactly_the_ipvs_families(&emitted);
     let doc =
         std::fs::read_to_string(root().join("docs/operations.md")).expect("docs/operations.md");
     for name in &emitted {
@@ -389,6 +390,42 @@ fn the_metrics_reference_the_rules_and_the_dashboard_name_only_emitted_families(
             );
         }
     }
+}
+
+/// The keepalived-lite scrape job and PodMonitor drop the same families: every
+/// IPVS family (ipvs-exporter serves them on every node) and no VRRP or checker
+/// one. Prometheus anchors a relabel regex at both ends, as `re.fullmatch` does.
+fn keepalived_lite_jobs_drop_exactly_the_ipvs_families(emitted: &[String]) {
+    let check = r#"
+import re, sys, yaml
+cm = yaml.safe_load(open('deploy/kubernetes/prometheus-scrape-config.yaml'))
+job = [j for j in yaml.safe_load(cm['data']['ipvs-scrape.yml'])['scrape_configs'] if j['job_name'] == 'keepalived-lite'][0]
+pm = [d for d in yaml.safe_load_all(open('deploy/kubernetes/prometheus-operator/podmonitors.yaml')) if d['metadata']['name'] == 'keepalived-lite'][0]
+endpoint = pm['spec']['podMetricsEndpoints'][0]
+drops = [r for r in job.get('metric_relabel_configs', []) if r.get('action') == 'drop']
+ops = [r for r in endpoint.get('metricRelabelings', []) if r.get('action') == 'drop']
+assert [(r['source_labels'], r['regex']) for r in drops] == [(r['sourceLabels'], r['regex']) for r in ops], (drops, ops)
+assert [r['source_labels'] for r in drops] == [['__name__']], drops
+dropped = [f for f in sys.argv[1:] if re.fullmatch(drops[0]['regex'], f)]
+print(' '.join(dropped))
+"#;
+    let mut args = vec!["-c", check];
+    args.extend(emitted.iter().map(String::as_str));
+    let out = must_succeed(
+        "checking the keepalived-lite drop rule",
+        &run("python3", &args),
+    );
+    let dropped: Vec<&str> = out.split_whitespace().collect();
+    let ipvs: Vec<&str> = emitted
+        .iter()
+        .map(String::as_str)
+        .filter(|f| f.starts_with("node_ipvs_") || f.starts_with("ipvs_"))
+        .collect();
+    assert!(ipvs.len() > 20, "{ipvs:?}");
+    assert_eq!(
+        dropped, ipvs,
+        "the keepalived-lite job drops these, ipvs-exporter serves those"
+    );
 }
 
 /// Python: the files keepalived-lite's DaemonSet mounts from its ConfigMaps, read
