@@ -48,9 +48,12 @@ fn metrics_follow_a_failover_and_promtool_accepts_them() {
     let mut b = seg.node("ours-100", 62);
     let healthy = a.path("healthy");
     std::fs::write(&healthy, "").expect("write");
-    // A failing check lowers A to 150 - 100 = 50 < 100: B preempts.
+    // A failing check lowers A to 150 - 100 = 50 < 100: B preempts. The long
+    // timeout makes this a test of SIGCHLD too: the script's exit must reach the
+    // poll loop while the metrics thread runs (a thread without the daemon's
+    // signal mask swallowed it, and results came only at the timeout).
     let conf_a = format!(
-        "vrrp_script chk_api {{\n    script \"/usr/bin/test -e {}\"\n    interval 0.5\n    timeout 5\n    weight -100\n}}\n{}",
+        "vrrp_script chk_api {{\n    script \"/usr/bin/test -e {}\"\n    interval 0.5\n    timeout 30\n    weight -100\n}}\n{}",
         healthy.display(),
         Inst::v2(150).tracking("chk_api").conf()
     );
