@@ -209,10 +209,7 @@ impl Rig {
             }
             Step::DaemonMetrics => {
                 let h = holder.ok_or("no daemon runs")?;
-                let running: Vec<usize> = (0..self.nodes.len())
-                    .filter(|&i| Node::running(&mut self.nodes[i].daemon))
-                    .collect();
-                for i in running {
+                for i in self.running_daemons() {
                     let node = &self.nodes[i];
                     eventually(Duration::from_secs(10), || {
                         let out = node.sh(&self.bin, cmd);
@@ -398,10 +395,7 @@ impl Rig {
             }
             Step::StateFile => {
                 let h = holder.ok_or("no daemon runs")?;
-                let running: Vec<usize> = (0..self.nodes.len())
-                    .filter(|&i| Node::running(&mut self.nodes[i].daemon))
-                    .collect();
-                for i in running {
+                for i in self.running_daemons() {
                     let node = &self.nodes[i];
                     eventually(Duration::from_secs(10), || {
                         let out = node.sh(&self.bin, cmd);
@@ -459,6 +453,13 @@ impl Rig {
     }
 
     /// A kernel parameter as node `i` reads it.
+    /// The nodes whose keepalived-lite still runs.
+    fn running_daemons(&mut self) -> Vec<usize> {
+        (0..self.nodes.len())
+            .filter(|&i| Node::running(&mut self.nodes[i].daemon))
+            .collect()
+    }
+
     fn sysctl(&self, i: usize, name: &str) -> Option<u64> {
         self.nodes[i]
             .sh(&self.bin, &format!("sysctl -n {name}"))
