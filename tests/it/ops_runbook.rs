@@ -20,6 +20,9 @@ pub enum Step {
     Check,
     /// `sysctl -w ...` on each node (`nf_conntrack_max` kernel-wide): values read back.
     SysctlWrite,
+    /// `modprobe MODULE` (the kernel's, so once for every node): loaded, its
+    /// `/sys/module` entry there.
+    Modprobe,
     /// `ipvsadm-rs --sysctl` on each node: what `sysctl net.ipv4.vs` prints.
     SysctlList,
     /// kubectl: the real kubectl against the fake API server (not in the lab).
@@ -66,6 +69,7 @@ pub enum Step {
 pub const STEPS: &[(&str, Step)] = &[
     ("ipvsadm-rs --check", Step::Check),
     ("sysctl -w ", Step::SysctlWrite),
+    ("modprobe ", Step::Modprobe),
     ("ipvsadm-rs --sysctl", Step::SysctlList),
     ("kubectl ", Step::Kubectl),
     ("keepalived-lite -t ", Step::ConfigTest),

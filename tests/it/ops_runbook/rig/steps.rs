@@ -110,6 +110,18 @@ impl Rig {
                 }
                 Ok(())
             }
+            Step::Modprobe => {
+                let module = cmd
+                    .strip_prefix("modprobe ")
+                    .filter(|m| !m.contains(' '))
+                    .ok_or(format!("one module: {cmd}"))?;
+                // The lab's modprobe reads the lab kernel's own module tree.
+                let out = run(&["/run/lab/modprobe", module]);
+                let loaded = std::path::Path::new("/sys/module").join(module).exists();
+                (out.success() && loaded)
+                    .then_some(())
+                    .ok_or(format!("{module} not loaded: {out}"))
+            }
             Step::SysctlList => {
                 let norm = |s: &str| -> Vec<String> {
                     s.lines()
