@@ -16,6 +16,8 @@ use std::path::Path;
 
 use ipvs_core::sysctl::{node, Value, PROC_SYS};
 
+use crate::sysctl::json_value;
+
 /// Exit status when a setting is not as advised (or a needed one is absent).
 /// ipvsadm itself exits 0, 1, 2 or 255, so a script can tell this apart.
 pub const OFF_EXIT: i32 = 3;
@@ -284,14 +286,6 @@ pub fn write_text(findings: &[Finding], out: &mut dyn Write) -> io::Result<()> {
         writeln!(out, "{}", row[4])?;
     }
     Ok(())
-}
-
-fn json_value(v: &Value) -> serde_json::Value {
-    match v {
-        Value::Integer(n) => (*n).into(),
-        Value::Integers(ns) => ns.clone().into(),
-        Value::Text(t) => t.clone().into(),
-    }
 }
 
 /// One setting as `--check --json` prints it (fields in this order).

@@ -35,19 +35,22 @@ pub fn write_text(settings: &[Setting], out: &mut dyn Write) -> io::Result<()> {
     Ok(())
 }
 
+/// A parameter's value in JSON: a number, an array of numbers or a string
+/// (`--sysctl --json`, `--check --json`).
+pub fn json_value(v: &Value) -> serde_json::Value {
+    match v {
+        Value::Integer(n) => (*n).into(),
+        Value::Integers(ns) => ns.clone().into(),
+        Value::Text(t) => t.clone().into(),
+    }
+}
+
 /// `{"sysctl": {"net.ipv4.vs.NAME": VALUE, ...}}`: a number, an array of
 /// numbers (`sync_threshold`) or a string (`est_cpulist`).
 pub fn write_json(settings: &[Setting], out: &mut dyn Write) -> io::Result<()> {
     let params: serde_json::Map<String, serde_json::Value> = settings
         .iter()
-        .map(|s| {
-            let value = match &s.value {
-                Value::Integer(n) => serde_json::Value::from(*n),
-                Value::Integers(ns) => serde_json::Value::from(ns.clone()),
-                Value::Text(t) => serde_json::Value::from(t.clone()),
-            };
-            (s.dotted_name(), value)
-        })
+        .map(|s| (s.dotted_name(), json_value(&s.value)))
         .collect();
     let mut doc = serde_json::Map::new();
     doc.insert("sysctl".to_string(), serde_json::Value::Object(params));

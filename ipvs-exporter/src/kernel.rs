@@ -8,7 +8,7 @@
 //! ones (no bridge module, no conntrack): a missing series means "not present".
 //! Alert rules compare these with the guide's values (docs/operations.md).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
@@ -51,9 +51,10 @@ pub fn read_sysctls(root: &Path) -> Vec<Sysctl> {
             })
         })
         .collect();
+    // And ipvs-core's reader of dotted names for the rest (unreadable counts as missing).
     for name in GUIDE_SYSCTLS {
-        let path: PathBuf = root.join(name.replace('.', "/"));
-        if let Some(value) = read_integer(&path) {
+        let value = ipvs_core::sysctl::node::read_at(root, name).ok().flatten();
+        if let Some(value) = value.and_then(|v| v.as_integer()) {
             out.push(Sysctl {
                 name: (*name).to_string(),
                 value,
@@ -61,14 +62,6 @@ pub fn read_sysctls(root: &Path) -> Vec<Sysctl> {
         }
     }
     out
-}
-
-/// The file's value when it holds exactly one integer.
-fn read_integer(path: &Path) -> Option<i64> {
-    let text = std::fs::read_to_string(path).ok()?;
-    let mut words = text.split_whitespace();
-    let value = words.next()?.parse().ok()?;
-    words.next().is_none().then_some(value)
 }
 
 /// The `ipvs_node_sysctl` family of one scrape.

@@ -26,9 +26,10 @@ pub fn root() -> PathBuf {
 pub fn run(program: impl AsRef<OsStr>, args: &[&str]) -> Output {
     let program = program.as_ref();
     let mut cmd = Command::new(program);
-    let packages = python_packages();
-    if program == "python3" || Path::new(program).starts_with(&packages) {
-        cmd.env("PYTHONPATH", &packages);
+    // Only Python needs them (a first call installs them): not promtool, not the daemons.
+    let python = program == "python3" || Path::new(program).ends_with("bin/kubernetes-validate");
+    if python {
+        cmd.env("PYTHONPATH", python_packages());
     }
     cmd.args(args)
         .current_dir(root())

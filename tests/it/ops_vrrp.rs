@@ -216,8 +216,9 @@ impl VrrpPair {
         let healthy = dir.path().join("healthy");
         std::fs::write(&healthy, "").expect("healthy");
         let (rs0, rs1) = (topo.servers[0].addr, topo.servers[1].addr);
-        // A generous timeout: the script answers at once either way, but a fork in
-        // a loaded user-mode-linux has taken over 5 s, which counted as a failure.
+        // The script answers at once either way; its result must reach the daemon by
+        // SIGCHLD, not by the timeout (with --metrics a thread once swallowed SIGCHLD:
+        // vrrp::metrics checks that with a long timeout too).
         let script = format!(
             "vrrp_script chk_api {{\n    script \"/usr/bin/test -e {}\"\n    interval 0.5\n    timeout 20\n    weight -100\n}}\n\
              virtual_server {} 8443 {{\n    delay_loop 1\n    lvs_sched rr\n    lvs_method NAT\n    protocol TCP\n\
